@@ -1,0 +1,268 @@
+"""Command line: ``perocube-desktop [GUI options] | receive | simulate | import | report | db | config``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import warnings
+from pathlib import Path
+
+from . import __version__, config, paths
+from .config import ConfigError, Settings
+
+log = logging.getLogger(__name__)
+
+
+def _add_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", metavar="URL", help="libpq URI or conninfo (default: PEROCUBE_DB_URL, the config, "
+                                                "else the embedded database)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="perocube-desktop",
+        description="Perocube Desktop: LabVIEW ingest, live monitoring, registry, import and reports "
+                    "for the PeroCube ageing lab. Without a command, starts the GUI.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--config", metavar="FILE", type=Path, help="config file (default: %s)" % paths.config_file())
+    _add_db(parser)
+    parser.add_argument("--demo", action="store_true", help="also run the built-in LabVIEW simulator")
+    parser.add_argument("--port", type=int, help="receiver port (default from the config, 5000)")
+    parser.add_argument("--smoke-test", type=float, metavar="SECONDS", help="run the GUI for SECONDS, then exit")
+    parser.add_argument("--screenshot", type=Path, metavar="FILE.png", help="with --smoke-test: save the window")
+    parser.add_argument("--page", choices=["overview", "plots", "registry", "import", "reports"],
+                        help="page to show first")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("receive", help="run the receiver and database writer without a GUI (lab PC service)")
+    _add_db(p)
+    p.add_argument("--host", help="listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="listen port (default 5000)")
+    p.add_argument("--allow", action="append", metavar="ADDR", help="allowed peer address or network (repeatable)")
+    p.add_argument("--buffer", type=Path, help="local buffer file (default in the user data folder)")
+
+    p = sub.add_parser("simulate", help="a LabVIEW stand-in sending realistic MPP and sensor data")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--boards", type=int, default=2)
+    p.add_argument("--channels", type=int, default=8)
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between samples (simulated time)")
+    p.add_argument("--duration", type=float, help="simulated seconds to run (default: until Ctrl-C)")
+    p.add_argument("--speedup", type=float, default=1.0, help="simulated seconds per real second")
+
+    p = sub.add_parser("import", help="import historical data folders and the logbook")
+    _add_db(p)
+    p.add_argument("folder", type=Path)
+    p.add_argument("--timezone", default="UTC", help="time zone of naive timestamps (default UTC)")
+    p.add_argument("--dry-run", action="store_true", help="scan and count, write nothing")
+    p.add_argument("--no-logbook", action="store_true", help="skip logbook workbooks")
+    p.add_argument("--json", action="store_true", help="print one JSON summary at the end")
+
+    p = sub.add_parser("report", help="statistics and stability (ISOS) report")
+    _add_db(p)
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--device", help="device name")
+    g.add_argument("--board", type=int)
+    g.add_argument("--all", action="store_true")
+    p.add_argument("--pixel")
+    p.add_argument("--from", dest="start", help="ISO time")
+    p.add_argument("--to", dest="end", help="ISO time")
+    p.add_argument("--out", type=Path, required=True, help="FILE.pdf, .csv, .xlsx or .json")
+
+    p = sub.add_parser("db", help="database maintenance")
+    dsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    for name, text in (("migrate", "bring the database to the current schema"),
+                       ("status", "applied schema version and TimescaleDB state")):
+        q = dsub.add_parser(name, help=text)
+        _add_db(q)
+    q = dsub.add_parser("backup", help="pg_dump the database to FILE (custom format)")
+    _add_db(q)
+    q.add_argument("file", type=Path)
+    q = dsub.add_parser("restore", help="pg_restore FILE into the database")
+    _add_db(q)
+    q.add_argument("file", type=Path)
+
+    p = sub.add_parser("config", help="show the configuration")
+    csub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    csub.add_parser("show", help="print the effective configuration as YAML")
+    csub.add_parser("path", help="print the config file path")
+    q = csub.add_parser("set-password", help="store the database password in the OS keyring")
+    _add_db(q)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return config.load(args.config)
+
+
+def _database(args: argparse.Namespace, settings: Settings, migrate: bool = True):
+    from .db import connection, migrate as mig
+
+    target = connection.resolve(settings, getattr(args, "db", None))
+    if migrate:
+        result = mig.migrate(target.conninfo, settings.database.compress_after_days)
+        if result.applied:
+            log.info("database migrated to version %d", result.version)
+    return target
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    from .db import migrate as mig, tools
+
+    target = _database(args, settings, migrate=False)
+    try:
+        if args.db_command == "migrate":
+            result = mig.migrate(target.conninfo, settings.database.compress_after_days)
+            for notice in result.notices:
+                print(f"  {notice}")
+            print(f"{target.description}: schema at version {result.version}"
+                  + (f" (applied {', '.join(map(str, result.applied))})" if result.applied else " (already current)"))
+        elif args.db_command == "status":
+            st = mig.status(target.conninfo)
+            print(f"database:    {target.description}")
+            print(f"server:      PostgreSQL {st.server_version}")
+            print(f"schema:      version {st.version} (this app knows up to {st.known_version})"
+                  + ("  -> run 'perocube-desktop db migrate'" if st.version < st.known_version else ""))
+            ts = (f"active, version {st.timescaledb_version}" if st.timescaledb_active
+                  else "available but not active" if st.timescaledb_available else "not available: plain PostgreSQL")
+            print(f"timescaledb: {ts}")
+            for v, n, at in st.applied:
+                print(f"  {v:04d} {n:<32} {at}")
+        else:
+            major = _server_major(target.conninfo)
+            fn = tools.backup if args.db_command == "backup" else tools.restore
+            try:
+                exe = fn(target.conninfo, args.file, major)
+            except FileNotFoundError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            print(f"{args.db_command} of {target.description} {'to' if fn is tools.backup else 'from'} "
+                  f"{args.file} done with {exe}")
+    finally:
+        target.stop()
+    return 0
+
+
+def _server_major(conninfo: str) -> int:
+    import psycopg
+
+    with psycopg.connect(conninfo) as conn:
+        return conn.info.server_version // 10000
+
+
+def cmd_receive(args: argparse.Namespace, settings: Settings) -> int:
+    from .ingest.service import IngestService
+
+    target = _database(args, settings)
+    service = IngestService(settings, target.conninfo, buffer_file=args.buffer, port=args.port, host=args.host,
+                            allow=args.allow, tap_size=1)
+    stop = threading.Event()
+
+    def _signal(signum, _frame):
+        log.info("signal %s received, shutting down", signum)
+        stop.set()
+
+    signal.signal(signal.SIGINT, _signal)
+    signal.signal(signal.SIGTERM, _signal)
+    try:
+        service.start()
+        print(f"receiving on {service.receiver.address}, writing to {target.description}", flush=True)
+        while not stop.wait(10):
+            st = service.status()
+            log.info("clients %d, %.0f rows/s, %d buffered, database %s%s", st.clients, st.rows_per_s,
+                     st.buffered_rows, st.db_state, f" ({st.db_error})" if st.db_error else "")
+    finally:
+        service.stop()
+        target.stop()
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from .ingest.simulator import SimConfig, Simulator
+
+    sim = Simulator(SimConfig(args.host, args.port, args.boards, args.channels, args.interval, args.duration,
+                              args.speedup))
+    signal.signal(signal.SIGINT, lambda *_: sim.stop())
+    signal.signal(signal.SIGTERM, lambda *_: sim.stop())
+    stats = sim.run()
+    print(f"sent {stats.messages} messages, {stats.rows} rows, {stats.errors} errors")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
+    import yaml
+
+    if args.config_command == "path":
+        print(args.config or paths.config_file())
+    elif args.config_command == "show":
+        print(f"# {settings.source or 'defaults (no config file at %s)' % paths.config_file()}")
+        print(yaml.safe_dump(config.to_dict(settings), sort_keys=False), end="")
+    else:
+        import getpass
+
+        import keyring
+
+        from .db import connection
+
+        url = args.db or settings.database.url
+        if not url:
+            print("error: no remote database configured (--db URL or database.url)", file=sys.stderr)
+            return 2
+        keyring.set_password(connection.KEYRING_SERVICE, connection.keyring_user(url), getpass.getpass())
+        print(f"password stored in the OS keyring for {connection.keyring_user(url)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = _settings(args)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    from . import logging_setup
+
+    logging_setup.configure(settings, console=args.command is not None)
+    handlers = {
+        "db": cmd_db, "receive": cmd_receive, "simulate": cmd_simulate, "config": cmd_config,
+    }
+    try:
+        if args.command is None:
+            from .app import run_gui
+
+            return run_gui(args, settings)
+        if args.command == "import":
+            from .importer.cli import run as run_import
+
+            return run_import(args, settings)
+        if args.command == "report":
+            from .stats.cli import run as run_report
+
+            return run_report(args, settings)
+        return handlers[args.command](args, settings)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from .db.migrate import SchemaTooNewError
+
+        if isinstance(exc, SchemaTooNewError):
+            print(f"error: {exc}", file=sys.stderr)
+            return 3
+        import psycopg
+
+        if isinstance(exc, psycopg.OperationalError):
+            print(f"error: cannot use the database: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""One YAML config file, validated on load into one typed ``Settings`` object.
+
+Errors name the key and the line of the file (``ConfigError``), never a traceback.
+The database password is never stored here: it comes from ``PGPASSWORD`` /
+``PEROCUBE_DB_PASSWORD``, ``.pgpass`` or the OS keyring (see ``db.connection``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from . import paths
+
+
+class ConfigError(ValueError):
+    """A config problem, with the file, line and key it concerns."""
+
+
+@dataclass
+class DatabaseSettings:
+    url: str | None = None  # libpq URI or conninfo; None = embedded server
+    embedded_dir: str | None = None  # default: <user data folder>/pgdata
+    compress_after_days: int = 7  # TimescaleDB compression of older chunks
+
+
+@dataclass
+class ReceiverSettings:
+    host: str = "127.0.0.1"
+    port: int = 5000
+    allow: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
+    source_timezone: str = "UTC"
+    max_line_bytes: int = 1048576
+    buffer_file: str | None = None  # default: <user data folder>/ingest-buffer.sqlite3
+
+
+@dataclass
+class WriterSettings:
+    batch_rows: int = 20000
+    flush_interval_s: float = 0.2
+    max_backoff_s: float = 30.0
+
+
+@dataclass
+class AlarmSettings:
+    stale_after_s: float = 120.0
+    power_drop_pct: float = 30.0
+    light_threshold_wm2: float = 500.0
+    temperature_max_c: float = 85.0
+    db_unreachable_min: float = 5.0
+
+
+@dataclass
+class ReportSettings:
+    light_threshold_wm2: float = 500.0
+    smoothing: str = "1h"
+    # per board: irradiance sensor "IDENTIFIER/CHANNEL" and temperature sensor identifier
+    default_irradiance_sensor: dict[int, str] = field(default_factory=dict)
+    default_temperature_sensor: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass
+class LoggingSettings:
+    level: str = "INFO"
+    file: str | None = None  # default: <user log folder>/perocube-desktop.log
+    max_bytes: int = 5_000_000
+    backups: int = 5
+
+
+@dataclass
+class Settings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    receiver: ReceiverSettings = field(default_factory=ReceiverSettings)
+    writer: WriterSettings = field(default_factory=WriterSettings)
+    alarms: AlarmSettings = field(default_factory=AlarmSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    source: str | None = field(default=None, metadata={"internal": True})
+
+    # derived paths -------------------------------------------------------
+    def embedded_dir(self) -> Path:
+        return Path(self.database.embedded_dir) if self.database.embedded_dir else paths.data_dir() / "pgdata"
+
+    def buffer_file(self) -> Path:
+        return Path(self.receiver.buffer_file) if self.receiver.buffer_file else paths.data_dir() / "ingest-buffer.sqlite3"
+
+    def log_file(self) -> Path:
+        return Path(self.logging.file) if self.logging.file else paths.log_dir() / "perocube-desktop.log"
+
+
+# --- loading ---------------------------------------------------------------
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that remembers the line of every mapping key."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    mapping = yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+    lines = {}
+    for key_node, _ in node.value:
+        lines[loader.construct_object(key_node)] = key_node.start_mark.line + 1
+    mapping["__lines__"] = lines
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _check_value(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _check_value(inner[0], value, where)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
+        return [_check_value(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
+        return {
+            _check_value(args[0], k, f"{where} key {k!r}"): _check_value(args[1], v, f"{where}.{k}")
+            for k, v in value.items()
+            if k != "__lines__"
+        }
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool):
+        if isinstance(value, bool) and tp is not bool:
+            raise ConfigError(f"{where}: expected {tp.__name__}, got a boolean")
+        if not isinstance(value, tp):
+            raise ConfigError(f"{where}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported type")  # pragma: no cover - schema error
+
+
+def _build(cls: type, data: dict, file: str, prefix: str) -> Any:
+    lines = data.get("__lines__", {})
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    kwargs = {}
+    for key, value in data.items():
+        if key == "__lines__":
+            continue
+        where = f"{file}, line {lines.get(key, '?')}: {prefix}{key}"
+        if key not in known:
+            raise ConfigError(f"{where}: unknown key (known: {', '.join(sorted(known))})")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: expected a mapping")
+            kwargs[key] = _build(tp, value, file, f"{prefix}{key}.")
+        else:
+            kwargs[key] = _check_value(tp, value, where)
+    obj = cls(**kwargs)
+    _validate(obj, lambda k: f"{file}, line {lines.get(k, '?')}: {prefix}{k}")
+    return obj
+
+
+def _validate(obj: Any, where: typing.Callable[[str], str]) -> None:
+    if isinstance(obj, ReceiverSettings):
+        if not 0 < obj.port < 65536:
+            raise ConfigError(f"{where('port')}: must be between 1 and 65535, got {obj.port}")
+        for addr in obj.allow:
+            try:
+                ipaddress.ip_network(addr, strict=False)
+            except ValueError:
+                raise ConfigError(f"{where('allow')}: {addr!r} is not an IP address or network") from None
+        check_timezone(obj.source_timezone, where("source_timezone"))
+        if obj.max_line_bytes < 1024:
+            raise ConfigError(f"{where('max_line_bytes')}: must be at least 1024")
+    if isinstance(obj, DatabaseSettings) and obj.url:
+        check_no_password(obj.url, where("url"))
+    if isinstance(obj, LoggingSettings) and obj.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"{where('level')}: must be DEBUG, INFO, WARNING or ERROR, got {obj.level!r}")
+    if isinstance(obj, AlarmSettings):
+        for f in dataclasses.fields(obj):
+            if getattr(obj, f.name) < 0:
+                raise ConfigError(f"{where(f.name)}: must not be negative")
+
+
+def check_timezone(name: str, where: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}: unknown time zone {name!r}") from None
+
+
+def check_no_password(url: str, where: str) -> None:
+    import psycopg.conninfo
+
+    try:
+        parts = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        raise ConfigError(f"{where}: not a valid libpq URI or conninfo: {exc}") from None
+    if parts.get("password"):
+        raise ConfigError(
+            f"{where}: contains a password. Keep it out of the YAML: set PGPASSWORD or "
+            "PEROCUBE_DB_PASSWORD, use ~/.pgpass, or store it in the OS keyring "
+            "(perocube-desktop config set-password)"
+        )
+
+
+def load(path: Path | None = None) -> Settings:
+    """Load and validate the config file; a missing file gives the defaults."""
+    path = path or paths.config_file()
+    if not path.exists():
+        return Settings()
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    settings = _build(Settings, data, str(path), "")
+    settings.source = str(path)
+    return settings
+
+
+def to_dict(settings: Settings) -> dict:
+    data = dataclasses.asdict(settings)
+    data.pop("source", None)
+    return data
+
+
+def save(settings: Settings, path: Path | None = None) -> Path:
+    path = path or (Path(settings.source) if settings.source else paths.config_file())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(to_dict(settings), sort_keys=False, default_flow_style=False)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("# Perocube Desktop configuration (see README, 'Configuration')\n" + text, encoding="utf-8")
+    os.replace(tmp, path)
+    settings.source = str(path)
+    return path

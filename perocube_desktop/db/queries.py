@@ -1,0 +1,33 @@
+"""Named queries from ``sql/queries/*.sql``.
+
+A file holds one query, or several separated by ``-- name: NAME`` lines. Queries are
+parameterised (``%(name)s`` / ``%s``); nothing is ever formatted into them.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from ..paths import sql_dir
+
+_NAME_LINE = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
+
+
+@functools.cache
+def load(name: str) -> str:
+    return (sql_dir() / "queries" / f"{name}.sql").read_text(encoding="utf-8")
+
+
+@functools.cache
+def named(file: str) -> dict[str, str]:
+    text = load(file)
+    parts = _NAME_LINE.split(text)
+    queries = {}
+    for i in range(1, len(parts), 2):
+        queries[parts[i]] = parts[i + 1].strip()
+    return queries
+
+
+def get(file: str, name: str) -> str:
+    return named(file)[name]

@@ -1,0 +1,123 @@
+"""IngestService: receiver + local buffer + database writer, and their observable status.
+
+Used by the GUI (through a Qt bridge in ``ui/``) and by the headless ``receive`` command.
+Two loss policies: the path to the database never drops a row; the live tap for the
+plots is a bounded deque that may drop the oldest samples.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import Settings
+from ..protocol import MPP, Sample
+from .buffer import DiskBuffer
+from .receiver import GroupCommitter, Receiver
+from .writer import DatabaseWriter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestStatus:
+    address: str
+    clients: int
+    rows_per_s: float
+    rows_accepted: int
+    rows_rejected: int
+    buffered_rows: int
+    db_state: str
+    db_error: str | None
+    db_down_since: float | None
+    rows_written: int
+    last_sample: dict[str, float] = field(default_factory=dict)  # key -> unix time of newest sample
+
+
+def sample_key(s: Sample) -> str:
+    """'mpp:1/3', 'temperature:<uuid>', 'irradiance:<uuid>'."""
+    if s.kind == MPP:
+        return f"mpp:{s.board}/{s.channel}"
+    return f"{s.kind}:{s.sensor}"
+
+
+class IngestService:
+    def __init__(self, settings: Settings, conninfo: str, buffer_file: Path | None = None,
+                 port: int | None = None, host: str | None = None, allow: list[str] | None = None,
+                 tap_size: int = 500_000) -> None:
+        rs = settings.receiver
+        self.buffer = DiskBuffer(buffer_file or settings.buffer_file())
+        self.tap: deque[Sample] = deque(maxlen=tap_size)
+        self._last_sample: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._rate_window: deque[tuple[float, int]] = deque(maxlen=64)
+        self.committer = GroupCommitter(self.buffer, self._committed)
+        self.writer = DatabaseWriter(
+            self.buffer, conninfo, settings.writer.batch_rows, settings.writer.flush_interval_s,
+            settings.writer.max_backoff_s,
+        )
+        self.receiver = Receiver(
+            self.committer, host or rs.host, rs.port if port is None else port, allow or rs.allow,
+            rs.source_timezone, rs.max_line_bytes,
+        )
+
+    def _committed(self, samples: list[Sample]) -> None:
+        if not samples:
+            return
+        self.tap.extend(samples)
+        newest: dict[str, int] = {}
+        for s in samples:
+            k = sample_key(s)
+            if s.ts_us > newest.get(k, 0):
+                newest[k] = s.ts_us
+        with self._lock:
+            for k, us in newest.items():
+                self._last_sample[k] = max(self._last_sample.get(k, 0.0), us / 1e6)
+        self.writer.wakeup.set()
+
+    def start(self) -> None:
+        pending = self.buffer.count()
+        if pending:
+            log.info("%d rows from an earlier run are waiting in the local buffer", pending)
+        self.writer.start()
+        self.receiver.start()
+
+    def stop(self, flush_timeout_s: float = 5.0) -> None:
+        log.info("stopping ingest")
+        self.receiver.stop()
+        self.committer.stop()
+        self.writer.stop(flush_timeout_s)
+        left = self.buffer.count()
+        if left:
+            log.warning("%d rows stay in the local buffer for the next start", left)
+        self.buffer.close()
+
+    def status(self) -> IngestStatus:
+        now = time.monotonic()
+        accepted = self.receiver.rows_accepted
+        self._rate_window.append((now, accepted))
+        t0, n0 = self._rate_window[0]
+        for t, n in self._rate_window:
+            if now - t <= 5.0:
+                t0, n0 = t, n
+                break
+        rate = (accepted - n0) / (now - t0) if now > t0 else 0.0
+        with self._lock:
+            last = dict(self._last_sample)
+        return IngestStatus(
+            address=self.receiver.address,
+            clients=self.receiver.clients,
+            rows_per_s=rate,
+            rows_accepted=accepted,
+            rows_rejected=self.receiver.rows_rejected,
+            buffered_rows=self.buffer.count(),
+            db_state=self.writer.state,
+            db_error=self.writer.last_error,
+            db_down_since=self.writer.down_since,
+            rows_written=self.writer.rows_written,
+            last_sample=last,
+        )

@@ -1,0 +1,180 @@
+"""A LabVIEW stand-in: speaks the wire protocol like the lab's VIs, with plausible MPP data.
+
+Per channel: a perovskite pixel whose PCE shows a fast burn-in then slow linear loss,
+a temperature coefficient, light/dark cycling (12 h light / 12 h dark by default,
+starting lit), near-zero power in the dark. Per board: one temperature and one
+irradiance sensor. Sends board batches and single samples and waits for every reply.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+log = logging.getLogger(__name__)
+
+
+def temperature_identifier(board: int) -> str:
+    return f"m7004_ID_{0x94C6D5390E4C4800 + board:016X}"
+
+
+IRRADIANCE_IDENTIFIER = "PT-104"
+
+
+@dataclass
+class PixelModel:
+    pce0: float  # initial PCE, %
+    area: float  # cm²
+    burn_in: float  # fraction lost in burn-in
+    tau_h: float  # burn-in time constant
+    slope_per_h: float  # linear loss after burn-in (fraction per hour)
+
+    def pce(self, age_h: float, temp_c: float) -> float:
+        decay = 1 - self.burn_in * (1 - math.exp(-age_h / self.tau_h)) - self.slope_per_h * age_h
+        return max(self.pce0 * decay * (1 - 0.002 * (temp_c - 25.0)), 0.0)
+
+
+@dataclass
+class SimConfig:
+    host: str = "127.0.0.1"
+    port: int = 5000
+    boards: int = 2
+    channels: int = 8
+    interval_s: float = 1.0
+    duration_s: float | None = None
+    speedup: float = 1.0
+    light_period_h: float = 24.0
+    seed: int = 1
+    batch: bool = True  # board batches; every 10th tick single-sample messages too
+
+
+@dataclass
+class SimStats:
+    messages: int = 0
+    rows: int = 0
+    errors: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+
+class Simulator:
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        rnd = random.Random(config.seed)
+        self.pixels = {
+            (b, c): PixelModel(rnd.uniform(15, 21), 0.25, rnd.uniform(0.05, 0.15), rnd.uniform(5, 30),
+                               rnd.uniform(0.00005, 0.0004))
+            for b in range(1, config.boards + 1) for c in range(1, config.channels + 1)
+        }
+        self.lamp = {b: rnd.uniform(960, 1020) for b in range(1, config.boards + 1)}
+        self.temp = {b: 25.0 for b in range(1, config.boards + 1)}
+        self._rnd = rnd
+        self.stats = SimStats()
+        self._stop = threading.Event()
+        self._sock: socket.socket | None = None
+        self._file = None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def irradiance(self, age_h: float) -> float:
+        phase = (age_h % self.config.light_period_h) / self.config.light_period_h
+        return 1.0 if phase < 0.5 else 0.0
+
+    def _connect(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._sock = socket.create_connection((self.config.host, self.config.port), timeout=10)
+                self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self._file = self._sock.makefile("rb")
+                return
+            except OSError as exc:
+                log.warning("simulator cannot connect to %s:%d: %s; retrying", self.config.host, self.config.port, exc)
+                self._stop.wait(1.0)
+
+    def send(self, message: dict) -> str:
+        """Send one request and wait for its reply (reconnecting and re-sending if dropped)."""
+        line = (json.dumps(message, allow_nan=True) + "\r\n").encode()
+        while not self._stop.is_set():
+            if self._sock is None:
+                self._connect()
+                if self._sock is None:
+                    break
+            t0 = time.perf_counter()
+            try:
+                self._sock.sendall(line)
+                reply = self._file.readline()
+                if not reply:
+                    raise ConnectionError("connection closed by the receiver")
+            except OSError as exc:
+                log.warning("simulator lost the connection (%s); re-sending", exc)
+                self._close()
+                continue
+            self.stats.latencies.append(time.perf_counter() - t0)
+            self.stats.messages += 1
+            text = reply.decode().strip()
+            if not text.startswith(("ACK", "PONG")):
+                self.stats.errors += 1
+                log.warning("simulator got %s", text)
+            return text
+        return ""
+
+    def _close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = None
+
+    def messages_for(self, sim_t: float, start_t: float, tick: int) -> list[dict]:
+        age_h = (sim_t - start_t) / 3600
+        ts = datetime.fromtimestamp(sim_t, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        lit = self.irradiance(age_h)
+        out = []
+        dt_h = self.config.interval_s / 3600
+        for b in range(1, self.config.boards + 1):
+            target = 25.0 + 20.0 * lit
+            self.temp[b] += (target - self.temp[b]) * min(1.0, dt_h / 0.5)
+            g = self.lamp[b] * lit * (1 + self._rnd.gauss(0, 0.003)) if lit else abs(self._rnd.gauss(0, 0.3))
+            rows = []
+            for c in range(1, self.config.channels + 1):
+                px = self.pixels[(b, c)]
+                p = g * px.area * 0.1 * px.pce(age_h, self.temp[b]) / 100 * (1 + self._rnd.gauss(0, 0.002))
+                v = (1.05 - 0.0022 * (self.temp[b] - 25)) * (1 + self._rnd.gauss(0, 0.001)) if lit else abs(self._rnd.gauss(0.02, 0.01))
+                i = p / v if v > 0 else 0.0
+                rows.append({"channel": c, "power": round(p, 5), "current": round(i, 5), "voltage": round(v, 5)})
+            if self.config.batch and tick % 10:
+                out.append({"type": "mpp", "data": [dict(r, timestamp=ts) for r in rows], "metadata": {"board": b}})
+            else:
+                for r in rows:
+                    out.append({"type": "mpp", "data": dict(r, timestamp=ts), "metadata": {"board": b, "channel": r["channel"]}})
+            out.append({"type": "temperature", "data": {"timestamp": ts, "temperature": round(self.temp[b], 3)},
+                        "metadata": {"sensor_identifier": temperature_identifier(b)}})
+            out.append({"type": "irradiance", "data": {"timestamp": ts, "raw_reading": int(g * 40), "irradiance": round(g, 2)},
+                        "metadata": {"sensor_identifier": IRRADIANCE_IDENTIFIER, "channel": b}})
+        return out
+
+    def run(self) -> SimStats:
+        cfg = self.config
+        start_real = time.monotonic()
+        start_sim = time.time()
+        tick = 0
+        while not self._stop.is_set():
+            sim_t = start_sim + tick * cfg.interval_s
+            if cfg.duration_s is not None and tick * cfg.interval_s >= cfg.duration_s:
+                break
+            for msg in self.messages_for(sim_t, start_sim, tick):
+                rows = msg["data"]
+                self.stats.rows += len(rows) if isinstance(rows, list) else 1
+                self.send(msg)
+            tick += 1
+            due = start_real + tick * cfg.interval_s / cfg.speedup
+            delay = due - time.monotonic()
+            if delay > 0:
+                self._stop.wait(delay)
+        self._close()
+        return self.stats

@@ -1,0 +1,66 @@
+-- Steps run in order, in one transaction, after COPY into _stage_ingest.
+
+-- name: resolve_temperature_sensors
+-- a sensor registered by hand under another id keeps its id
+UPDATE _stage_ingest s SET sensor = t.temperature_sensor_id::text
+FROM temperature_sensor t
+WHERE s.kind = 'temperature' AND s.ident IS NOT NULL AND t.sensor_identifier = s.ident
+  AND s.sensor <> t.temperature_sensor_id::text
+
+-- name: resolve_irradiance_sensors
+UPDATE _stage_ingest s SET sensor = i.irradiance_sensor_id::text
+FROM irradiance_sensor i
+WHERE s.kind = 'irradiance' AND s.ident IS NOT NULL AND i.sensor_identifier = s.ident AND i.channel = s.ichan
+  AND s.sensor <> i.irradiance_sensor_id::text
+
+-- name: register_channels
+INSERT INTO mpp_tracking_channel (board, channel)
+SELECT DISTINCT board, channel FROM _stage_ingest WHERE kind = 'mpp'
+ON CONFLICT DO NOTHING
+RETURNING 'MPP channel ' || board || '/' || channel
+
+-- name: register_temperature_sensors
+INSERT INTO temperature_sensor (temperature_sensor_id, sensor_identifier, date_installed)
+SELECT DISTINCT ON (ident) sensor::uuid, ident, current_date FROM _stage_ingest
+WHERE kind = 'temperature' AND ident IS NOT NULL
+ON CONFLICT DO NOTHING
+RETURNING 'temperature sensor ' || sensor_identifier
+
+-- name: register_irradiance_sensors
+INSERT INTO irradiance_sensor (irradiance_sensor_id, sensor_identifier, channel, date_installed)
+SELECT DISTINCT ON (ident, ichan) sensor::uuid, ident, ichan, current_date FROM _stage_ingest
+WHERE kind = 'irradiance' AND ident IS NOT NULL
+ON CONFLICT DO NOTHING
+RETURNING 'irradiance sensor ' || sensor_identifier || ' channel ' || channel
+
+-- name: quarantine_unknown_sensors
+WITH bad AS (
+    DELETE FROM _stage_ingest s
+    WHERE (s.kind = 'temperature'
+           AND NOT EXISTS (SELECT 1 FROM temperature_sensor t WHERE t.temperature_sensor_id = s.sensor::uuid))
+       OR (s.kind = 'irradiance'
+           AND NOT EXISTS (SELECT 1 FROM irradiance_sensor i WHERE i.irradiance_sensor_id = s.sensor::uuid))
+    RETURNING s.*
+)
+INSERT INTO quarantine (source, origin, raw, reason)
+SELECT 'receiver', NULL, row_to_json(bad)::text, 'unknown ' || bad.kind || ' sensor_id ' || bad.sensor FROM bad
+RETURNING reason
+
+-- name: insert_mpp
+INSERT INTO mpp_measurement ("timestamp", power, current, voltage, tracking_channel_board, tracking_channel_channel)
+SELECT ts, a, b, c, board, channel FROM _stage_ingest WHERE kind = 'mpp'
+ON CONFLICT DO NOTHING
+
+-- name: insert_temperature
+INSERT INTO temperature_measurement ("timestamp", temperature, temperature_sensor_id)
+SELECT ts, a, sensor::uuid FROM _stage_ingest WHERE kind = 'temperature'
+ON CONFLICT DO NOTHING
+
+-- name: insert_irradiance
+INSERT INTO irradiance_measurement ("timestamp", irradiance, raw_reading, irradiance_sensor_id)
+SELECT ts, a, b::integer, sensor::uuid FROM _stage_ingest WHERE kind = 'irradiance'
+ON CONFLICT DO NOTHING
+
+-- name: mark_rollups_dirty
+INSERT INTO rollup_dirty (kind, t0, t1)
+SELECT kind, min(ts), max(ts) FROM _stage_ingest GROUP BY kind
