@@ -1,0 +1,364 @@
+"""The historical import engine, shared by the wizard and ``perocube-desktop import``.
+
+Exactly once at row level: the unique keys decide, ``imported_file`` remembers how far
+each file was read (size, mtime, byte offset, SHA-256 of that prefix, lines). An
+unchanged file is skipped from its size and mtime; a grown file is verified by its
+prefix hash and only its tail is read; a rewritten file is read again in full with
+row-level de-duplication. Each chunk of a file is one transaction that also advances
+``imported_file``, so a cancel or a crash resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from ..db import queries
+from . import lines as lines_mod
+from .scan import LabFile, ScanResult, scan
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 32 << 20
+KINDS = ("mpp", "temperature", "irradiance")
+TABLES = {"mpp": "mpp_measurement", "temperature": "temperature_measurement", "irradiance": "irradiance_measurement"}
+TABLE_COLUMNS = {
+    "mpp": ("timestamp", "power", "current", "voltage", "tracking_channel_board", "tracking_channel_channel"),
+    "temperature": ("timestamp", "temperature", "temperature_sensor_id"),
+    "irradiance": ("timestamp", "raw_reading", "irradiance", "irradiance_sensor_id"),
+}
+
+
+@dataclass
+class ImportOptions:
+    timezone: str = "UTC"
+    dry_run: bool = False
+    include_logbook: bool = True
+    chunk_bytes: int = CHUNK_BYTES
+    keep_problems: int = 1000  # problems listed per file (all are counted)
+
+
+@dataclass
+class Progress:
+    files_done: int
+    files_total: int
+    rows_done: int
+    bytes_done: int
+    bytes_total: int
+    current: str = ""
+
+
+@dataclass
+class FileOutcome:
+    file: str
+    kind: str
+    target: str
+    status: str  # imported | unchanged | failed | dry-run
+    lines: int = 0
+    good: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    bad_lines: int = 0
+    mode: str = ""  # new | tail | rewritten
+    message: str = ""
+
+
+@dataclass
+class Problem:
+    file: str
+    line: int | None
+    reason: str
+
+
+@dataclass
+class ImportSummary:
+    inserted: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    duplicates: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    bad_lines: int = 0
+    files: dict[str, int] = field(default_factory=lambda: {"imported": 0, "unchanged": 0, "skipped": 0})
+    logbook: dict[str, int] = field(default_factory=lambda: {"devices": 0, "pixels": 0, "events": 0, "rows_skipped": 0})
+    problems: list[Problem] = field(default_factory=list)
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    skipped_files: list[dict] = field(default_factory=list)
+    cancelled: bool = False
+    dry_run: bool = False
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["problems"] = [asdict(p) for p in self.problems]
+        return data
+
+
+def _suffix(f: LabFile, sensor_id: str | None) -> bytes:
+    if f.kind == "mpp":
+        return f"\t{f.board}\t{f.channel}".encode()
+    return f"\t{sensor_id}".encode()
+
+
+class _Loader:
+    """Holds one connection and loads clean chunks into one measurement table."""
+
+    def __init__(self, conn: psycopg.Connection, timezone: str) -> None:
+        self.conn = conn
+        conn.execute("SELECT set_config('TimeZone', %s, false)", (timezone,))
+        conn.execute(queries.load("import_staging"))
+
+    def register(self, f: LabFile) -> str | None:
+        """Make sure the channel or sensor exists; returns the sensor id to use."""
+        q = queries.named("import")
+        if f.kind == "mpp":
+            self.conn.execute(q["register_channel"], (f.board, f.channel))
+            return None
+        if f.kind == "temperature":
+            self.conn.execute(q["register_temperature_sensor"], (f.sensor_id, f.sensor_identifier))
+            return str(self.conn.execute(q["temperature_sensor_id"], (f.sensor_identifier,)).fetchone()[0])
+        self.conn.execute(q["register_irradiance_sensor"], (f.sensor_id, f.sensor_identifier, f.sensor_channel))
+        return str(self.conn.execute(q["irradiance_sensor_id"], (f.sensor_identifier, f.sensor_channel)).fetchone()[0])
+
+    def load(self, f: LabFile, data: bytes, suffix: bytes) -> int:
+        """COPY clean rows; returns rows inserted (duplicates are not inserted)."""
+        if not data:
+            return 0
+        payload = data.replace(b"\n", suffix + b"\n")
+        kind = f.kind
+        cols = sql.SQL(", ").join(map(sql.Identifier, TABLE_COLUMNS[kind]))
+        copy_opts = sql.SQL("(FORMAT csv, DELIMITER E'\\t')")
+        first_ts, last_ts = _first_last_ts(data)
+        overlap = self._overlaps(f, suffix, first_ts, last_ts)
+        with self.conn.cursor() as cur:
+            if not overlap:
+                # fast path: nothing stored in this range -> COPY straight into the table;
+                # a duplicate inside the chunk makes it fail and we fall back below
+                try:
+                    with self.conn.transaction():
+                        with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN {}").format(
+                                sql.Identifier(TABLES[kind]), cols, copy_opts)) as copy:
+                            copy.write(payload)
+                        inserted = data.count(b"\n")
+                        self._dirty(kind, first_ts, last_ts)
+                        return inserted
+                except psycopg.errors.UniqueViolation:
+                    pass
+            stage = sql.Identifier(f"_import_{kind}")
+            with self.conn.transaction():
+                cur.execute(sql.SQL("TRUNCATE {}").format(stage))
+                with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN {}").format(stage, cols, copy_opts)) as copy:
+                    copy.write(payload)
+                cur.execute(sql.SQL("INSERT INTO {} SELECT * FROM {} ON CONFLICT DO NOTHING").format(
+                    sql.Identifier(TABLES[kind]), stage))
+                inserted = cur.rowcount
+                cur.execute(sql.SQL("INSERT INTO rollup_dirty (kind, t0, t1) SELECT %s, min(\"timestamp\"), "
+                                    "max(\"timestamp\") FROM {} HAVING count(*) > 0").format(stage), (kind,))
+            return inserted
+
+    def _overlaps(self, f: LabFile, suffix: bytes, first_ts: str, last_ts: str) -> bool:
+        q = queries.named("import")
+        key = (f.board, f.channel) if f.kind == "mpp" else (suffix[1:].decode(),)
+        try:
+            with self.conn.transaction():
+                return bool(self.conn.execute(q[f"overlap_{f.kind}"], (*key, first_ts, last_ts, first_ts, last_ts)).fetchone()[0])
+        except psycopg.errors.DataError:
+            return True  # first/last line unreadable for the server: take the safe path
+
+    def _dirty(self, kind: str, first_ts: str, last_ts: str) -> None:
+        self.conn.execute(
+            "INSERT INTO rollup_dirty (kind, t0, t1) VALUES (%s, least(%s::timestamptz, %s::timestamptz), "
+            "greatest(%s::timestamptz, %s::timestamptz))", (kind, first_ts, last_ts, first_ts, last_ts))
+
+
+def _first_last_ts(data: bytes) -> tuple[str, str]:
+    first = data[: data.find(b"\t")]
+    last_line_start = data.rfind(b"\n", 0, len(data) - 1) + 1
+    last = data[last_line_start: data.find(b"\t", last_line_start)]
+    return first.decode(), last.decode()
+
+
+def _file_hash_prefix(fh, length: int) -> hashlib._Hash:
+    h = hashlib.sha256()
+    remaining = length
+    fh.seek(0)
+    while remaining > 0:
+        block = fh.read(min(8 << 20, remaining))
+        if not block:
+            break
+        h.update(block)
+        remaining -= len(block)
+    return h
+
+
+def import_file(loader: _Loader, f: LabFile, opts: ImportOptions, summary: ImportSummary,
+                on_chunk: Callable[[int, int], None], cancel: threading.Event) -> FileOutcome:
+    conn = loader.conn
+    q = queries.named("import")
+    out = FileOutcome(f.rel, f.kind, f.target, "imported")
+    rec = conn.execute(q["get_imported_file"], (str(f.path),)).fetchone()
+    if rec and rec[0] == f.size and rec[1] == f.mtime_ns:
+        out.status = "unchanged"
+        return out
+    start, line_base, hasher, out.mode = 0, 0, hashlib.sha256(), "new"
+    with open(f.path, "rb") as fh:
+        if rec:
+            _size, _mtime, done_bytes, prefix_hash, done_lines = rec
+            h = _file_hash_prefix(fh, done_bytes)
+            if f.size >= done_bytes and h.hexdigest() == prefix_hash:
+                start, line_base, hasher, out.mode = done_bytes, done_lines, h, "tail"
+            else:
+                out.mode = "rewritten"
+                log.info("%s was rewritten since the last import: reading it again", f.rel)
+        fh.seek(start)
+        with conn.transaction():
+            sensor_id = loader.register(f)
+        suffix = _suffix(f, sensor_id or f.sensor_id)
+        pending = b""
+        listed = 0
+        while True:
+            if cancel.is_set():
+                out.status = "cancelled"
+                out.duplicates = out.good - out.inserted
+                return out
+            data = fh.read(opts.chunk_bytes)
+            if not data:
+                break
+            data = pending + data
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                pending = data
+                continue
+            chunk, pending = data[:cut], data[cut:]
+            cleaned = lines_mod.clean(f.kind, chunk, line_base + 1, opts.keep_problems)
+            with conn.transaction():
+                inserted = _load_with_retry(loader, f, cleaned, suffix)
+                if cleaned.bad:
+                    with conn.cursor() as cur:
+                        cur.executemany(q["quarantine_line"], [(str(f.path), b.line, b.raw, b.reason) for b in cleaned.bad])
+                hasher.update(chunk)
+                start += len(chunk)
+                line_base += cleaned.lines
+                out.lines += cleaned.lines
+                out.good += cleaned.good
+                out.inserted += inserted
+                out.bad_lines += cleaned.bad_count
+                # size -1 until the whole file is done: an interrupted file is never "unchanged"
+                conn.execute(q["upsert_imported_file"], (str(f.path), f.kind, -1, f.mtime_ns, start,
+                                                         hasher.hexdigest(), line_base, inserted,
+                                                         cleaned.good - inserted, cleaned.bad_count))
+            room = max(opts.keep_problems - listed, 0)
+            summary.problems.extend(Problem(f.rel, b.line or None, b.reason) for b in cleaned.bad[:room])
+            listed += min(room, len(cleaned.bad))
+            on_chunk(len(chunk), cleaned.good)
+        with conn.transaction():
+            conn.execute(q["finish_imported_file"], (start + len(pending), str(f.path)))
+    out.duplicates = out.good - out.inserted
+    if pending:
+        out.message = f"last line incomplete ({len(pending)} bytes), left for the next import"
+    if opts.dry_run:
+        out.status = "dry-run"
+    return out
+
+
+def _load_with_retry(loader: _Loader, f: LabFile, cleaned: lines_mod.CleanChunk, suffix: bytes) -> int:
+    """COPY; if the server refuses a value the fast patterns let through, find those lines
+    in Python, move them to the bad list, and try once more."""
+    try:
+        with loader.conn.transaction():
+            return loader.load(f, cleaned.data, suffix)
+    except psycopg.errors.DataError as exc:
+        log.info("%s: server refused a value (%s); checking line by line", f.rel, str(exc).splitlines()[0])
+    keep = []
+    for raw in cleaned.data.split(b"\n")[:-1]:
+        reason = lines_mod.parse_line_slow(f.kind, raw)
+        if reason is None:
+            keep.append(raw)
+        else:
+            cleaned.bad.append(lines_mod.BadLine(0, reason, lines_mod.printable(raw)))
+            cleaned.bad_count += 1
+            cleaned.good -= 1
+    data = b"\n".join(keep) + b"\n" if keep else b""
+    return loader.load(f, data, suffix)
+
+
+def run_import(
+    conninfo: str,
+    root: Path,
+    opts: ImportOptions | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    cancel: threading.Event | None = None,
+    scanned: ScanResult | None = None,
+) -> ImportSummary:
+    """Import a folder. Raises FileNotFoundError (no folder) or psycopg.OperationalError (no database)."""
+    opts = opts or ImportOptions()
+    cancel = cancel or threading.Event()
+    t0 = time.perf_counter()
+    result = scanned or scan(root)
+    summary = ImportSummary(dry_run=opts.dry_run)
+    summary.files["skipped"] = len(result.skipped)
+    summary.skipped_files = [{"file": s.rel, "reason": s.reason} for s in result.skipped]
+    data_files = [f for f in result.files if f.kind in KINDS]
+    logbooks = [f for f in result.files if f.kind == "logbook"]
+    total_bytes = sum(f.size for f in data_files)
+    state = Progress(0, len(data_files), 0, 0, total_bytes)
+
+    def on_chunk(nbytes: int, rows: int) -> None:
+        state.bytes_done += nbytes
+        state.rows_done += rows
+        if progress:
+            progress(state)
+
+    with psycopg.connect(conninfo, connect_timeout=10, application_name="perocube-import", autocommit=True) as conn:
+        loader = _Loader(conn, opts.timezone)
+        # a dry run does all the work inside one transaction that is rolled back: exact counts
+        with conn.transaction(force_rollback=True) if opts.dry_run else contextlib.nullcontext():
+            for f in data_files:
+                state.current = f.rel
+                if progress:
+                    progress(state)
+                size_before = state.bytes_done
+                try:
+                    out = import_file(loader, f, opts, summary, on_chunk, cancel)
+                except (psycopg.errors.DataError, psycopg.errors.IntegrityError, OSError) as exc:
+                    out = FileOutcome(f.rel, f.kind, f.target, "failed", message=str(exc).splitlines()[0])
+                    summary.problems.append(Problem(f.rel, None, f"file not imported: {out.message}"))
+                    log.error("%s not imported: %s", f.rel, out.message)
+                summary.outcomes.append(out)
+                state.bytes_done = size_before + f.size if out.status != "failed" else state.bytes_done
+                state.files_done += 1
+                if out.status == "cancelled":
+                    summary.cancelled = True
+                    summary.inserted[f.kind] += out.inserted
+                    summary.duplicates[f.kind] += out.duplicates
+                    summary.bad_lines += out.bad_lines
+                    break
+                if out.status == "unchanged":
+                    summary.files["unchanged"] += 1
+                elif out.status == "failed":
+                    summary.files["skipped"] += 1
+                else:
+                    summary.files["imported"] += 1
+                    summary.inserted[f.kind] += out.inserted
+                    summary.duplicates[f.kind] += out.duplicates
+                    summary.bad_lines += out.bad_lines
+                if progress:
+                    progress(state)
+            if opts.include_logbook and not summary.cancelled:
+                from .logbook import import_logbook
+
+                for book in logbooks:
+                    res = import_logbook(conn, book.path, opts.timezone, opts.dry_run)
+                    for k in summary.logbook:
+                        summary.logbook[k] += getattr(res, k)
+                    summary.problems.extend(Problem(book.rel, p[0], p[1]) for p in res.problems)
+            if not opts.dry_run:
+                with conn.transaction():
+                    conn.execute("SELECT perocube_refresh_rollups()")
+    summary.seconds = time.perf_counter() - t0
+    return summary

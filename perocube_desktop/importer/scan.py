@@ -1,0 +1,110 @@
+"""Find and classify the lab's files under a root folder (../shared/spec/lab-files.md)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..protocol import irradiance_sensor_uuid, temperature_sensor_uuid
+
+MPP_FILE = re.compile(r"^output_board(\d+)_channel(\d+)\.txt$", re.IGNORECASE)
+TEMPERATURE_FILE = re.compile(r"^(m7004_ID_[0-9A-Fa-f]{16})\.txt$")
+IRRADIANCE_FILE = re.compile(r"^(.+)_channel_(\d+)\.txt$")
+
+
+@dataclass
+class LabFile:
+    path: Path
+    rel: str
+    kind: str  # mpp | temperature | irradiance | logbook
+    size: int
+    mtime_ns: int
+    board: int | None = None
+    channel: int | None = None
+    sensor_identifier: str | None = None
+    sensor_channel: int | None = None
+
+    @property
+    def sensor_id(self) -> str | None:
+        if self.kind == "temperature":
+            return str(temperature_sensor_uuid(self.sensor_identifier))
+        if self.kind == "irradiance":
+            return str(irradiance_sensor_uuid(self.sensor_identifier, self.sensor_channel))
+        return None
+
+    @property
+    def target(self) -> str:
+        """board/channel or sensor, for tables and reports."""
+        if self.kind == "mpp":
+            return f"{self.board}/{self.channel}"
+        if self.kind == "irradiance":
+            return f"{self.sensor_identifier} ch {self.sensor_channel}"
+        return self.sensor_identifier or ""
+
+
+@dataclass
+class Skipped:
+    rel: str
+    reason: str
+
+
+@dataclass
+class ScanResult:
+    root: Path
+    files: list[LabFile]
+    skipped: list[Skipped]
+
+
+def classify(name: str) -> tuple[str, dict] | None:
+    if m := MPP_FILE.match(name):
+        return "mpp", {"board": int(m.group(1)), "channel": int(m.group(2))}
+    if m := TEMPERATURE_FILE.match(name):
+        return "temperature", {"sensor_identifier": m.group(1)}
+    if m := IRRADIANCE_FILE.match(name):
+        return "irradiance", {"sensor_identifier": m.group(1), "sensor_channel": int(m.group(2))}
+    if name.lower().endswith((".xlsx", ".xlsm")) and not name.startswith("~$"):
+        return "logbook", {}
+    return None
+
+
+def scan(root: Path, progress: Callable[[int, int], None] | None = None) -> ScanResult:
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a folder")
+    files: list[LabFile] = []
+    skipped: list[Skipped] = []
+    found = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        here = Path(dirpath)
+        rel_parts = here.relative_to(root).parts
+        in_data = any(part.lower().startswith("data") for part in rel_parts)
+        for name in sorted(filenames):
+            path = here / name
+            rel = path.relative_to(root).as_posix()
+            found += 1
+            if progress and found % 100 == 0:
+                progress(found, 0)
+            kind_info = classify(name)
+            if kind_info is None:
+                skipped.append(Skipped(rel, "name matches no lab file pattern"))
+                continue
+            kind, info = kind_info
+            try:
+                st = path.stat()
+                with open(path, "rb"):
+                    pass
+            except OSError as exc:
+                skipped.append(Skipped(rel, f"unreadable: {exc.strerror}"))
+                continue
+            if kind != "logbook" and not in_data:
+                skipped.append(Skipped(rel, "not inside a data* folder (old copy or scratch)"))
+                continue
+            if st.st_size == 0:
+                skipped.append(Skipped(rel, "empty file"))
+                continue
+            files.append(LabFile(path.resolve(), rel, kind, st.st_size, st.st_mtime_ns, **info))
+    return ScanResult(root, files, skipped)
