@@ -114,6 +114,7 @@ class Receiver:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
 
     # lifecycle ---------------------------------------------------------------
     def start(self) -> None:
@@ -155,9 +156,13 @@ class Receiver:
             loop.run_forever()
         finally:
             self._server.close()
-            for task in asyncio.all_tasks(loop):
+            for w in list(self._writers):  # let handlers end on their own: no cancelled-task noise
+                w.close()
+            loop.run_until_complete(asyncio.sleep(0.05))
+            tasks = list(asyncio.all_tasks(loop))
+            for task in tasks:
                 task.cancel()
-            loop.run_until_complete(asyncio.sleep(0))
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
             loop.close()
             log.info("receiver stopped")
 
@@ -184,6 +189,7 @@ class Receiver:
             writer.close()
             return
         self.clients += 1
+        self._writers.add(writer)
         log.info("client connected: %s", peer_text)
         framer = LineFramer(self.max_line_bytes)
         try:
@@ -198,6 +204,7 @@ class Receiver:
             log.info("client %s dropped: %s", peer_text, exc)
         finally:
             self.clients -= 1
+            self._writers.discard(writer)
             log.info("client disconnected: %s", peer_text)
             writer.close()
 

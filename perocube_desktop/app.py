@@ -1,0 +1,141 @@
+"""Composition of the GUI application, in one place: config -> database -> services ->
+window, and the shutdown order in reverse. Windows never create their own workers or
+connections."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+import traceback
+
+from .config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class App:
+    def __init__(self, args: argparse.Namespace, settings: Settings) -> None:
+        self.args = args
+        self.settings = settings
+        self.target = None
+        self.service = None
+        self.simulator = None
+        self.sim_thread = None
+        self.pool = None
+        self.window = None
+        self.errors: list[str] = []
+
+    def start(self) -> None:
+        from psycopg_pool import ConnectionPool
+
+        from .db import connection, migrate
+        from .ingest.service import IngestService
+        from .monitor.live import LiveStore
+        from .ui.bridge import IngestBridge
+        from .ui.log_panel import QueueLogHandler
+        from .ui.main_window import MainWindow
+        from .ui.pages import build_pages
+        from .ui.settings_dialog import SettingsDialog
+
+        handler = QueueLogHandler()
+        logging.getLogger().addHandler(handler)
+        self.target = connection.resolve(self.settings, self.args.db)
+        migrate.migrate(self.target.conninfo, self.settings.database.compress_after_days)
+        status = migrate.status(self.target.conninfo)
+        self.pool = ConnectionPool(self.target.conninfo, min_size=1, max_size=4, open=True,
+                                   kwargs={"application_name": "perocube-gui"})
+        store = LiveStore()
+        port = self.args.port if self.args.port is not None else self.settings.receiver.port
+        receiver_error = None
+        try:
+            self.service = IngestService(self.settings, self.target.conninfo, port=port)
+            self.service.start()
+        except OSError as exc:
+            receiver_error = str(exc)
+            log.error("%s; the app runs without a receiver", exc)
+            if self.service is not None:
+                self.service.stop(0)
+            self.service = None
+        if self.args.demo and self.service is not None:
+            from .ingest.simulator import SimConfig, Simulator
+
+            self.simulator = Simulator(SimConfig(port=self.service.receiver.port, boards=2, channels=8,
+                                                 interval_s=1.0))
+            self.sim_thread = threading.Thread(target=self.simulator.run, name="simulator", daemon=True)
+            self.sim_thread.start()
+            log.info("demo: simulator feeding %d boards x %d channels", 2, 8)
+        bridge = IngestBridge(self.service, store)
+        self.window = MainWindow(
+            self.settings, store, bridge, self.pool, self.target.description, status.timescaledb_active, handler,
+            extra_pages=build_pages(self.settings, self.pool, self.target.conninfo),
+            settings_dialog_factory=lambda parent: SettingsDialog(self.settings, self.service, parent))
+        if receiver_error:
+            self.window.show_error(receiver_error)
+        self.window.show()
+        if self.args.page:
+            self.window.show_page(self.args.page)
+
+    def stop(self) -> None:
+        """Reverse order: simulator, receiver and writer (flush), pool, embedded database."""
+        if self.simulator is not None:
+            self.simulator.stop()
+            self.sim_thread.join(5)
+        if self.service is not None:
+            self.service.stop()
+        if self.pool is not None:
+            self.pool.close()
+        if self.target is not None:
+            self.target.stop()
+
+
+def run_gui(args: argparse.Namespace, settings: Settings) -> int:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    qt_app = QApplication.instance() or QApplication(sys.argv[:1])
+    qt_app.setApplicationName("Perocube Desktop")
+    app = App(args, settings)
+    errors: list[str] = []
+
+    def excepthook(exc_type, exc, tb):
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        errors.append(text)
+        log.error("unhandled error:\n%s", text)
+        if app.window is not None:
+            app.window.show_error(f"{exc_type.__name__}: {exc}")
+
+    sys.excepthook = excepthook
+    try:
+        app.start()
+    except Exception as exc:
+        log.exception("start-up failed")
+        if args.smoke_test is None:
+            QMessageBox.critical(None, "Perocube Desktop", f"Cannot start:\n{exc}")
+        app.stop()
+        return 1
+    if args.smoke_test is not None:
+        def finish():
+            if args.screenshot:
+                args.screenshot.parent.mkdir(parents=True, exist_ok=True)
+                app.window.grab().save(str(args.screenshot))
+                log.info("screenshot saved to %s", args.screenshot)
+            app.window.close()
+            qt_app.quit()
+
+        QTimer.singleShot(int(args.smoke_test * 1000), finish)
+    qt_app.aboutToQuit.connect(app.stop)
+    qt_app.exec()
+    sys.excepthook = sys.__excepthook__
+    code = 1 if errors else 0
+    # Everything is stopped and flushed by now. PySide6 6.12 + pyqtgraph can crash in the
+    # interpreter's final garbage collection ("bool_dealloc"), turning a clean exit into
+    # SIGABRT; skip that finalisation (see docs/decisions.md).
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if not getattr(args, "no_hard_exit", False):
+        os._exit(code)
+    return code

@@ -1,0 +1,104 @@
+"""Alarm rules, evaluated on the live store and the ingest status. No Qt.
+
+- stale: a series that delivered data has had none for ``stale_after_s``;
+- power drop: a channel's newest power is more than ``power_drop_pct`` below the median
+  of its recent samples while the lamps are on (some irradiance sensor above the light
+  threshold, or no irradiance sensor at all);
+- temperature: a temperature sensor above ``temperature_max_c``;
+- database: the writer has not reached the database for ``db_unreachable_min``.
+
+An alarm stays in the list until it is acknowledged and its condition has cleared.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import AlarmSettings
+from ..ingest.service import IngestStatus
+from .live import LiveStore
+
+RECENT_SAMPLES = 600  # ~10 min at 1 Hz
+
+
+@dataclass
+class Alarm:
+    key: str  # series key or "database"
+    rule: str  # stale | power_drop | temperature | database
+    text: str
+    raised_at: float
+    active: bool = True
+    acknowledged: bool = False
+
+    @property
+    def ident(self) -> tuple[str, str]:
+        return (self.key, self.rule)
+
+
+class AlarmEngine:
+    def __init__(self, settings: AlarmSettings) -> None:
+        self.settings = settings
+        self.alarms: dict[tuple[str, str], Alarm] = {}
+
+    def lamps_on(self, store: LiveStore) -> bool:
+        irr = [v for k, v in store.latest.items() if k.startswith("irradiance:")]
+        return not irr or any(x.values[0] >= self.settings.light_threshold_wm2 for x in irr)
+
+    def evaluate(self, store: LiveStore, status: IngestStatus | None, now: float | None = None,
+                 labels: dict[str, str] | None = None) -> list[Alarm]:
+        """Update the alarm list; returns alarms raised by this call."""
+        now = time.time() if now is None else now
+        s = self.settings
+        labels = labels or {}
+        firing: dict[tuple[str, str], str] = {}
+        lit = self.lamps_on(store)
+        for key, latest in list(store.latest.items()):
+            name = labels.get(key, key)
+            age = now - latest.t
+            if age > s.stale_after_s:
+                firing[(key, "stale")] = f"{name}: no data for {age / 60:.1f} min"
+            if key.startswith("mpp:") and lit and s.power_drop_pct > 0:
+                recent = store.recent(key, RECENT_SAMPLES)
+                power = recent[:, 0] if recent.size else recent
+                power = power[np.isfinite(power)]
+                if power.size >= 10:
+                    median = float(np.median(power))
+                    last = float(power[-1])
+                    if median > 0 and last < median * (1 - s.power_drop_pct / 100):
+                        firing[(key, "power_drop")] = (f"{name}: power {last:.3g} mW is {100 * (1 - last / median):.0f} % "
+                                                       f"below its recent median {median:.3g} mW")
+            if key.startswith("temperature:") and latest.values[0] > s.temperature_max_c:
+                firing[(key, "temperature")] = f"{name}: {latest.values[0]:.1f} °C above {s.temperature_max_c:.0f} °C"
+        if status is not None and status.db_down_since is not None:
+            down = now - status.db_down_since
+            if down > s.db_unreachable_min * 60:
+                firing[("database", "database")] = f"database unreachable for {down / 60:.0f} min: {status.db_error}"
+        raised = []
+        for ident, text in firing.items():
+            alarm = self.alarms.get(ident)
+            if alarm is None or (not alarm.active and alarm.acknowledged):
+                alarm = Alarm(ident[0], ident[1], text, now)
+                self.alarms[ident] = alarm
+                raised.append(alarm)
+            else:
+                alarm.text = text
+                alarm.active = True
+        for ident, alarm in list(self.alarms.items()):
+            if ident not in firing:
+                alarm.active = False
+                if alarm.acknowledged:
+                    del self.alarms[ident]
+        return raised
+
+    def acknowledge(self, ident: tuple[str, str]) -> None:
+        alarm = self.alarms.get(ident)
+        if alarm is not None:
+            alarm.acknowledged = True
+            if not alarm.active:
+                del self.alarms[ident]
+
+    def for_key(self, key: str) -> list[Alarm]:
+        return [a for a in self.alarms.values() if a.key == key and (a.active or not a.acknowledged)]

@@ -1,0 +1,117 @@
+"""History for the plots, downsampled on the server. No Qt.
+
+The window is cut into at most ``max_points`` buckets with ``date_bin`` (plain
+PostgreSQL and TimescaleDB alike); each bucket gives mean, min and max. The source is
+picked by bucket width: raw rows below one minute, the 1-minute rollup below one hour,
+the 1-hour rollup above. Short windows of raw data come back unbinned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import psycopg
+from psycopg import sql
+
+FIELDS = {"mpp": ("power", "voltage", "current"), "temperature": ("temperature",), "irradiance": ("irradiance",)}
+RAW = {"mpp": "mpp_measurement", "temperature": "temperature_measurement", "irradiance": "irradiance_measurement"}
+ID_COLS = {"mpp": ("tracking_channel_board", "tracking_channel_channel"), "temperature": ("temperature_sensor_id",),
+           "irradiance": ("irradiance_sensor_id",)}
+
+
+@dataclass
+class Series:
+    t: np.ndarray  # unix seconds
+    mean: np.ndarray  # (n, fields)
+    lo: np.ndarray
+    hi: np.ndarray
+    source: str  # raw | binned raw | 1m | 1h
+
+
+def choose_source(window_s: float, max_points: int) -> tuple[str, float]:
+    stride = window_s / max_points
+    if stride < 60:
+        return "raw", stride
+    if stride < 3600:
+        return "1m", stride
+    return "1h", stride
+
+
+def _id_filter(kind: str, ids: list) -> tuple[sql.Composable, list]:
+    if kind == "mpp":
+        boards = [int(i.split("/")[0]) for i in ids]
+        chans = [int(i.split("/")[1]) for i in ids]
+        return (sql.SQL("(tracking_channel_board, tracking_channel_channel) IN "
+                        "(SELECT * FROM unnest(%s::int[], %s::int[]))"), [boards, chans])
+    return sql.SQL("{} = ANY(%s::uuid[])").format(sql.Identifier(ID_COLS[kind][0])), [ids]
+
+
+def load(conn: psycopg.Connection, kind: str, ids: list[str], t0: float, t1: float,
+         max_points: int = 2000, raw_limit_s: float = 1.0) -> dict[str, Series]:
+    """History of series ``ids`` ('1/3' for mpp, sensor uuids otherwise) in [t0, t1) unix seconds."""
+    if not ids:
+        return {}
+    source, stride = choose_source(t1 - t0, max_points)
+    where, params = _id_filter(kind, ids)
+    id_cols = sql.SQL(", ").join(map(sql.Identifier, ID_COLS[kind]))
+    fields = FIELDS[kind]
+    if source == "raw" and stride <= raw_limit_s:
+        cols = sql.SQL(", ").join(sql.SQL("{f}, {f}, {f}").format(f=sql.Identifier(f)) for f in fields)
+        query = sql.SQL(
+            "SELECT {ids}, extract(epoch FROM \"timestamp\")::float8, {cols} FROM {tbl} "
+            "WHERE {where} AND \"timestamp\" >= to_timestamp(%s) AND \"timestamp\" < to_timestamp(%s) "
+            "ORDER BY {ids}, \"timestamp\"").format(ids=id_cols, cols=cols, tbl=sql.Identifier(RAW[kind]), where=where)
+        label = "raw"
+    elif source == "raw":
+        cols = sql.SQL(", ").join(sql.SQL("avg({f}), min({f}), max({f})").format(f=sql.Identifier(f)) for f in fields)
+        query = sql.SQL(
+            "SELECT {ids}, extract(epoch FROM date_bin(make_interval(secs => %s), \"timestamp\", 'epoch'))::float8 AS b, "
+            "{cols} FROM {tbl} WHERE {where} AND \"timestamp\" >= to_timestamp(%s) AND \"timestamp\" < to_timestamp(%s) "
+            "GROUP BY {ids}, b ORDER BY {ids}, b").format(ids=id_cols, cols=cols, tbl=sql.Identifier(RAW[kind]),
+                                                         where=where)
+        params = [stride, *params]
+        label = "binned raw"
+    else:
+        table = f"{kind}_rollup_{source}"
+        cols = sql.SQL(", ").join(
+            sql.SQL("sum({m} * n) / nullif(sum(n), 0), min({lo}), max({hi})").format(
+                m=sql.Identifier(f + "_mean"), lo=sql.Identifier(f + "_min"), hi=sql.Identifier(f + "_max"))
+            for f in fields)
+        query = sql.SQL(
+            "SELECT {ids}, extract(epoch FROM date_bin(make_interval(secs => %s), bucket, 'epoch'))::float8 AS b, "
+            "{cols} FROM {tbl} WHERE {where} AND bucket >= to_timestamp(%s) AND bucket < to_timestamp(%s) "
+            "GROUP BY {ids}, b ORDER BY {ids}, b").format(ids=id_cols, cols=cols, tbl=sql.Identifier(table), where=where)
+        params = [max(stride, 60.0 if source == "1m" else 3600.0), *params]
+        label = source
+    params = [*params, t0, t1]
+    with conn.cursor(binary=True) as cur:
+        cur.execute(query, params)
+        rows = cur.fetchall()
+    return _split(kind, rows, len(fields), label)
+
+
+def _split(kind: str, rows: list[tuple], nfields: int, label: str) -> dict[str, Series]:
+    nid = len(ID_COLS[kind])
+    out: dict[str, Series] = {}
+    if not rows:
+        return out
+    keys = [f"{r[0]}/{r[1]}" if kind == "mpp" else str(r[0]) for r in rows]
+    arr = np.array([r[nid:] for r in rows], dtype=float)
+    start = 0
+    for i in range(1, len(rows) + 1):
+        if i == len(rows) or keys[i] != keys[start]:
+            block = arr[start:i]
+            vals = block[:, 1:].reshape(len(block), nfields, 3)
+            out[keys[start]] = Series(block[:, 0], vals[:, :, 0], vals[:, :, 1], vals[:, :, 2], label)
+            start = i
+    return out
+
+
+def extent(conn: psycopg.Connection, ids: list[str]) -> tuple[float | None, float | None]:
+    """First and last MPP timestamp of the channels ``ids`` ('b/c')."""
+    from ..db import queries
+
+    boards = [int(i.split("/")[0]) for i in ids]
+    chans = [int(i.split("/")[1]) for i in ids]
+    return conn.execute(queries.get("monitor", "data_extent"), (boards, chans)).fetchone()

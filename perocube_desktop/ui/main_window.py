@@ -1,0 +1,312 @@
+"""The main window: page navigation, status bar, alarm and log docks. Owns no services."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QColor
+from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QHeaderView, QLabel, QListWidget, QMainWindow, QPushButton,
+                               QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from ..config import Settings
+from ..db import queries
+from ..ingest.service import IngestStatus
+from ..monitor.alarms import AlarmEngine
+from ..monitor.live import LiveStore
+from ..monitor.overview import build_tiles
+from . import worker
+from .bridge import IngestBridge
+from .log_panel import LogPanel, QueueLogHandler
+from .overview import OverviewPage
+from .plots import PlotsPage
+
+log = logging.getLogger(__name__)
+
+PAGES = ["overview", "plots", "registry", "import", "reports"]
+TITLES = {"overview": "Overview", "plots": "Plots", "registry": "Registry", "import": "Import", "reports": "Reports"}
+
+
+class AlarmsWidget(QWidget):
+    def __init__(self, engine: AlarmEngine, parent=None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["Raised", "Series", "Alarm", "State"])
+        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().hide()
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.ack = QPushButton("Acknowledge selected")
+        self.ack.clicked.connect(self.acknowledge_selected)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addWidget(self.table)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.ack)
+        lay.addLayout(row)
+        self._idents: list[tuple[str, str]] = []
+
+    def refresh(self) -> None:
+        alarms = sorted(self.engine.alarms.values(), key=lambda a: -a.raised_at)
+        self._idents = [a.ident for a in alarms]
+        self.table.setRowCount(len(alarms))
+        for i, a in enumerate(alarms):
+            state = ("active" if a.active else "cleared") + (", acknowledged" if a.acknowledged else "")
+            values = (time.strftime("%H:%M:%S", time.localtime(a.raised_at)), a.key, a.text, state)
+            for j, v in enumerate(values):
+                item = QTableWidgetItem(v)
+                if a.active and not a.acknowledged:
+                    item.setBackground(QColor("#f7b6b2"))
+                self.table.setItem(i, j, item)
+
+    def acknowledge_selected(self) -> None:
+        rows = {i.row() for i in self.table.selectedIndexes()} or set(range(len(self._idents)))
+        for r in rows:
+            self.engine.acknowledge(self._idents[r])
+        self.refresh()
+
+
+def _qsettings() -> QSettings:
+    from ..paths import config_dir
+
+    return QSettings(str(config_dir() / "window.ini"), QSettings.Format.IniFormat)
+
+
+class MainWindow(QMainWindow):
+    status_message = Signal(str)
+
+    def __init__(self, settings: Settings, store: LiveStore, bridge: IngestBridge, pool, db_description: str,
+                 timescaledb: bool, log_handler: QueueLogHandler, extra_pages: dict[str, QWidget] | None = None,
+                 settings_dialog_factory=None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.store = store
+        self.bridge = bridge
+        self.pool = pool
+        self.settings_dialog_factory = settings_dialog_factory
+        self.setWindowTitle(f"Perocube Desktop — {db_description}")
+        self.resize(1500, 950)
+        self.alarms = AlarmEngine(settings.alarms)
+        self.channels: list[tuple[int, int]] = []
+        self.connections: dict[str, str] = {}
+        self.sensor_names: dict[str, str] = {}
+        self.labels: dict[str, str] = {}
+        self.last_error: str | None = None
+
+        self.nav = QListWidget()
+        self.nav.setFixedWidth(130)
+        self.stack = QStackedWidget()
+        self.overview = OverviewPage()
+        self.plots = PlotsPage(store, pool)
+        self.pages: dict[str, QWidget] = {"overview": self.overview, "plots": self.plots, **(extra_pages or {})}
+        for name in PAGES:
+            if name in self.pages:
+                self.nav.addItem(TITLES[name])
+                self.stack.addWidget(self.pages[name])
+        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        central = QWidget()
+        lay = QHBoxLayout(central)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.nav)
+        lay.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        self.alarm_widget = AlarmsWidget(self.alarms)
+        self.alarm_dock = QDockWidget("Alarms", self)
+        self.alarm_dock.setObjectName("alarms")
+        self.alarm_dock.setWidget(self.alarm_widget)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.alarm_dock)
+        self.log_panel = LogPanel(log_handler, pool)
+        self.log_dock = QDockWidget("Log and quarantine", self)
+        self.log_dock.setObjectName("log")
+        self.log_dock.setWidget(self.log_panel)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
+        self.tabifyDockWidget(self.alarm_dock, self.log_dock)
+        self.alarm_dock.raise_()
+        self.resizeDocks([self.alarm_dock], [170], Qt.Orientation.Vertical)
+
+        self.lbl_receiver = QLabel()
+        self.lbl_rate = QLabel()
+        self.lbl_buffer = QLabel()
+        self.lbl_db = QLabel()
+        self.lbl_backend = QLabel("TimescaleDB" if timescaledb else "plain PostgreSQL")
+        self.lbl_error = QLabel()
+        self.lbl_error.setStyleSheet("color: #b00020")
+        sb = self.statusBar()
+        for w in (self.lbl_receiver, self.lbl_rate, self.lbl_buffer, self.lbl_db, self.lbl_backend):
+            sb.addPermanentWidget(w)
+        sb.addWidget(self.lbl_error, 1)
+        self.status_message.connect(self.show_error)
+
+        menu = self.menuBar().addMenu("&File")
+        act = QAction("&Settings…", self)
+        act.triggered.connect(self.open_settings)
+        menu.addAction(act)
+        quit_act = QAction("&Quit", self)
+        quit_act.triggered.connect(self.close)
+        menu.addAction(quit_act)
+        view = self.menuBar().addMenu("&View")
+        view.addAction(self.alarm_dock.toggleViewAction())
+        view.addAction(self.log_dock.toggleViewAction())
+
+        self.overview.grid.channel_clicked.connect(self.plot_channel)
+        self.overview.grid.group_clicked.connect(lambda keys: self.plot_keys(keys))
+        self.plots.error.connect(self.show_error)
+        bridge.status_changed.connect(self.show_status)
+        bridge.samples_received.connect(self._samples)
+
+        self._overview_timer = QTimer(self)
+        self._overview_timer.timeout.connect(self.refresh_overview)
+        self._overview_timer.start(1000)
+        self._meta_timer = QTimer(self)
+        self._meta_timer.timeout.connect(self.refresh_metadata)
+        self._meta_timer.start(10000)
+        self._plot_timer = QTimer(self)
+        self._plot_timer.timeout.connect(self._live_plot_tick)
+        self._plot_timer.start(1000)
+        self._dirty_plot = False
+        self._last_meta = 0.0
+        self._restored_selection = False
+        self.refresh_metadata()
+        self.nav.setCurrentRow(0)
+        self.restore_layout()
+
+    # pages ---------------------------------------------------------------
+    def show_page(self, name: str) -> None:
+        if name in self.pages:
+            self.nav.setCurrentRow(self.stack.indexOf(self.pages[name]))
+
+    def plot_channel(self, key: str, add: bool) -> None:
+        self.plot_keys([key], add)
+
+    def plot_keys(self, keys: list[str], add: bool = False) -> None:
+        self.plots.select(keys, add=add)
+        self.overview.grid.selected = set(self.plots.selected)
+        self.show_page("plots")
+
+    # status ---------------------------------------------------------------
+    def show_error(self, text: str) -> None:
+        self.last_error = text
+        self.lbl_error.setText(f"⚠ {text}")
+        self.lbl_error.setToolTip(text)
+
+    def show_status(self, st: IngestStatus) -> None:
+        self.lbl_receiver.setText(f"Receiver {st.address} · {st.clients} client{'s' if st.clients != 1 else ''}")
+        self.lbl_rate.setText(f"{st.rows_per_s:,.0f} rows/s")
+        self.lbl_buffer.setText(f"{st.buffered_rows:,} buffered")
+        if st.db_state == "connected":
+            self.lbl_db.setText("Database connected")
+            self.lbl_db.setStyleSheet("color: #1b5e20")
+        else:
+            self.lbl_db.setText(f"Database {st.db_state}" + (f": {st.db_error}" if st.db_error else ""))
+            self.lbl_db.setStyleSheet("color: #b00020")
+            if st.db_error:
+                self.show_error(f"database writer: {st.db_error}")
+
+    def _samples(self, keys: set) -> None:
+        self._dirty_plot = self._dirty_plot or bool(keys & set(self.plots.selected))
+        if not keys <= set(self.labels):
+            self._update_labels()
+            now = time.monotonic()
+            if now - self._last_meta > 2.0:  # new channel or sensor: fetch its names soon
+                self._last_meta = now
+                QTimer.singleShot(1500, self.refresh_metadata)
+
+    def _live_plot_tick(self) -> None:
+        if self._dirty_plot and self.stack.currentWidget() is self.plots:
+            self._dirty_plot = False
+            self.plots.refresh()
+
+    def refresh_overview(self) -> None:
+        raised = self.alarms.evaluate(self.store, self.bridge.last_status, labels=self.labels)
+        for a in raised:
+            log.warning("ALARM %s", a.text)
+        tiles = build_tiles(self.channels, self.connections, self.sensor_names, self.store, self.alarms,
+                            self.settings.alarms.stale_after_s, time.time())
+        self.overview.grid.set_tiles(tiles)
+        self.alarm_widget.refresh()
+        n = sum(1 for a in self.alarms.alarms.values() if a.active and not a.acknowledged)
+        self.alarm_dock.setWindowTitle(f"Alarms ({n})" if n else "Alarms")
+
+    def refresh_metadata(self) -> None:
+        def fetch():
+            q = queries.named("monitor")
+            with self.pool.connection() as conn:
+                return (conn.execute(q["channels"]).fetchall(), conn.execute(q["connections_now"]).fetchall(),
+                        conn.execute(q["temperature_sensors"]).fetchall(), conn.execute(q["irradiance_sensors"]).fetchall())
+
+        worker.start(fetch, on_done=self._metadata, on_error=lambda e: self.show_error(f"metadata: {e}"))
+
+    def _metadata(self, result) -> None:
+        channels, conns, temps, irrs = result
+        self.channels = [tuple(r) for r in channels]
+        self.connections = {f"mpp:{b}/{c}": f"{cell} / {px}" for b, c, cell, px, active, _t in conns if active}
+        self.sensor_names = {f"temperature:{sid}": ident for sid, ident, _loc in temps}
+        self.sensor_names.update({f"irradiance:{sid}": f"{ident} ch {ch}" for sid, ident, ch, _loc in irrs})
+        self._update_labels()
+
+    def _update_labels(self) -> None:
+        labels = {}
+        keys = {f"mpp:{b}/{c}" for b, c in self.channels} | set(self.sensor_names) | set(self.store.keys())
+        for key in keys:
+            if key.startswith("mpp:"):
+                b, c = key[4:].split("/")
+                conn = self.connections.get(key)
+                labels[key] = f"B{b} C{c}" + (f" · {conn}" if conn else "")
+            else:
+                labels[key] = self.sensor_names.get(key, key)
+        self.labels = labels
+
+        def order(k: str):
+            kind, ident = k.split(":", 1)
+            if kind == "mpp":
+                b, c = ident.split("/")
+                return (0, int(b), int(c), "")
+            return (1 if kind == "temperature" else 2, 0, 0, labels[k])
+
+        ordered = sorted(keys, key=order)
+        self.plots.set_known(ordered, labels)
+        if not self.plots.selected and not self._restored_selection:
+            # a sensible first view: the first board's channels and one sensor of each kind
+            first = [k for k in ordered if k.startswith("mpp:")][:8]
+            first += [k for k in ordered if k.startswith("temperature:")][:1]
+            first += [k for k in ordered if k.startswith("irradiance:")][:1]
+            if first:
+                self._restored_selection = True
+                self.plots.select(first)
+
+    # settings and layout ------------------------------------------------------
+    def open_settings(self) -> None:
+        if self.settings_dialog_factory is not None:
+            self.settings_dialog_factory(self).exec()
+
+    def restore_layout(self) -> None:
+        qs = _qsettings()
+        geo = qs.value("geometry")
+        if isinstance(geo, QByteArray):
+            self.restoreGeometry(geo)
+        state = qs.value("state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        split = qs.value("plots_splitter")
+        if isinstance(split, QByteArray):
+            self.plots.splitter.restoreState(split)
+        selected = qs.value("selected") or []
+        if isinstance(selected, str):
+            selected = [selected]
+        if selected:
+            self._restored_selection = True
+            QTimer.singleShot(0, lambda: self.plots.select(list(selected)))
+
+    def save_layout(self) -> None:
+        qs = _qsettings()
+        qs.setValue("geometry", self.saveGeometry())
+        qs.setValue("state", self.saveState())
+        qs.setValue("plots_splitter", self.plots.splitter.saveState())
+        qs.setValue("selected", list(self.plots.selected))
+
+    def closeEvent(self, event) -> None:
+        self.save_layout()
+        super().closeEvent(event)

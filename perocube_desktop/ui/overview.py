@@ -1,0 +1,133 @@
+"""Board overview: every channel and sensor as a painted tile (one widget, fast for 256+ tiles)."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPolygonF
+from PySide6.QtWidgets import QScrollArea, QSizePolicy, QWidget
+
+from ..monitor.overview import ALARM, IDLE, LIVE, STALE, Tile, fmt_age
+
+COLOURS = {LIVE: QColor("#d8f0d2"), STALE: QColor("#ffe7a8"), IDLE: QColor("#e4e6ea"), ALARM: QColor("#f7b6b2")}
+EDGES = {LIVE: QColor("#3b8f2e"), STALE: QColor("#c98a00"), IDLE: QColor("#9aa0a8"), ALARM: QColor("#c62828")}
+TILE_W, TILE_H, GAP, HEADER = 168, 78, 6, 24
+
+
+class TileGridWidget(QWidget):
+    channel_clicked = Signal(str, bool)  # key, add to selection (Ctrl)
+    group_clicked = Signal(list)  # keys of a whole board
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.tiles: list[Tile] = []
+        self.selected: set[str] = set()
+        self._rects: list[tuple[QRectF, str]] = []
+        self._headers: list[tuple[QRectF, list[str]]] = []
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.setMouseTracking(True)
+
+    def set_tiles(self, tiles: list[Tile]) -> None:
+        self.tiles = tiles
+        self._layout()
+        self.update()
+
+    def _layout(self) -> None:
+        cols = max(1, (self.width() - GAP) // (TILE_W + GAP))
+        self._rects, self._headers = [], []
+        y = GAP
+        group = None
+        col = 0
+        keys: list[str] = []
+        for t in self.tiles:
+            if t.group != group:
+                if group is not None:
+                    y += TILE_H + GAP
+                group = t.group
+                keys = []
+                self._headers.append((QRectF(GAP, y, self.width() - 2 * GAP, HEADER - 4), keys))
+                y += HEADER
+                col = 0
+            elif col >= cols:
+                col = 0
+                y += TILE_H + GAP
+            keys.append(t.key)
+            self._rects.append((QRectF(GAP + col * (TILE_W + GAP), y, TILE_W, TILE_H), t.key))
+            col += 1
+        height = y + TILE_H + GAP if self.tiles else 100
+        self.setMinimumHeight(int(height))
+
+    def resizeEvent(self, event) -> None:
+        self._layout()
+        super().resizeEvent(event)
+
+    def sizeHint(self) -> QSize:
+        return QSize(800, 600)
+
+    def mousePressEvent(self, event) -> None:
+        pos = event.position()
+        add = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+        for rect, key in self._rects:
+            if rect.contains(pos):
+                self.channel_clicked.emit(key, add)
+                return
+        for rect, keys in self._headers:
+            if rect.contains(pos):
+                self.group_clicked.emit([k for k in keys if k.startswith("mpp:")] or list(keys))
+                return
+
+    def paintEvent(self, event) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.fillRect(self.rect(), QColor("#f7f8fa"))
+        bold = QFont(self.font())
+        bold.setBold(True)
+        small = QFont(self.font())
+        small.setPointSizeF(max(self.font().pointSizeF() - 1.5, 6))
+        group_names = {}
+        for t in self.tiles:
+            group_names.setdefault(t.group, t)
+        for (rect, _keys), name in zip(self._headers, group_names):
+            p.setFont(bold)
+            p.setPen(QColor("#30363d"))
+            p.drawText(rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, f"{name}  (click to plot all)")
+        for (rect, key), t in zip(self._rects, self.tiles):
+            p.setPen(QPen(QColor("#1f6feb") if key in self.selected else EDGES[t.state], 3 if key in self.selected else 1.2))
+            p.setBrush(COLOURS[t.state])
+            p.drawRoundedRect(rect, 6, 6)
+            inner = rect.adjusted(7, 4, -7, -4)
+            p.setPen(QColor("#111"))
+            p.setFont(bold)
+            value_w = p.fontMetrics().horizontalAdvance(t.value) + 8
+            title = p.fontMetrics().elidedText(t.title, Qt.TextElideMode.ElideRight, int(inner.width() - value_w))
+            p.drawText(inner, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, title)
+            p.drawText(inner, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, t.value)
+            p.setFont(small)
+            p.setPen(QColor("#333"))
+            label = p.fontMetrics().elidedText(t.label, Qt.TextElideMode.ElideRight, int(inner.width()))
+            p.drawText(QRectF(inner.left(), inner.top() + 18, inner.width(), 16), Qt.AlignmentFlag.AlignLeft, label)
+            p.drawText(inner, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom,
+                       f"{t.state} · {fmt_age(t.age_s)}")
+            self._sparkline(p, QRectF(inner.left() + inner.width() * 0.55, inner.top() + 36, inner.width() * 0.45, 20),
+                            t.trend)
+        p.end()
+
+    @staticmethod
+    def _sparkline(p: QPainter, rect: QRectF, values: np.ndarray) -> None:
+        v = values[np.isfinite(values)] if values.size else values
+        if v.size < 2:
+            return
+        lo, hi = float(v.min()), float(v.max())
+        span = hi - lo or 1.0
+        xs = np.linspace(rect.left(), rect.right(), v.size)
+        ys = rect.bottom() - (v - lo) / span * rect.height()
+        p.setPen(QPen(QColor("#1f4e99"), 1.2))
+        p.drawPolyline(QPolygonF([QPointF(float(x), float(y)) for x, y in zip(xs, ys)]))
+
+
+class OverviewPage(QScrollArea):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.grid = TileGridWidget()
+        self.setWidget(self.grid)
+        self.setWidgetResizable(True)

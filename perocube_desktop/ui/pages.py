@@ -1,0 +1,12 @@
+"""The pages beyond overview and plots, built for the main window."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QWidget
+
+from ..config import Settings
+
+
+def build_pages(settings: Settings, pool, conninfo: str) -> dict[str, QWidget]:
+    pages: dict[str, QWidget] = {}
+    return pages

@@ -1,0 +1,113 @@
+"""Settings: database connection (with a test button), receiver port and allow-list, alarm thresholds.
+
+Alarm thresholds and the allow-list apply at once; a new port or database applies at the
+next start (said in the dialog). Everything is written to the YAML config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import psycopg
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
+                               QLabel, QLineEdit, QMessageBox, QPushButton, QSpinBox, QVBoxLayout)
+
+from .. import config
+from ..config import ConfigError, Settings
+
+ALARM_FIELDS = [("stale_after_s", "Stale after (s)", 1, 86400), ("power_drop_pct", "Power drop alarm (%)", 0, 100),
+                ("light_threshold_wm2", "Lamps on above (W/m²)", 0, 2000),
+                ("temperature_max_c", "Temperature limit (°C)", -50, 200),
+                ("db_unreachable_min", "Database unreachable alarm (min)", 0, 1440)]
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: Settings, service, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.settings = settings
+        self.service = service
+        lay = QVBoxLayout(self)
+
+        db = QGroupBox("Database")
+        f = QFormLayout(db)
+        self.db_url = QLineEdit(settings.database.url or "")
+        self.db_url.setPlaceholderText("empty = embedded database;  e.g. postgresql://lab@dbhost/perocube")
+        test = QPushButton("Test connection")
+        test.clicked.connect(self.test_connection)
+        row = QHBoxLayout()
+        row.addWidget(self.db_url, 1)
+        row.addWidget(test)
+        f.addRow("URL (no password)", row)
+        self.db_result = QLabel("")
+        f.addRow("", self.db_result)
+        lay.addWidget(db)
+
+        rec = QGroupBox("Receiver")
+        f = QFormLayout(rec)
+        self.port = QSpinBox(minimum=1, maximum=65535, value=settings.receiver.port)
+        self.allow = QLineEdit(", ".join(settings.receiver.allow))
+        f.addRow("Port (applies at next start)", self.port)
+        f.addRow("Allowed peers", self.allow)
+        lay.addWidget(rec)
+
+        al = QGroupBox("Alarms")
+        f = QFormLayout(al)
+        self.alarm_edits = {}
+        for name, label, lo, hi in ALARM_FIELDS:
+            w = QDoubleSpinBox(minimum=lo, maximum=hi, decimals=1, value=getattr(settings.alarms, name))
+            self.alarm_edits[name] = w
+            f.addRow(label, w)
+        lay.addWidget(al)
+        self.error = QLabel("")
+        self.error.setStyleSheet("color: #b00020")
+        lay.addWidget(self.error)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+
+    def test_connection(self) -> None:
+        from ..db.connection import with_password
+
+        url = self.db_url.text().strip()
+        if not url:
+            self.db_result.setText("embedded database (always available)")
+            return
+        try:
+            config.check_no_password(url, "URL")
+            with psycopg.connect(with_password(url), connect_timeout=5) as conn:
+                version = conn.execute("SHOW server_version").fetchone()[0]
+            self.db_result.setText(f"✔ connected: PostgreSQL {version}")
+        except (ConfigError, psycopg.Error) as exc:
+            self.db_result.setText(f"✘ {str(exc).splitlines()[0]}")
+
+    def save(self) -> None:
+        new = dataclasses.replace(self.settings)
+        try:
+            url = self.db_url.text().strip() or None
+            if url:
+                config.check_no_password(url, "database URL")
+            allow = [a.strip() for a in self.allow.text().split(",") if a.strip()]
+            receiver = dataclasses.replace(self.settings.receiver, port=self.port.value(), allow=allow)
+            config._validate(receiver, lambda k: f"receiver {k}")
+            alarms = dataclasses.replace(self.settings.alarms,
+                                         **{k: w.value() for k, w in self.alarm_edits.items()})
+        except ConfigError as exc:
+            self.error.setText(str(exc))
+            return
+        new.database = dataclasses.replace(self.settings.database, url=url)
+        new.receiver, new.alarms = receiver, alarms
+        try:
+            path = config.save(new)
+        except OSError as exc:
+            QMessageBox.critical(self, "Settings", f"Cannot write the config: {exc}")
+            return
+        # apply in place where possible
+        self.settings.database, self.settings.receiver = new.database, new.receiver
+        for k in self.alarm_edits:
+            setattr(self.settings.alarms, k, getattr(alarms, k))
+        self.settings.source = str(path)
+        if self.service is not None:
+            self.service.receiver.set_allow(allow)
+        self.accept()

@@ -1,0 +1,59 @@
+"""One generic background worker: runs any plain function off the GUI thread.
+
+The function may accept ``progress`` (a callable) and ``cancel`` (a threading.Event)
+keyword arguments; results and errors come back as signals on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+log = logging.getLogger(__name__)
+
+
+class WorkerSignals(QObject):
+    progress = Signal(object)
+    finished = Signal(object)
+    failed = Signal(str)
+
+
+class Worker(QRunnable):
+    def __init__(self, fn: Callable, *args, **kwargs) -> None:
+        super().__init__()
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.signals = WorkerSignals()
+        self.cancel = threading.Event()
+        params = inspect.signature(fn).parameters
+        if "progress" in params:
+            self.kwargs["progress"] = self.signals.progress.emit
+        if "cancel" in params:
+            self.kwargs["cancel"] = self.cancel
+
+    def run(self) -> None:
+        try:
+            result = self.fn(*self.args, **self.kwargs)
+        except Exception as exc:  # reported to the UI and the log, never swallowed
+            log.error("background task %s failed: %s\n%s", getattr(self.fn, "__name__", self.fn), exc,
+                      traceback.format_exc())
+            self.signals.failed.emit(f"{type(exc).__name__}: {exc}")
+        else:
+            self.signals.finished.emit(result)
+
+
+def start(fn: Callable, *args, on_done: Callable | None = None, on_error: Callable | None = None,
+          on_progress: Callable | None = None, **kwargs) -> Worker:
+    worker = Worker(fn, *args, **kwargs)
+    if on_done:
+        worker.signals.finished.connect(on_done)
+    if on_error:
+        worker.signals.failed.connect(on_error)
+    if on_progress:
+        worker.signals.progress.connect(on_progress)
+    QThreadPool.globalInstance().start(worker)
+    return worker

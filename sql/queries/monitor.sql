@@ -1,0 +1,27 @@
+-- name: connections_now
+SELECT board_number, channel_number, solar_cell_name, pixel_identifier, is_active, last_event_time
+FROM get_board_connection_status(now())
+
+-- name: channels
+SELECT board, channel FROM mpp_tracking_channel ORDER BY board, channel
+
+-- name: temperature_sensors
+SELECT temperature_sensor_id::text, sensor_identifier, location FROM temperature_sensor ORDER BY sensor_identifier
+
+-- name: irradiance_sensors
+SELECT irradiance_sensor_id::text, sensor_identifier, channel, location FROM irradiance_sensor ORDER BY sensor_identifier, channel
+
+-- name: latest_mpp
+SELECT DISTINCT ON (c.board, c.channel) c.board, c.channel, extract(epoch FROM m."timestamp")::float8, m.power
+FROM mpp_tracking_channel c
+CROSS JOIN LATERAL (SELECT "timestamp", power FROM mpp_measurement x
+                    WHERE x.tracking_channel_board = c.board AND x.tracking_channel_channel = c.channel
+                    ORDER BY "timestamp" DESC LIMIT 1) m
+
+-- name: recent_quarantine
+SELECT received_at, source, coalesce(origin, ''), line, reason, left(raw, 300) FROM quarantine ORDER BY id DESC LIMIT %s
+
+-- name: data_extent
+SELECT extract(epoch FROM min("timestamp"))::float8, extract(epoch FROM max("timestamp"))::float8
+FROM mpp_measurement WHERE (tracking_channel_board, tracking_channel_channel) IN
+      (SELECT * FROM unnest(%s::int[], %s::int[]))
