@@ -67,6 +67,8 @@ def available(directory: Path | None = None) -> list[Migration]:
 
 
 def _ensure_table(conn: psycopg.Connection) -> None:
+    if conn.execute("SELECT to_regclass('perocube_schema_migrations') IS NOT NULL").fetchone()[0]:
+        return
     conn.execute(
         """CREATE TABLE IF NOT EXISTS perocube_schema_migrations (
                version integer PRIMARY KEY,

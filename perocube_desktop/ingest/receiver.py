@@ -139,6 +139,7 @@ class Receiver:
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
         self._loop = loop
         try:
             self._server = loop.run_until_complete(
@@ -162,7 +163,8 @@ class Receiver:
             tasks = list(asyncio.all_tasks(loop))
             for task in tasks:
                 task.cancel()
-            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            if tasks:
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
             loop.close()
             log.info("receiver stopped")
 

@@ -48,7 +48,7 @@ def _id_filter(kind: str, ids: list) -> tuple[sql.Composable, list]:
 
 
 def load(conn: psycopg.Connection, kind: str, ids: list[str], t0: float, t1: float,
-         max_points: int = 2000, raw_limit_s: float = 1.0) -> dict[str, Series]:
+         max_points: int = 2000, raw_limit_s: float = 5.0) -> dict[str, Series]:
     """History of series ``ids`` ('1/3' for mpp, sensor uuids otherwise) in [t0, t1) unix seconds."""
     if not ids:
         return {}

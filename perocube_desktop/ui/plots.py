@@ -90,6 +90,7 @@ class PlotsPage(QWidget):
             self.plots[field] = p
         self.main_plot = first
         self._mouse_proxy = pg.SignalProxy(self.glw.scene().sigMouseMoved, rateLimit=30, slot=self._mouse_moved)
+        first.enableAutoRange(x=False)  # the x range is ours: presets, follow-live, or the user's zoom
         first.sigXRangeChanged.connect(self._range_changed)
         self._reload_timer = QTimer(self, singleShot=True, interval=300)
         self._reload_timer.timeout.connect(self._reload_for_view)
@@ -190,7 +191,7 @@ class PlotsPage(QWidget):
             self.refresh()
             return
         if self._loading:
-            self._reload_pending = True
+            self._reload_pending = (t0, t1)
             return
         self._loading = True
         keys = list(self.selected)
@@ -218,6 +219,10 @@ class PlotsPage(QWidget):
     def _history_arrived(self, result) -> None:
         data, t0, t1 = result
         self._loading = False
+        if self._reload_pending:  # superseded while in flight: fetch what is wanted now
+            wanted, self._reload_pending = self._reload_pending, False
+            self.load_history(*wanted)
+            return
         self.history = data
         if not self.follow.isChecked():
             self._setting_range = True
@@ -229,9 +234,6 @@ class PlotsPage(QWidget):
             self._setting_range = False
         self.refresh()
         self.history_loaded.emit()
-        if self._reload_pending:
-            self._reload_pending = False
-            self.load_history()
 
     def _history_failed(self, text: str) -> None:
         self._loading = False

@@ -1,0 +1,134 @@
+"""The main window with the real receiver, simulator and database (pytest-qt, offscreen)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+
+from perocube_desktop.app import App
+from perocube_desktop.config import Settings
+from perocube_desktop.monitor.overview import LIVE, STALE
+
+from helpers import LineClient
+
+pytestmark = pytest.mark.gui
+
+
+def make_args(db_url, demo=False, page=None):
+    return argparse.Namespace(db=db_url, port=0, demo=demo, page=page, smoke_test=None, screenshot=None)
+
+
+@pytest.fixture
+def app(qtbot, db_url):
+    apps = []
+
+    def start(demo=False, **alarm_settings):
+        settings = Settings()
+        for k, v in alarm_settings.items():
+            setattr(settings.alarms, k, v)
+        a = App(make_args(db_url, demo), settings)
+        a.start()
+        qtbot.addWidget(a.window)
+        apps.append(a)
+        return a
+
+    yield start
+    for a in apps:
+        a.window.close()
+        a.stop()
+
+
+def npoints(curve) -> int:
+    return 0 if curve.xData is None else len(curve.xData)
+
+
+def tile(window, key):
+    return next((t for t in window.overview.grid.tiles if t.key == key), None)
+
+
+def test_channels_appear_and_plot(app, qtbot):
+    a = app(demo=True)
+    w = a.window
+    qtbot.waitUntil(lambda: tile(w, "mpp:2/8") is not None and tile(w, "mpp:2/8").state == LIVE, timeout=15000)
+    assert tile(w, "mpp:1/1").value.endswith("mW")
+    # click a tile: the channel is plotted
+    w.plot_channel("mpp:1/3", False)
+    assert w.plots.selected == ["mpp:1/3"] and w.stack.currentWidget() is w.plots
+    qtbot.waitUntil(lambda: npoints(w.plots.curves[("mpp:1/3", "power")]) >= 2, timeout=10000)
+    # a whole board at once
+    w.plot_keys([f"mpp:1/{c}" for c in range(1, 9)])
+    assert len([k for k in w.plots.curves if k[1] == "power"]) == 8
+    # the status bar reports the receiver and the database
+    qtbot.waitUntil(lambda: "1 client" in w.lbl_receiver.text(), timeout=5000)
+    assert w.lbl_db.text() == "Database connected" and w.lbl_backend.text() == "plain PostgreSQL"
+
+
+def test_stale_channel_and_alarm_acknowledged(app, qtbot, db_url):
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO solar_cell_device (name) VALUES ('DEV1')")
+        conn.execute("INSERT INTO solar_cell_pixel (solar_cell_id, pixel) VALUES ('DEV1', 'A')")
+        conn.execute("INSERT INTO mpp_tracking_channel (board, channel) VALUES (4, 1)")
+        conn.execute("INSERT INTO measurement_connection_event (solar_cell_id, pixel, tracking_channel_board,"
+                     " tracking_channel_channel, connection_datetime, event_type) VALUES ('DEV1', 'A', 4, 1, now(), 'CONNECTED')")
+    a = app(stale_after_s=2.0, temperature_max_c=40.0)
+    w = a.window
+    c = LineClient(a.service.receiver.port)
+    now = time.time()
+    assert c.request({"type": "mpp", "data": {"timestamp": now, "power": 3.0, "current": 3.0, "voltage": 1.0},
+                      "metadata": {"board": 4, "channel": 1}}) == "ACK 1"
+    assert c.request({"type": "temperature", "data": {"timestamp": now, "temperature": 55.0},
+                      "metadata": {"sensor_identifier": "m7004_ID_00000000000000AB"}}) == "ACK 1"
+    qtbot.waitUntil(lambda: tile(w, "mpp:4/1") is not None and tile(w, "mpp:4/1").state == LIVE, timeout=5000)
+    qtbot.waitUntil(lambda: "DEV1 / A" in tile(w, "mpp:4/1").label, timeout=15000)
+    # nothing more arrives: the connected channel turns stale and raises an alarm
+    qtbot.waitUntil(lambda: ("mpp:4/1", "stale") in w.alarms.alarms, timeout=10000)
+    assert tile(w, "mpp:4/1").state in ("alarm", STALE)
+    temp = [al for al in w.alarms.alarms.values() if al.rule == "temperature"]
+    assert temp and "55.0 °C" in temp[0].text
+    w.alarm_widget.refresh()
+    row = w.alarm_widget._idents.index(temp[0].ident)
+    w.alarm_widget.table.selectRow(row)
+    w.alarm_widget.acknowledge_selected()
+    assert w.alarms.alarms[temp[0].ident].acknowledged
+    c.close()
+
+
+def test_time_window_presets_load_history(app, qtbot, db_url):
+    t0 = datetime.now(timezone.utc) - timedelta(days=3)
+    with psycopg.connect(db_url) as conn:
+        conn.execute("INSERT INTO mpp_tracking_channel (board, channel) VALUES (9, 1)")
+        with conn.cursor().copy("COPY mpp_measurement (\"timestamp\", power, current, voltage, tracking_channel_board,"
+                                " tracking_channel_channel) FROM STDIN") as cp:
+            for i in range(0, 3 * 8640):
+                cp.write_row((t0 + timedelta(seconds=10 * i), 1.0 + (i % 100) / 100, 1.0, 1.0, 9, 1))
+        conn.execute("INSERT INTO rollup_dirty (kind, t0, t1) VALUES ('mpp', %s, now())", (t0,))
+        conn.execute("SELECT perocube_refresh_rollups()")
+    a = app()
+    w = a.window
+    w.plots.select(["mpp:9/1"])
+    for i, (name, seconds) in enumerate([("1 h", 3600), ("24 h", 86400), ("Whole run", None)]):
+        with qtbot.waitSignal(w.plots.history_loaded, timeout=10000):
+            w.plots.set_window(seconds)
+        series = w.plots.history["mpp:9/1"]
+        x = w.plots.curves[("mpp:9/1", "power")].xData
+        assert x is not None and len(x) > 10
+        if seconds == 3600:
+            assert series.source == "raw" and len(x) >= 300
+        if seconds is None:
+            assert series.source in ("1m", "binned raw") and x[0] <= t0.timestamp() + 120
+
+
+def test_smoke_test_exits_zero(db_url, tmp_path):
+    shot = tmp_path / "shot.png"
+    out = subprocess.run([sys.executable, "-m", "perocube_desktop", "--db", db_url, "--demo", "--port", "0",
+                          "--smoke-test", "4", "--screenshot", str(shot), "--page", "overview"],
+                         env=dict(os.environ, QT_QPA_PLATFORM="offscreen"), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert shot.exists() and shot.stat().st_size > 10000
