@@ -1,0 +1,307 @@
+"""Registry rows: validation, parameterised CRUD with optimistic locking and an audit log. No Qt.
+
+Table and column names come from the declarations in ``schema.py`` (composed with
+``psycopg.sql.Identifier``); values are always parameters.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from .schema import ENTITIES, Entity, Field
+
+
+class ValidationError(ValueError):
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class ConflictError(RuntimeError):
+    """Someone else saved (or deleted) the row since it was opened."""
+
+    def __init__(self, message: str, changes: dict[str, tuple[Any, Any]]) -> None:
+        super().__init__(message)
+        self.changes = changes
+
+
+class ReferencedError(RuntimeError):
+    pass
+
+
+def actor() -> tuple[str, str]:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = os.environ.get("USERNAME") or os.environ.get("USER") or "unknown"
+    return user, socket.gethostname()
+
+
+def coerce(entity: Entity, raw: dict[str, Any]) -> dict[str, Any]:
+    """Form text -> typed values, checking required fields, ranges, UUIDs and date order."""
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for f in entity.fields:
+        v = raw.get(f.name)
+        if isinstance(v, str):
+            v = v.strip()
+        if v in ("", None):
+            if f.auto_uuid:
+                values[f.name] = None
+            elif f.required:
+                errors[f.name] = "required"
+            else:
+                values[f.name] = None
+            continue
+        try:
+            values[f.name] = _typed(f, v)
+        except ValueError as exc:
+            errors[f.name] = str(exc)
+            continue
+        msg = _range(f, values[f.name])
+        if msg:
+            errors[f.name] = msg
+    for early, late in entity.date_order:
+        a, b = values.get(early), values.get(late)
+        if a and b and b < a:
+            errors[late] = f"must not be before {entity.field(early).label.lower()}"
+    if errors:
+        raise ValidationError(errors)
+    return values
+
+
+def _typed(f: Field, v: Any) -> Any:
+    if f.type == "int":
+        if isinstance(v, int):
+            return v
+        try:
+            return int(str(v))
+        except ValueError:
+            raise ValueError("must be a whole number") from None
+    if f.type == "float":
+        try:
+            return float(str(v).replace(",", "."))
+        except ValueError:
+            raise ValueError("must be a number") from None
+    if f.type == "date":
+        if isinstance(v, date):
+            return v
+        try:
+            return date.fromisoformat(str(v))
+        except ValueError:
+            raise ValueError("must be a date YYYY-MM-DD") from None
+    if f.type == "uuid" or (f.type == "ref" and f.ref in ("scientist", "project", "experiment")):
+        try:
+            return uuid.UUID(str(v))
+        except ValueError:
+            raise ValueError("must be a UUID like 12345678-1234-5678-1234-567812345678") from None
+    return str(v)
+
+
+def _range(f: Field, v: Any) -> str | None:
+    if f.type not in ("int", "float"):
+        return None
+    if f.min is not None and (v <= f.min if f.min_exclusive else v < f.min):
+        return f"must be {'greater than' if f.min_exclusive else 'at least'} {f.min:g}"
+    if f.max is not None and v > f.max:
+        return f"must be at most {f.max:g}"
+    return None
+
+
+def _jsonable(d: dict) -> str:
+    return json.dumps({k: (str(v) if v is not None and not isinstance(v, (int, float, str, bool)) else v)
+                       for k, v in d.items()})
+
+
+@dataclass
+class Reference:
+    table: str
+    count: str
+
+
+class RegistryRepository:
+    def __init__(self, pool) -> None:
+        self.pool = pool
+        self.user, self.host = actor()
+
+    # reading -----------------------------------------------------------------
+    def list(self, name: str, search: str = "") -> list[dict]:
+        e = ENTITIES[name]
+        cols = sql.SQL(", ").join(map(sql.Identifier, e.columns))
+        order = sql.SQL(", ").join(map(sql.Identifier, e.order_by or e.key_fields))
+        text_cols = [c for c in e.columns]
+        where = sql.SQL("TRUE")
+        params: list = []
+        if search:
+            where = sql.SQL(" OR ").join(sql.SQL("{}::text ILIKE %s").format(sql.Identifier(c)) for c in text_cols)
+            params = [f"%{search}%"] * len(text_cols)
+        query = sql.SQL("SELECT {}, row_version FROM {} WHERE {} ORDER BY {}").format(
+            cols, sql.Identifier(e.table), where, order)
+        with self.pool.connection() as conn:
+            rows = conn.cursor(row_factory=dict_row).execute(query, params).fetchall()
+            for lk_field, lk_table, mine, other in e.links:
+                links = dict(conn.execute(sql.SQL("SELECT DISTINCT ON ({m}) {m}, {o} FROM {t} ORDER BY {m}, {o}").format(
+                    m=sql.Identifier(mine), o=sql.Identifier(other), t=sql.Identifier(lk_table))).fetchall())
+                for r in rows:
+                    r[lk_field] = links.get(r[e.key_fields[0]])
+        return rows
+
+    def options(self, name: str) -> list[tuple[Any, str]]:
+        """(key value, display text) for reference pickers."""
+        e = ENTITIES[name]
+        key = e.key_fields[0] if name != "pixel" else "pixel"
+        with self.pool.connection() as conn:
+            return [(k, d) for k, d in conn.execute(sql.SQL("SELECT {}, {}::text FROM {} ORDER BY 2").format(
+                sql.Identifier(key), sql.Identifier(e.display), sql.Identifier(e.table))).fetchall()]
+
+    def _get(self, conn, e: Entity, key: dict) -> dict | None:
+        where = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in e.key_fields)
+        row = conn.cursor(row_factory=dict_row).execute(
+            sql.SQL("SELECT {}, row_version FROM {} WHERE {}").format(
+                sql.SQL(", ").join(map(sql.Identifier, e.columns)), sql.Identifier(e.table), where),
+            [key[k] for k in e.key_fields]).fetchone()
+        if row is not None:
+            for lk_field, lk_table, mine, other in e.links:
+                r = conn.execute(sql.SQL("SELECT {} FROM {} WHERE {} = %s LIMIT 1").format(
+                    sql.Identifier(other), sql.Identifier(lk_table), sql.Identifier(mine)), (row[mine],)).fetchone()
+                row[lk_field] = r[0] if r else None
+        return row
+
+    # writing -----------------------------------------------------------------
+    def save(self, name: str, raw: dict[str, Any], original: dict | None = None) -> dict:
+        """Insert (original None) or update; returns the saved row. Raises ValidationError,
+        ConflictError; the database is unchanged on any error."""
+        e = ENTITIES[name]
+        values = coerce(e, raw)
+        for f in e.fields:
+            if f.auto_uuid and values.get(f.name) is None:
+                values[f.name] = original[f.name] if original else uuid.uuid4()
+        with self.pool.connection() as conn, conn.transaction():
+            self._check_unique(conn, e, values, original)
+            if original is None:
+                self._insert(conn, e, values)
+                action = "insert"
+            else:
+                self._update(conn, e, values, original)
+                action = "update"
+            self._links(conn, e, values)
+            key = {k: values[k] for k in e.key_fields}
+            saved = self._get(conn, e, key)
+            self._audit(conn, e, action, key, original, saved)
+        return saved
+
+    def _check_unique(self, conn, e: Entity, values: dict, original: dict | None) -> None:
+        errors = {}
+        checks = [(f.name,) for f in e.fields if f.unique] + ([e.key_fields] if original is None else [])
+        for cols in checks:
+            if any(values.get(c) is None for c in cols):
+                continue
+            where = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in cols)
+            params = [values[c] for c in cols]
+            if original is not None:
+                where = sql.SQL("{} AND NOT ({})").format(where, sql.SQL(" AND ").join(
+                    sql.SQL("{} = %s").format(sql.Identifier(k)) for k in e.key_fields))
+                params += [original[k] for k in e.key_fields]
+            if conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {})").format(
+                    sql.Identifier(e.table), where), params).fetchone()[0]:
+                errors[cols[-1]] = "already exists"
+        if e.name == "irradiance_sensor" and original is None:
+            if conn.execute("SELECT EXISTS (SELECT 1 FROM irradiance_sensor WHERE sensor_identifier = %s AND channel = %s)",
+                            (values["sensor_identifier"], values["channel"])).fetchone()[0]:
+                errors["channel"] = "this sensor and channel already exist"
+        if errors:
+            raise ValidationError(errors)
+
+    def _insert(self, conn, e: Entity, values: dict) -> None:
+        cols = e.columns
+        conn.execute(sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            sql.Identifier(e.table), sql.SQL(", ").join(map(sql.Identifier, cols)),
+            sql.SQL(", ").join(sql.Placeholder() * len(cols))), [values[c] for c in cols])
+
+    def _update(self, conn, e: Entity, values: dict, original: dict) -> None:
+        cols = [c for c in e.columns if c not in e.key_fields]
+        sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in cols)
+        where = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in e.key_fields)
+        cur = conn.execute(sql.SQL("UPDATE {} SET {}, row_version = row_version + 1 WHERE {} AND row_version = %s").format(
+            sql.Identifier(e.table), sets, where),
+            [values[c] for c in cols] + [original[k] for k in e.key_fields] + [original["row_version"]])
+        if cur.rowcount == 1:
+            return
+        current = self._get(conn, e, {k: original[k] for k in e.key_fields})
+        if current is None:
+            raise ConflictError("this row was deleted by someone else since you opened it", {})
+        changes = {c: (original.get(c), current.get(c)) for c in e.columns if original.get(c) != current.get(c)}
+        names = ", ".join(f"{e.field(c).label}: {a!r} → {b!r}" for c, (a, b) in changes.items()) or "nothing visible"
+        raise ConflictError(f"someone else saved this row since you opened it ({names}); reopen it and "
+                            "apply your change again", changes)
+
+    def _links(self, conn, e: Entity, values: dict) -> None:
+        for lk_field, lk_table, mine, other in e.links:
+            conn.execute(sql.SQL("DELETE FROM {} WHERE {} = %s").format(sql.Identifier(lk_table), sql.Identifier(mine)),
+                         (values[mine],))
+            if values.get(lk_field) is not None:
+                conn.execute(sql.SQL("INSERT INTO {} ({}, {}) VALUES (%s, %s)").format(
+                    sql.Identifier(lk_table), sql.Identifier(mine), sql.Identifier(other)),
+                    (values[mine], values[lk_field]))
+
+    def references(self, conn, e: Entity, key: dict) -> list[Reference]:
+        """Rows elsewhere that point at this one (foreign keys read from the catalogue)."""
+        fks = conn.execute(
+            """SELECT c.conrelid::regclass::text, array_agg(a.attname ORDER BY k.ord), array_agg(fa.attname ORDER BY k.ord)
+               FROM pg_constraint c
+               CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(att, fatt, ord)
+               JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.att
+               JOIN pg_attribute fa ON fa.attrelid = c.confrelid AND fa.attnum = k.fatt
+               WHERE c.contype = 'f' AND c.confrelid = %s::regclass
+               GROUP BY c.oid, c.conrelid""", (e.table,)).fetchall()
+        refs = []
+        for table, cols, fcols in fks:
+            if not all(fc in key for fc in fcols):
+                continue
+            where = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in cols)
+            n = conn.execute(sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} LIMIT 100001) s").format(
+                sql.Identifier(table), where), [key[fc] for fc in fcols]).fetchone()[0]
+            if n:
+                refs.append(Reference(table, "100,000+" if n > 100000 else f"{n:,}"))
+        return refs
+
+    def delete(self, name: str, original: dict) -> None:
+        e = ENTITIES[name]
+        key = {k: original[k] for k in e.key_fields}
+        with self.pool.connection() as conn, conn.transaction():
+            for lk_field, lk_table, mine, _other in e.links:
+                conn.execute(sql.SQL("DELETE FROM {} WHERE {} = %s").format(sql.Identifier(lk_table), sql.Identifier(mine)),
+                             (original[mine],))
+            refs = self.references(conn, e, {**key, **{c: original.get(c) for c in e.columns}})
+            if refs:
+                raise ReferencedError("cannot delete: still referred to by " +
+                                      ", ".join(f"{r.count} rows in {r.table}" for r in refs))
+            where = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in e.key_fields)
+            cur = conn.execute(sql.SQL("DELETE FROM {} WHERE {} AND row_version = %s").format(
+                sql.Identifier(e.table), where), [key[k] for k in e.key_fields] + [original["row_version"]])
+            if cur.rowcount != 1:
+                raise ConflictError("someone else changed or deleted this row since you opened it; reopen it", {})
+            self._audit(conn, e, "delete", key, original, None)
+
+    def _audit(self, conn, e: Entity, action: str, key: dict, old: dict | None, new: dict | None) -> None:
+        conn.execute("INSERT INTO audit_log (os_user, host, table_name, action, row_key, old_values, new_values)"
+                     " VALUES (%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb)",
+                     (self.user, self.host, e.table, action, _jsonable(key),
+                      _jsonable(old) if old else None, _jsonable(new) if new else None))
+
+    def audit(self, limit: int = 500) -> list[tuple]:
+        with self.pool.connection() as conn:
+            return conn.execute("SELECT changed_at, os_user, host, table_name, action, row_key::text,"
+                                " old_values::text, new_values::text FROM audit_log ORDER BY id DESC LIMIT %s",
+                                (limit,)).fetchall()
