@@ -78,6 +78,8 @@ class DatabaseWriter:
             if stopping and time.monotonic() > self._flush_deadline:
                 break
             try:
+                if self._conn is None:
+                    self._connection()  # connect early: the status bar shows the database state at once
                 moved = self.flush_once()
                 backoff = 0.5
                 if moved == 0:

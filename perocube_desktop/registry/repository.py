@@ -182,23 +182,38 @@ class RegistryRepository:
     def save(self, name: str, raw: dict[str, Any], original: dict | None = None) -> dict:
         """Insert (original None) or update; returns the saved row. Raises ValidationError,
         ConflictError; the database is unchanged on any error."""
+        with self.pool.connection() as conn, conn.transaction():
+            return self._save(conn, name, raw, original)
+
+    def save_device_with_pixels(self, raw: dict[str, Any], pixels: list[str], area: str) -> dict:
+        """The quick new-device flow: the device and all its pixels in one transaction."""
+        if not pixels:
+            raise ValidationError({"pixel": "give at least one pixel name"})
+        if len(set(pixels)) != len(pixels):
+            raise ValidationError({"pixel": "pixel names repeat"})
+        with self.pool.connection() as conn, conn.transaction():
+            device = self._save(conn, "device", raw, None)
+            for p in pixels:
+                self._save(conn, "pixel", {"solar_cell_id": device["name"], "pixel": p, "active_area": area}, None)
+        return device
+
+    def _save(self, conn, name: str, raw: dict[str, Any], original: dict | None) -> dict:
         e = ENTITIES[name]
         values = coerce(e, raw)
         for f in e.fields:
             if f.auto_uuid and values.get(f.name) is None:
                 values[f.name] = original[f.name] if original else uuid.uuid4()
-        with self.pool.connection() as conn, conn.transaction():
-            self._check_unique(conn, e, values, original)
-            if original is None:
-                self._insert(conn, e, values)
-                action = "insert"
-            else:
-                self._update(conn, e, values, original)
-                action = "update"
-            self._links(conn, e, values)
-            key = {k: values[k] for k in e.key_fields}
-            saved = self._get(conn, e, key)
-            self._audit(conn, e, action, key, original, saved)
+        self._check_unique(conn, e, values, original)
+        if original is None:
+            self._insert(conn, e, values)
+            action = "insert"
+        else:
+            self._update(conn, e, values, original)
+            action = "update"
+        self._links(conn, e, values)
+        key = {k: values[k] for k in e.key_fields}
+        saved = self._get(conn, e, key)
+        self._audit(conn, e, action, key, original, saved)
         return saved
 
     def _check_unique(self, conn, e: Entity, values: dict, original: dict | None) -> None:

@@ -8,5 +8,7 @@ from ..config import Settings
 
 
 def build_pages(settings: Settings, pool, conninfo: str) -> dict[str, QWidget]:
-    pages: dict[str, QWidget] = {}
+    from .registry import RegistryPage
+
+    pages: dict[str, QWidget] = {"registry": RegistryPage(pool)}
     return pages
