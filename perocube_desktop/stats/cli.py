@@ -1,0 +1,41 @@
+"""``perocube-desktop report``."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+
+from ..config import Settings
+from .report import Selection, build, export
+
+
+def _time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    dt = datetime.fromisoformat(text)
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def run(args, settings: Settings) -> int:
+    from ..cli import _database
+
+    if args.out.suffix.lower() not in (".pdf", ".csv", ".xlsx", ".json"):
+        print(f"error: --out must end in .pdf, .csv, .xlsx or .json, not {args.out.suffix!r}", file=sys.stderr)
+        return 2
+    try:
+        sel = Selection(args.device, args.pixel, args.board, args.all, _time(args.start), _time(args.end))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    target = _database(args, settings)
+    try:
+        report = build(target.conninfo, sel, settings.report,
+                       progress=lambda i, n: print(f"\r{i}/{n} pixels", end="", file=sys.stderr))
+        print(file=sys.stderr)
+    finally:
+        target.stop()
+    if not report.pixels:
+        print("no pixel matches the selection", file=sys.stderr)
+    export(report, args.out)
+    print(f"report with {len(report.pixels)} pixels written to {args.out}")
+    return 0
