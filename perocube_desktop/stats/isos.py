@@ -15,6 +15,7 @@ METHOD = {
     "smoothing": "figures of merit use the median PCE of each hour that has light (at least 10 minutes of it)",
     "reference": "the initial smoothed PCE (extrapolated to the start from the first three hourly points), "
                  "or the running maximum when the PCE first rises (ISOS)",
+    "time": "ageing time counts from the pixel's first sample in the period",
     "T95/T80": "time from the start until the smoothed PCE first falls below 95 % / 80 % of the reference "
                "(linear interpolation between hourly points)",
     "energy": "trapezoidal time integral of power; intervals longer than 3 median sample intervals are gaps "

@@ -223,7 +223,8 @@ def analyse_pixel(conn, device: str, pixel: str, sel: Selection, settings: Repor
     if not area:
         res.notes.append("no active area for the pixel or the device: PCE cannot be computed")
     pce = isos.pce_pct(p, g, area, settings.light_threshold_wm2)
-    t_h = (t - start) / 3600
+    # ageing time counts from the first sample (the logbook's installation time may be a date only)
+    t_h = (t - t[0]) / 3600
     st, sv = isos.hourly_median(t_h, pce)
     res.smooth_t_h, res.smooth_pce = st, sv
     if sv.size >= 3:
@@ -249,7 +250,7 @@ def analyse_pixel(conn, device: str, pixel: str, sel: Selection, settings: Repor
     cycles = isos.cycle_stats(t, p, pce, runs)
     res.cycles = [{"start": _iso(cy.start_s), "end": _iso(cy.end_s), "energy_mWh": round(cy.energy_mwh, 6),
                    "mean_pce_pct": None if cy.mean_pce_pct is None else round(cy.mean_pce_pct, 4)} for cy in cycles]
-    res.cycle_T80_h = isos.cycle_t80(cycles, start)
+    res.cycle_T80_h = isos.cycle_t80(cycles, float(t[0]))
     return res
 
 
