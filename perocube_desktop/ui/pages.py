@@ -8,7 +8,7 @@ from ..config import Settings
 
 
 def build_pages(settings: Settings, pool, conninfo: str) -> dict[str, QWidget]:
+    from .import_wizard import ImportPage
     from .registry import RegistryPage
 
-    pages: dict[str, QWidget] = {"registry": RegistryPage(pool)}
-    return pages
+    return {"registry": RegistryPage(pool), "import": ImportPage(settings, conninfo)}

@@ -1,0 +1,320 @@
+"""Import wizard: folder -> background scan with preview -> options -> import with progress and
+Cancel -> summary (exportable as CSV). All work is the Qt-free engine in ``importer``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
+                               QLineEdit, QProgressBar, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout,
+                               QWidget, QWizard, QWizardPage)
+
+from ..config import Settings
+from ..importer import engine
+from ..importer.scan import scan
+from . import worker
+
+ZONES = ["UTC", "Europe/Berlin", "Europe/Zurich", "Europe/London", "Europe/Madrid", "Europe/Rome", "America/New_York",
+         "Asia/Shanghai"]
+
+
+def _table(headers: list[str]) -> QTableWidget:
+    t = QTableWidget(0, len(headers))
+    t.setHorizontalHeaderLabels(headers)
+    t.verticalHeader().hide()
+    t.setSortingEnabled(True)
+    t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    t.horizontalHeader().setStretchLastSection(True)
+    t.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    return t
+
+
+def _fill(table: QTableWidget, rows: list[tuple]) -> None:
+    table.setSortingEnabled(False)
+    table.setRowCount(len(rows))
+    for i, row in enumerate(rows):
+        for j, v in enumerate(row):
+            item = QTableWidgetItem()
+            item.setData(Qt.ItemDataRole.DisplayRole, v if isinstance(v, (int, float)) else str(v))
+            table.setItem(i, j, item)
+    table.setSortingEnabled(True)
+    table.resizeColumnsToContents()
+
+
+class FolderPage(QWizardPage):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setTitle("Choose the lab folder")
+        self.setSubTitle("The folder that holds the data* folders (and the logbook workbook).")
+        self.path = QLineEdit()
+        self.path.textChanged.connect(self.completeChanged)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.path, 1)
+        row.addWidget(browse)
+        lay = QVBoxLayout(self)
+        lay.addLayout(row)
+        self.registerField("folder*", self.path)
+
+    def _browse(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Lab folder")
+        if d:
+            self.path.setText(d)
+
+    def isComplete(self) -> bool:
+        return Path(self.path.text()).is_dir()
+
+
+class ScanPage(QWizardPage):
+    def __init__(self, wizard: ImportWizard) -> None:
+        super().__init__()
+        self.wiz = wizard
+        self.setTitle("Preview")
+        self.setSubTitle("What is in the folder and what an import would add.")
+        self.progress = QProgressBar()
+        self.status = QLabel("")
+        self.kind = QComboBox()
+        self.kind.addItems(["all kinds", "mpp", "temperature", "irradiance", "logbook", "skipped"])
+        self.kind.currentTextChanged.connect(self._filter)
+        self.only_new = QCheckBox("only files with new rows or problems")
+        self.only_new.toggled.connect(self._filter)
+        self.table = _table(["File", "Kind", "Board/channel or sensor", "Lines", "First", "Last", "Status",
+                             "New rows expected", "Problems"])
+        top = QHBoxLayout()
+        top.addWidget(self.kind)
+        top.addWidget(self.only_new)
+        top.addStretch(1)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.status)
+        lay.addLayout(top)
+        lay.addWidget(self.table, 1)
+        self.rows: list[engine.PreviewRow] = []
+        self.done = False
+
+    def initializePage(self) -> None:
+        self.done = False
+        self.rows = []
+        self.table.setRowCount(0)
+        folder = Path(self.field("folder"))
+        self.status.setText("Scanning…")
+        self.progress.setRange(0, 0)
+
+        def job(progress, cancel):
+            result = scan(folder)
+            return result, engine.preview(self.wiz.conninfo, result, progress, cancel)
+
+        self.job = worker.start(job, on_done=self._done, on_error=self._failed, on_progress=self._progress)
+
+    def _progress(self, p: engine.Progress) -> None:
+        self.progress.setRange(0, max(p.bytes_total, 1))
+        self.progress.setValue(p.bytes_done)
+        self.status.setText(f"Reading {p.files_done}/{p.files_total} files")
+
+    def _done(self, result) -> None:
+        self.wiz.scan_result, self.rows = result
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        files = [r for r in self.rows if r.status != "skipped"]
+        self.status.setText(f"{len(files)} files, {sum(r.new_rows for r in files):,} new rows expected, "
+                            f"{len(self.rows) - len(files)} skipped")
+        self.done = True
+        self._filter()
+        self.completeChanged.emit()
+
+    def _failed(self, text: str) -> None:
+        self.status.setText(f"Scan failed: {text}")
+        self.progress.setRange(0, 1)
+
+    def _filter(self) -> None:
+        kind = self.kind.currentText()
+        rows = [r for r in self.rows if (kind == "all kinds" or r.kind == kind)
+                and (not self.only_new.isChecked() or r.new_rows or r.problems)]
+        _fill(self.table, [(r.file, r.kind, r.target, r.lines, r.first, r.last, r.status, r.new_rows, r.problems)
+                           for r in rows])
+
+    def isComplete(self) -> bool:
+        return self.done
+
+
+class OptionsPage(QWizardPage):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.setTitle("Options")
+        self.tz = QComboBox()
+        self.tz.setEditable(True)
+        self.tz.addItems(ZONES)
+        self.tz.setCurrentText(settings.receiver.source_timezone)
+        self.logbook = QCheckBox("import the logbook (devices, pixels, channels, sensors, connection events)", checked=True)
+        self.dry_run = QCheckBox("dry run: count everything, write nothing")
+        form = QFormLayout(self)
+        form.addRow("Time zone of timestamps without one", self.tz)
+        form.addRow("", self.logbook)
+        form.addRow("", self.dry_run)
+        self.error = QLabel("")
+        self.error.setStyleSheet("color: #b00020")
+        form.addRow("", self.error)
+
+    def validatePage(self) -> bool:
+        from ..config import ConfigError, check_timezone
+
+        try:
+            check_timezone(self.tz.currentText(), "time zone")
+        except ConfigError as exc:
+            self.error.setText(str(exc))
+            return False
+        return True
+
+
+class RunPage(QWizardPage):
+    def __init__(self, wizard: ImportWizard) -> None:
+        super().__init__()
+        self.wiz = wizard
+        self.setTitle("Importing")
+        self.bar = QProgressBar()
+        self.line = QLabel("")
+        self.cancel_button = QPushButton("Cancel import")
+        self.cancel_button.clicked.connect(self.cancel)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.bar)
+        lay.addWidget(self.line)
+        lay.addWidget(self.cancel_button, 0, Qt.AlignmentFlag.AlignLeft)
+        lay.addStretch(1)
+        self.finished = False
+        self.job = None
+
+    def initializePage(self) -> None:
+        self.finished = False
+        opts = self.wiz.options_page
+        options = engine.ImportOptions(timezone=opts.tz.currentText(), dry_run=opts.dry_run.isChecked(),
+                                       include_logbook=opts.logbook.isChecked())
+        self.t0 = time.perf_counter()
+        self.bar.setValue(0)
+        self.cancel_button.setEnabled(True)
+        self.job = worker.start(engine.run_import, self.wiz.conninfo, Path(self.field("folder")), options,
+                                scanned=self.wiz.scan_result, on_done=self._done, on_error=self._failed,
+                                on_progress=self._progress)
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel.set()
+            self.line.setText(self.line.text() + " — cancelling after the current chunk…")
+
+    def _progress(self, p: engine.Progress) -> None:
+        frac = p.bytes_done / p.bytes_total if p.bytes_total else 1
+        self.bar.setRange(0, 1000)
+        self.bar.setValue(int(frac * 1000))
+        el = time.perf_counter() - self.t0
+        rate = p.rows_done / el if el > 0 else 0
+        left = el * (1 - frac) / frac if frac > 0 else 0
+        self.line.setText(f"files {p.files_done}/{p.files_total} · rows {p.rows_done:,} · {rate:,.0f} rows/s · "
+                          f"about {left:,.0f} s left · {p.current}")
+
+    def _done(self, summary: engine.ImportSummary) -> None:
+        self.wiz.summary = summary
+        self.finished = True
+        self.cancel_button.setEnabled(False)
+        self.bar.setValue(1000 if not summary.cancelled else self.bar.value())
+        self.line.setText("Cancelled: run the import again to continue where it stopped." if summary.cancelled
+                          else f"Done in {summary.seconds:.1f} s.")
+        self.completeChanged.emit()
+        self.wiz.next()
+
+    def _failed(self, text: str) -> None:
+        self.line.setText(f"Import failed: {text}")
+        self.cancel_button.setEnabled(False)
+
+    def isComplete(self) -> bool:
+        return self.finished
+
+
+class SummaryPage(QWizardPage):
+    def __init__(self, wizard: ImportWizard) -> None:
+        super().__init__()
+        self.wiz = wizard
+        self.setTitle("Summary")
+        self.text = QLabel("")
+        self.text.setWordWrap(True)
+        self.table = _table(["File", "Line", "Reason"])
+        export = QPushButton("Export as CSV…")
+        export.clicked.connect(self.export_csv)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.text)
+        lay.addWidget(self.table, 1)
+        lay.addWidget(export, 0, Qt.AlignmentFlag.AlignLeft)
+
+    def initializePage(self) -> None:
+        s = self.wiz.summary
+        if s is None:
+            return
+        ins = ", ".join(f"{k} {v:,}" for k, v in s.inserted.items())
+        dup = ", ".join(f"{k} {v:,}" for k, v in s.duplicates.items())
+        self.text.setText(
+            f"<b>{'Dry run — nothing written. ' if s.dry_run else ''}{'Cancelled. ' if s.cancelled else ''}</b>"
+            f"Inserted: {ins}.<br>Duplicates skipped: {dup}.<br>Bad lines: {s.bad_lines:,}. "
+            f"Files: {s.files['imported']} imported, {s.files['unchanged']} unchanged, {s.files['skipped']} skipped.<br>"
+            f"Logbook: {s.logbook['devices']} devices, {s.logbook['pixels']} pixels, {s.logbook['events']} events new, "
+            f"{s.logbook['rows_skipped']} rows left out.")
+        rows = [(p.file, p.line or "", p.reason) for p in s.problems]
+        rows += [(k["file"], "", f"skipped: {k['reason']}") for k in s.skipped_files]
+        _fill(self.table, rows)
+
+    def export_csv(self, path: str | None = None) -> None:
+        if not path:
+            path, _ = QFileDialog.getSaveFileName(self, "Export summary", "import-summary.csv", "CSV (*.csv)")
+        if path and self.wiz.summary is not None:
+            engine.summary_csv(self.wiz.summary, Path(path))
+
+
+class ImportWizard(QWizard):
+    def __init__(self, settings: Settings, conninfo: str, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Import historical data")
+        self.conninfo = conninfo
+        self.scan_result = None
+        self.summary: engine.ImportSummary | None = None
+        self.folder_page = FolderPage()
+        self.scan_page = ScanPage(self)
+        self.options_page = OptionsPage(settings)
+        self.run_page = RunPage(self)
+        self.summary_page = SummaryPage(self)
+        for p in (self.folder_page, self.scan_page, self.options_page, self.run_page, self.summary_page):
+            self.addPage(p)
+        self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, True)
+        self.resize(1100, 700)
+
+
+class ImportPage(QWidget):
+    """The Import entry in the main window: starts the wizard, shows the last summary."""
+
+    def __init__(self, settings: Settings, conninfo: str, parent=None) -> None:
+        super().__init__(parent)
+        self.settings, self.conninfo = settings, conninfo
+        lay = QVBoxLayout(self)
+        title = QLabel("<h2>Import historical data</h2><p>Reads LabVIEW data folders (MPP, temperature, irradiance "
+                       "files) and the Excel logbook. Files already imported are skipped, grown files add only their "
+                       "new rows, and every line not imported is listed with file, line and reason.</p>"
+                       "<p>The same engine runs on the command line: <code>perocube-desktop import DIR --json</code>.</p>")
+        title.setWordWrap(True)
+        start = QPushButton("Start the import wizard…")
+        start.clicked.connect(self.open_wizard)
+        self.last = QLabel("")
+        self.last.setWordWrap(True)
+        lay.addWidget(title)
+        lay.addWidget(start, 0, Qt.AlignmentFlag.AlignLeft)
+        lay.addWidget(self.last)
+        lay.addStretch(1)
+
+    def open_wizard(self) -> ImportWizard:
+        wiz = ImportWizard(self.settings, self.conninfo, self)
+        wiz.finished.connect(lambda _r: self._show(wiz.summary))
+        wiz.show()
+        return wiz
+
+    def _show(self, s: engine.ImportSummary | None) -> None:
+        if s is not None:
+            self.last.setText(f"Last import: {sum(s.inserted.values()):,} rows inserted, "
+                              f"{sum(s.duplicates.values()):,} duplicates skipped, {s.bad_lines:,} bad lines.")
