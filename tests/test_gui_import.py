@@ -67,3 +67,27 @@ def test_wizard_cancel_then_resume(qtbot, db_url, sample_dir):
     run_import(db_url, sample_dir)
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM mpp_measurement").fetchone()[0] == 137942
+
+
+def test_reports_page_preview_and_export(qtbot, db_url, sample_dir, tmp_path):
+    from psycopg_pool import ConnectionPool
+
+    from perocube_desktop.importer.engine import run_import
+    from perocube_desktop.ui.reports import ReportsPage
+
+    run_import(db_url, sample_dir)
+    pool = ConnectionPool(db_url, min_size=1, max_size=2, open=True)
+    try:
+        page = ReportsPage(Settings(), pool, db_url)
+        qtbot.addWidget(page)
+        page.device.setCurrentText("OK_240415_02")
+        with qtbot.waitSignal(page.report_ready, timeout=60000):
+            page.run()
+        assert page.table.rowCount() == 4
+        assert len(page.pce_plot.listDataItems()) == 4
+        out = tmp_path / "r.pdf"
+        page.export_as("pdf", str(out))
+        qtbot.waitUntil(lambda: page.status.text().startswith("Saved"), timeout=60000)
+        assert out.read_bytes().startswith(b"%PDF")
+    finally:
+        pool.close()

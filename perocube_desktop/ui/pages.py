@@ -10,5 +10,7 @@ from ..config import Settings
 def build_pages(settings: Settings, pool, conninfo: str) -> dict[str, QWidget]:
     from .import_wizard import ImportPage
     from .registry import RegistryPage
+    from .reports import ReportsPage
 
-    return {"registry": RegistryPage(pool), "import": ImportPage(settings, conninfo)}
+    return {"registry": RegistryPage(pool), "import": ImportPage(settings, conninfo),
+            "reports": ReportsPage(settings, pool, conninfo)}

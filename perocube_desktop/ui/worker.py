@@ -31,7 +31,8 @@ class Worker(QRunnable):
         self.cancel = threading.Event()
         params = inspect.signature(fn).parameters
         if "progress" in params:
-            self.kwargs["progress"] = self.signals.progress.emit
+            # one argument is passed through as it is; several arrive as a tuple
+            self.kwargs["progress"] = lambda *a: self.signals.progress.emit(a[0] if len(a) == 1 else a)
         if "cancel" in params:
             self.kwargs["cancel"] = self.cancel
 
@@ -46,6 +47,12 @@ class Worker(QRunnable):
             self.signals.finished.emit(result)
 
 
+# Workers stay referenced until their result has been delivered on the GUI thread: if
+# Python dropped the last reference in the pool thread, the signals QObject would be
+# destroyed there with queued signals pending (a crash).
+_active: set[Worker] = set()
+
+
 def start(fn: Callable, *args, on_done: Callable | None = None, on_error: Callable | None = None,
           on_progress: Callable | None = None, **kwargs) -> Worker:
     worker = Worker(fn, *args, **kwargs)
@@ -55,5 +62,9 @@ def start(fn: Callable, *args, on_done: Callable | None = None, on_error: Callab
         worker.signals.failed.connect(on_error)
     if on_progress:
         worker.signals.progress.connect(on_progress)
+    worker.setAutoDelete(False)
+    _active.add(worker)
+    worker.signals.finished.connect(lambda _r: _active.discard(worker))
+    worker.signals.failed.connect(lambda _e: _active.discard(worker))
     QThreadPool.globalInstance().start(worker)
     return worker

@@ -1,0 +1,201 @@
+"""Reports page: choose pixels and period, compute in the background, preview plots and the
+metrics table, export PDF, CSV, XLSX or JSON. The analysis is ``stats.report``."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timezone
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QDateTime
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDateTimeEdit, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
+                               QProgressBar, QPushButton, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, Signal
+
+from ..config import Settings
+from ..db import queries
+from ..stats.report import Report, Selection, build, export
+from . import worker
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ["device", "pixel", "board", "channel", "samples", "coverage_pct", "energy_mWh", "pce_initial_pct",
+           "pce_final_pct", "T95_h", "T80_h", "Ts_h", "TS80_h", "eta1000_pct", "projected_T80_h"]
+
+
+class ReportsPage(QWidget):
+    report_ready = Signal(object)
+
+    def __init__(self, settings: Settings, pool, conninfo: str, parent=None) -> None:
+        super().__init__(parent)
+        self.settings, self.pool, self.conninfo = settings, pool, conninfo
+        self.report: Report | None = None
+        self.mode = QComboBox()
+        self.mode.addItems(["Device", "Board", "All pixels"])
+        self.mode.currentIndexChanged.connect(self._mode)
+        self.device = QComboBox()
+        self.device.currentIndexChanged.connect(self._pixels)
+        self.pixel = QComboBox()
+        self.board = QSpinBox(minimum=0, maximum=999, value=1)
+        self.whole = QCheckBox("each pixel's whole connected time", checked=True)
+        self.start = QDateTimeEdit(QDateTime.currentDateTime().addDays(-30))
+        self.end = QDateTimeEdit(QDateTime.currentDateTime())
+        for w in (self.start, self.end):
+            w.setDisplayFormat("yyyy-MM-dd HH:mm")
+            w.setCalendarPopup(True)
+            w.setEnabled(False)
+        self.whole.toggled.connect(lambda on: (self.start.setEnabled(not on), self.end.setEnabled(not on)))
+        self.compute = QPushButton("Compute")
+        self.compute.clicked.connect(self.run)
+        self.progress = QProgressBar()
+        self.status = QLabel("")
+        row1 = QHBoxLayout()
+        for w in (QLabel("Pixels"), self.mode, self.device, self.pixel, self.board, self.whole, QLabel("from"),
+                  self.start, QLabel("to"), self.end, self.compute):
+            row1.addWidget(w)
+        row1.addStretch(1)
+        row2 = QHBoxLayout()
+        row2.addWidget(self.progress, 1)
+        row2.addWidget(self.status, 2)
+        for ext in ("PDF", "CSV", "XLSX", "JSON"):
+            b = QPushButton(f"Export {ext}…")
+            b.clicked.connect(lambda _=False, e=ext.lower(): self.export_as(e))
+            row2.addWidget(b)
+
+        self.plots = pg.GraphicsLayoutWidget()
+        self.pce_plot = self.plots.addPlot(row=0, col=0, title="Normalised PCE (hourly median while lit)")
+        self.pce_plot.setLabel("bottom", "time since start", units="h")
+        self.pce_plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        self.pce_plot.addLine(y=0.8, pen=pg.mkPen("#999", style=Qt.PenStyle.DashLine))
+        self.power_plot = self.plots.addPlot(row=0, col=1, title="Power (mW)", axisItems={"bottom": pg.DateAxisItem()})
+        self.temp_plot = self.plots.addPlot(row=1, col=0, title="Temperature (°C)", axisItems={"bottom": pg.DateAxisItem()})
+        self.irr_plot = self.plots.addPlot(row=1, col=1, title="Irradiance (W/m²)", axisItems={"bottom": pg.DateAxisItem()})
+        for p in (self.power_plot, self.temp_plot, self.irr_plot):
+            p.setDownsampling(auto=True, mode="peak")
+            p.setClipToView(True)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.plots)
+        split.addWidget(self.table)
+        split.setSizes([500, 250])
+        lay = QVBoxLayout(self)
+        lay.addLayout(row1)
+        lay.addLayout(row2)
+        lay.addWidget(split, 1)
+        self._mode()
+        self.reload_choices()
+
+    def reload_choices(self) -> None:
+        try:
+            with self.pool.connection() as conn:
+                self._pixel_rows = conn.execute(queries.get("report", "pixels")).fetchall()
+        except Exception as exc:  # shown; the page stays usable
+            log.error("report choices: %s", exc)
+            self._pixel_rows = []
+        current = self.device.currentText()
+        self.device.blockSignals(True)
+        self.device.clear()
+        for d in sorted({r[0] for r in self._pixel_rows}):
+            self.device.addItem(d)
+        if current:
+            self.device.setCurrentText(current)
+        self.device.blockSignals(False)
+        self._pixels()
+
+    def _pixels(self) -> None:
+        self.pixel.clear()
+        self.pixel.addItem("all pixels", None)
+        for d, p in self._pixel_rows:
+            if d == self.device.currentText():
+                self.pixel.addItem(p, p)
+
+    def _mode(self) -> None:
+        m = self.mode.currentIndex()
+        self.device.setVisible(m == 0)
+        self.pixel.setVisible(m == 0)
+        self.board.setVisible(m == 1)
+
+    def selection(self) -> Selection:
+        m = self.mode.currentIndex()
+        start = end = None
+        if not self.whole.isChecked():
+            start = self.start.dateTime().toPython().astimezone(timezone.utc)
+            end = self.end.dateTime().toPython().astimezone(timezone.utc)
+        if m == 0:
+            return Selection(device=self.device.currentText() or None, pixel=self.pixel.currentData(), start=start, end=end)
+        if m == 1:
+            return Selection(board=self.board.value(), start=start, end=end)
+        return Selection(all=True, start=start, end=end)
+
+    def run(self) -> None:
+        sel = self.selection()
+        if self.mode.currentIndex() == 0 and not sel.device:
+            self.status.setText("No device with connection events yet.")
+            return
+        self.compute.setEnabled(False)
+        self.status.setText("Computing…")
+        self.progress.setRange(0, 0)
+        self.job = worker.start(build, self.conninfo, sel, self.settings.report, on_done=self._done,
+                                on_error=self._failed, on_progress=self._progress)
+
+    def _progress(self, value: tuple[int, int]) -> None:
+        done, total = value
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.status.setText(f"{done}/{total} pixels")
+
+    def _done(self, report: Report) -> None:
+        self.report = report
+        self.compute.setEnabled(True)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        self.status.setText(f"{len(report.pixels)} pixels")
+        self.show_report(report)
+        self.report_ready.emit(report)
+
+    def _failed(self, text: str) -> None:
+        self.compute.setEnabled(True)
+        self.progress.setRange(0, 1)
+        self.status.setText(f"Report failed: {text}")
+
+    def show_report(self, report: Report) -> None:
+        for p in (self.pce_plot, self.power_plot, self.temp_plot, self.irr_plot):
+            for item in list(p.listDataItems()):
+                p.removeItem(item)
+        boards = set()
+        for i, px in enumerate(report.pixels):
+            pen = pg.mkPen(pg.intColor(i, hues=max(len(report.pixels), 8)), width=1.3)
+            name = f"{px.device}/{px.pixel}"
+            if px.smooth_pce is not None and px.smooth_pce.size and px.pce_initial_pct:
+                self.pce_plot.plot(px.smooth_t_h, px.smooth_pce / px.pce_initial_pct, pen=pen, name=name)
+            if px.t is not None:
+                self.power_plot.plot(px.t, px.power, pen=pen, connect="finite")
+                if px.board not in boards:
+                    boards.add(px.board)
+                    self.temp_plot.plot(px.t, np.nan_to_num(px.temperature, nan=np.nan), pen=pen, connect="finite")
+                    self.irr_plot.plot(px.t, px.irradiance, pen=pen, connect="finite")
+        rows = [px.metrics() for px in report.pixels]
+        self.table.setRowCount(len(rows))
+        for i, m in enumerate(rows):
+            for j, k in enumerate(COLUMNS):
+                v = m[k]
+                text = ("not reached" if k == "T80_h" else "—") if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
+                self.table.setItem(i, j, QTableWidgetItem(text))
+
+    def export_as(self, ext: str, path: str | None = None) -> None:
+        if self.report is None:
+            self.status.setText("Compute a report first.")
+            return
+        if not path:
+            path, _ = QFileDialog.getSaveFileName(self, "Export report", f"perocube-report.{ext}", f"*.{ext}")
+        if not path:
+            return
+        self.status.setText(f"Writing {path}…")
+        worker.start(export, self.report, Path(path), on_done=lambda p: self.status.setText(f"Saved {p}"),
+                     on_error=lambda e: self.status.setText(f"Export failed: {e}"))
