@@ -45,7 +45,7 @@ class ReceiverSettings:
 
 @dataclass
 class WriterSettings:
-    batch_rows: int = 20000
+    batch_rows: int = 50000
     flush_interval_s: float = 0.2
     max_backoff_s: float = 30.0
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
+import numpy as np
 import psycopg
 
 from ..db import queries
@@ -46,6 +47,7 @@ class DatabaseWriter:
         self._thread: threading.Thread | None = None
         self._conn: psycopg.Connection | None = None
         self._last_rollup = 0.0
+        self._skip_fk_triggers = False
         # observable state (read from other threads; simple values, GIL-atomic)
         self.state = "starting"
         self.last_error: str | None = None
@@ -125,11 +127,24 @@ class DatabaseWriter:
             self._conn = psycopg.connect(self.conninfo, connect_timeout=5, application_name="perocube-writer")
             with self._conn.transaction():
                 self._conn.execute(queries.load("writer_staging"))
+            self._skip_fk_triggers = self._may_skip_fk_triggers()
             if self.state != "connected":
                 log.info("database writer connected")
             self.state = "connected"
             self.down_since = None
         return self._conn
+
+    def _may_skip_fk_triggers(self) -> bool:
+        """As in the importer: per-row FK triggers triple the cost; skip them where we may
+        (plain PostgreSQL with sufficient rights), never with TimescaleDB."""
+        try:
+            with self._conn.transaction():
+                if self._conn.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')").fetchone()[0]:
+                    return False
+                self._conn.execute("SET LOCAL session_replication_role = replica")
+            return True
+        except psycopg.errors.InsufficientPrivilege:
+            return False
 
     def flush_once(self) -> int:
         """Move one batch; returns the number of buffered rows handled (0 = nothing to do)."""
@@ -140,10 +155,14 @@ class DatabaseWriter:
             return 0
         conn = self._connection()
         with conn.transaction():
+            if self._skip_fk_triggers:
+                # channels and sensors are registered in this transaction before the rows go in
+                conn.execute("SET LOCAL session_replication_role = replica")
             with conn.cursor() as cur:
-                if rows:
-                    self._copy(cur, rows)
-                    self._merge(cur)
+                rest = self._copy_mpp_direct(conn, cur, rows) if rows else rows
+                if rest:
+                    self._copy(cur, rest)
+                    self._merge(cur, {r[1] for r in rest})
                 if quarantine:
                     with cur.copy("COPY quarantine (received_at, source, origin, raw, reason) FROM STDIN") as copy:
                         for _id, received_us, origin, raw, reason in quarantine:
@@ -155,8 +174,15 @@ class DatabaseWriter:
         self._maybe_refresh_rollups(force=False)
         return len(rows) + len(quarantine)
 
-    def _merge(self, cur: psycopg.Cursor) -> None:
+    def _merge(self, cur: psycopg.Cursor, kinds: set[str]) -> None:
         for name, sql in queries.named("writer_merge").items():
+            needs = {k for k in ("mpp", "temperature", "irradiance") if k in name}
+            if name in ("register_channels", "insert_mpp"):
+                needs = {"mpp"}
+            elif name == "quarantine_unknown_sensors":
+                needs = {"temperature", "irradiance"}
+            if needs and not needs & kinds:
+                continue  # nothing of that kind in this batch
             cur.execute(sql)
             if cur.description is None:
                 continue
@@ -167,13 +193,40 @@ class DatabaseWriter:
                 else:
                     log.info("registered new %s", text)
 
+    def _copy_mpp_direct(self, conn: psycopg.Connection, cur: psycopg.Cursor, rows: list[tuple]) -> list[tuple]:
+        """Fast path for MPP rows: straight COPY into mpp_measurement (no staging, no ON CONFLICT).
+        A replayed or re-sent row makes it fail on the unique key; then everything takes the
+        staging path. Returns the rows still to be merged."""
+        mpp = [r for r in rows if r[1] == "mpp"]
+        if len(mpp) < 1000:  # small batches: the staging path costs nothing noticeable
+            return rows
+        us = np.array([r[2] for r in mpp], dtype="datetime64[us]")
+        ts = us.astype(str)
+        channels = sorted({(r[6], r[7]) for r in mpp})
+        try:
+            with conn.transaction():
+                cur.execute("INSERT INTO mpp_tracking_channel (board, channel) SELECT * FROM unnest(%s::int[], %s::int[])"
+                            " ON CONFLICT DO NOTHING", ([b for b, _ in channels], [c for _, c in channels]))
+                lines = [f"{t}+00\t{_num(r[3])}\t{_num(r[4])}\t{_num(r[5])}\t{r[6]}\t{r[7]}\n" for t, r in zip(ts, mpp)]
+                with cur.copy('COPY mpp_measurement ("timestamp", power, current, voltage, tracking_channel_board,'
+                              " tracking_channel_channel) FROM STDIN") as copy:
+                    copy.write("".join(lines).encode())
+                cur.execute("INSERT INTO rollup_dirty (kind, t0, t1) VALUES ('mpp', %s::timestamptz, %s::timestamptz)",
+                            (f"{us.min()}+00", f"{us.max()}+00"))
+        except psycopg.errors.UniqueViolation:
+            return rows
+        return [r for r in rows if r[1] != "mpp"]
+
     @staticmethod
     def _copy(cur: psycopg.Cursor, rows: list[tuple]) -> None:
-        with cur.copy(
-            "COPY _stage_ingest (kind, ts, a, b, c, board, channel, sensor, ident, ichan) FROM STDIN"
-        ) as copy:
-            for _id, kind, ts_us, a, b, c, board, channel, sensor, ident, ichan in rows:
-                copy.write_row((kind, _ts_dt(ts_us), a, b, c, board, channel, sensor, ident, ichan))
+        # COPY text built in one pass; the server turns microseconds into timestamps
+        lines = [
+            f"{kind}\t{ts_us}\t{_num(a)}\t{_num(b)}\t{_num(c)}\t{_num(board)}\t{_num(channel)}\t"
+            f"{_txt(sensor)}\t{_txt(ident)}\t{_num(ichan)}\n"
+            for _id, kind, ts_us, a, b, c, board, channel, sensor, ident, ichan in rows
+        ]
+        with cur.copy("COPY _stage_ingest (kind, ts_us, a, b, c, board, channel, sensor, ident, ichan) FROM STDIN") as copy:
+            copy.write("".join(lines).encode())
 
     def _maybe_refresh_rollups(self, force: bool) -> None:
         now = time.monotonic()
@@ -184,6 +237,16 @@ class DatabaseWriter:
         self._last_rollup = now
         with self._conn.transaction():
             self._conn.execute("SELECT perocube_refresh_rollups()")
+
+
+def _num(v) -> str:
+    return "\\N" if v is None else repr(v)
+
+
+def _txt(v: str | None) -> str:
+    if v is None:
+        return "\\N"
+    return v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def _ts_dt(us: int) -> datetime:

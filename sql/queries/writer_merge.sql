@@ -48,19 +48,20 @@ RETURNING reason
 
 -- name: insert_mpp
 INSERT INTO mpp_measurement ("timestamp", power, current, voltage, tracking_channel_board, tracking_channel_channel)
-SELECT ts, a, b, c, board, channel FROM _stage_ingest WHERE kind = 'mpp'
+SELECT timestamptz 'epoch' + ts_us * interval '1 microsecond', a, b, c, board, channel FROM _stage_ingest WHERE kind = 'mpp'
 ON CONFLICT DO NOTHING
 
 -- name: insert_temperature
 INSERT INTO temperature_measurement ("timestamp", temperature, temperature_sensor_id)
-SELECT ts, a, sensor::uuid FROM _stage_ingest WHERE kind = 'temperature'
+SELECT timestamptz 'epoch' + ts_us * interval '1 microsecond', a, sensor::uuid FROM _stage_ingest WHERE kind = 'temperature'
 ON CONFLICT DO NOTHING
 
 -- name: insert_irradiance
 INSERT INTO irradiance_measurement ("timestamp", irradiance, raw_reading, irradiance_sensor_id)
-SELECT ts, a, b::integer, sensor::uuid FROM _stage_ingest WHERE kind = 'irradiance'
+SELECT timestamptz 'epoch' + ts_us * interval '1 microsecond', a, b::integer, sensor::uuid FROM _stage_ingest WHERE kind = 'irradiance'
 ON CONFLICT DO NOTHING
 
 -- name: mark_rollups_dirty
 INSERT INTO rollup_dirty (kind, t0, t1)
-SELECT kind, min(ts), max(ts) FROM _stage_ingest GROUP BY kind
+SELECT kind, timestamptz 'epoch' + min(ts_us) * interval '1 microsecond',
+       timestamptz 'epoch' + max(ts_us) * interval '1 microsecond' FROM _stage_ingest GROUP BY kind

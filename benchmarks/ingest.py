@@ -1,0 +1,173 @@
+"""Ingest benchmark against a real `perocube-desktop receive` process and embedded PostgreSQL.
+
+Prints:
+- single-sample messages, 16 clients each waiting for its ACK: messages/s (target >= 10,000/s);
+- nominal lab load (256 MPP channels + 16 sensors at 1 Hz, single-sample messages): p50/p99 ACK
+  latency (target p99 <= 50 ms) and the receive process's memory before and after;
+- drain of the local buffer after a 10-minute database outage at nominal load (163,200 rows):
+  seconds and rows/s (target >= 200,000 rows/s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+from _common import scratch_database
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Client:
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.file = self.sock.makefile("rb")
+
+    def request(self, line: bytes) -> bytes:
+        self.sock.sendall(line)
+        return self.file.readline()
+
+
+def mpp_line(board: int, channel: int, t: float) -> bytes:
+    return (json.dumps({"type": "mpp", "data": {"timestamp": t, "power": 4.2, "current": 4.5, "voltage": 0.93},
+                        "metadata": {"board": board, "channel": channel}}) + "\n").encode()
+
+
+def throughput(port: int, clients: int, seconds: float) -> float:
+    counts = [0] * clients
+    stop = time.monotonic() + seconds
+
+    def run(k: int) -> None:
+        c = Client(port)
+        t = 1.7e9 + k * 1e6
+        n = 0
+        while time.monotonic() < stop:
+            n += 1
+            reply = c.request(mpp_line(100 + k, 1, t + n * 0.001))
+            assert reply.startswith(b"ACK 1"), reply
+        counts[k] = n
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(clients)]
+    t0 = time.monotonic()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return sum(counts) / (time.monotonic() - t0)
+
+
+def nominal(port: int, seconds: float, boards: int = 16, channels: int = 16) -> np.ndarray:
+    """One client per board; each second it sends its 16 channels plus one sensor, one message each."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    start = time.monotonic() + 0.5
+    t_data = time.time()
+
+    def run(b: int) -> None:
+        c = Client(port)
+        mine = []
+        for tick in range(int(seconds)):
+            due = start + tick + b / boards  # spread the boards over the second
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            for ch in range(1, channels + 1):
+                t0 = time.perf_counter()
+                reply = c.request(mpp_line(b + 1, ch, t_data + tick))
+                mine.append(time.perf_counter() - t0)
+                assert reply.startswith(b"ACK 1"), reply
+            t0 = time.perf_counter()
+            c.request((json.dumps({"type": "temperature", "data": {"timestamp": t_data + tick, "temperature": 40.0},
+                                   "metadata": {"sensor_identifier": f"m7004_ID_{b:016X}"}}) + "\n").encode())
+            mine.append(time.perf_counter() - t0)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=run, args=(b,)) for b in range(boards)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return np.array(latencies) * 1000
+
+
+def drain(url: str, work: Path, rows: int) -> tuple[float, int]:
+    from perocube_desktop.config import Settings
+    from perocube_desktop.ingest.buffer import DiskBuffer
+    from perocube_desktop.ingest.writer import DatabaseWriter
+    from perocube_desktop.protocol import Sample
+
+    buf = DiskBuffer(work / "outage.sqlite3")
+    t0_us = int(time.time() * 1e6) - 600 * 1_000_000
+    batch = []
+    per_tick = 272
+    for i in range(rows):
+        tick, k = divmod(i, per_tick)
+        if k < 256:
+            batch.append(Sample("mpp", t0_us + tick * 1_000_000, 4.2, 4.5, 0.93, board=200 + k // 16, channel=k % 16 + 1))
+        else:
+            batch.append(Sample("mpp", t0_us + tick * 1_000_000, 1.0, 1.0, 1.0, board=300, channel=k))
+        if len(batch) == 10000:
+            buf.append(batch)
+            batch = []
+    if batch:
+        buf.append(batch)
+    assert buf.count() == rows
+    writer = DatabaseWriter(buf, url, batch_rows=Settings().writer.batch_rows, flush_interval_s=0.05)
+    t = time.perf_counter()
+    writer.start()
+    while buf.count() > 0:
+        time.sleep(0.05)  # the GUI polls every 250 ms; polling faster competes with the writer
+    el = time.perf_counter() - t
+    writer.stop()
+    buf.close()
+    return el, rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--throughput-seconds", type=float, default=10)
+    ap.add_argument("--nominal-seconds", type=float, default=60, help="600 for the full 10-minute memory check")
+    args = ap.parse_args()
+    with scratch_database() as (url, work, _server):
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "perocube_desktop", "receive", "--db", url, "--port", str(port),
+                                 "--buffer", str(work / "buf.sqlite3")], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, env=dict(os.environ))
+        assert b"receiving on" in proc.stdout.readline()
+        ps = psutil.Process(proc.pid)
+        try:
+            rate = throughput(port, 16, args.throughput_seconds)
+            print(f"16 clients, single-sample messages, each waiting for its ACK: {rate:,.0f} messages/s "
+                  f"(target >= 10,000)")
+            rss0 = ps.memory_info().rss / 1e6
+            lat = nominal(port, args.nominal_seconds)
+            rss1 = ps.memory_info().rss / 1e6
+            print(f"nominal load 256 MPP + 16 sensors at 1 Hz for {args.nominal_seconds:.0f} s: {lat.size:,} messages, "
+                  f"ACK latency p50 {np.percentile(lat, 50):.2f} ms, p99 {np.percentile(lat, 99):.2f} ms, "
+                  f"max {lat.max():.1f} ms (target p99 <= 50 ms)")
+            print(f"receive process memory: {rss0:.0f} MB before, {rss1:.0f} MB after the nominal run")
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        el, rows = drain(url, work, 272 * 600)
+        print(f"drain after a 10-minute outage at nominal load: {rows:,} rows in {el:.2f} s = {rows / el:,.0f} rows/s "
+              f"(target >= 200,000)")
+
+
+if __name__ == "__main__":
+    main()
