@@ -46,6 +46,7 @@ class PlotsPage(QWidget):
         self._reload_pending = False
         self._setting_range = False
         self.last_refresh_ms = 0.0
+        self._items: dict[str, QListWidgetItem] = {}
 
         self.list = QListWidget()
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -112,17 +113,16 @@ class PlotsPage(QWidget):
     # series list ------------------------------------------------------------
     def set_known(self, keys: list[str], labels: dict[str, str]) -> None:
         self.labels = labels
-        current = {self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())}
         for key in keys:
-            if key not in current:
-                item = QListWidgetItem(labels.get(key, key))
+            text = labels.get(key, key)
+            item = self._items.get(key)
+            if item is None:
+                item = QListWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, key)
                 self.list.addItem(item)
-            else:
-                for i in range(self.list.count()):
-                    it = self.list.item(i)
-                    if it.data(Qt.ItemDataRole.UserRole) == key:
-                        it.setText(labels.get(key, key))
+                self._items[key] = item
+            elif item.text() != text:
+                item.setText(text)
 
     def _list_selection(self) -> None:
         keys = [it.data(Qt.ItemDataRole.UserRole) for it in self.list.selectedItems()]
@@ -134,9 +134,9 @@ class PlotsPage(QWidget):
         self.selected = keys
         if sync_list:
             self.list.blockSignals(True)
-            for i in range(self.list.count()):
-                it = self.list.item(i)
-                it.setSelected(it.data(Qt.ItemDataRole.UserRole) in keys)
+            wanted = set(keys)
+            for key, it in self._items.items():
+                it.setSelected(key in wanted)
             self.list.blockSignals(False)
         for (key, field), curve in list(self.curves.items()):
             if key not in keys:
