@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -98,6 +99,7 @@ class Report:
     channel_stats: list[dict]
     sensor_stats: list[dict]
     created: str
+    timings: dict[str, float] = field(default_factory=dict)
 
     def method(self) -> dict:
         return {**self.settings, "data": SOURCE, "definitions": isos.METHOD}
@@ -115,8 +117,20 @@ def select_pixels(conn, sel: Selection) -> list[tuple[str, str]]:
     return conn.execute(q["pixels"]).fetchall()
 
 
-def _series(conn, name: str, *args) -> tuple[np.ndarray, np.ndarray]:
-    rows = conn.execute(queries.get("report", name), args).fetchall()
+def _series(conn, name: str, *args, cache: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A time series query as arrays; sensor series are shared by many pixels, hence the cache."""
+    key = (name, *args)
+    if cache is not None and key in cache:
+        return cache[key]
+    with conn.cursor(binary=True) as cur:
+        rows = cur.execute(queries.get("report", name), args).fetchall()
+    if cache is not None:
+        cache[key] = _arrays(rows)
+        return cache[key]
+    return _arrays(rows)
+
+
+def _arrays(rows: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
     if not rows:
         return np.empty(0), np.empty((0, 1))
     a = np.array(rows, dtype=float)
@@ -158,7 +172,8 @@ def _aligned(t: np.ndarray, ts: np.ndarray, vs: np.ndarray) -> np.ndarray:
     return out
 
 
-def analyse_pixel(conn, device: str, pixel: str, sel: Selection, settings: ReportSettings) -> PixelResult:
+def analyse_pixel(conn, device: str, pixel: str, sel: Selection, settings: ReportSettings,
+                  cache: dict | None = None) -> PixelResult:
     q = queries.named("report")
     info = conn.execute(q["pixel_info"], (device, pixel)).fetchone()
     area = info[0] if info else None
@@ -180,12 +195,12 @@ def analyse_pixel(conn, device: str, pixel: str, sel: Selection, settings: Repor
         ts.append(t)
         ps.append(v[:, 0])
         if irr_id:
-            gt, gv = _series(conn, "irradiance_series", irr_id, a, z)
+            gt, gv = _series(conn, "irradiance_series", irr_id, a, z, cache=cache)
             gs.append(_aligned(t, gt, gv))
         else:
             gs.append(np.full(t.shape, np.nan))
         if temp_id:
-            tt, tv = _series(conn, "temperature_series", temp_id, a, z)
+            tt, tv = _series(conn, "temperature_series", temp_id, a, z, cache=cache)
             temps.append(_aligned(t, tt, tv))
         else:
             temps.append(np.full(t.shape, np.nan))
@@ -256,15 +271,20 @@ def analyse_pixel(conn, device: str, pixel: str, sel: Selection, settings: Repor
 
 def build(conninfo: str, sel: Selection, settings: ReportSettings,
           progress: Callable[[int, int], None] | None = None, cancel: threading.Event | None = None) -> Report:
+    timings: dict[str, float] = {}
     with psycopg.connect(conninfo, connect_timeout=10, application_name="perocube-report") as conn:
         pixels = select_pixels(conn, sel)
         results = []
+        cache: dict = {}
+        timings["pixels"] = time.perf_counter()
         for i, (device, pixel) in enumerate(pixels):
             if cancel is not None and cancel.is_set():
                 break
-            results.append(analyse_pixel(conn, device, pixel, sel, settings))
+            results.append(analyse_pixel(conn, device, pixel, sel, settings, cache))
             if progress:
                 progress(i + 1, len(pixels))
+        timings["pixels"] = time.perf_counter() - timings["pixels"]
+        t_stats = time.perf_counter()
         chans = sorted({(r.board, r.channel) for r in results if r.board is not None})
         t0 = min((r.start for r in results if r.start), default=0.0)
         t1 = max((r.end for r in results if r.end), default=0.0)
@@ -285,8 +305,9 @@ def build(conninfo: str, sel: Selection, settings: ReportSettings,
             for label, n, mn, mx, mean, sd in conn.execute(q[name], (ids, t0, t1)):
                 sensor_stats.append({"series": f"{label} ({unit})", "count": n, "min": _round(mn), "max": _round(mx),
                                      "mean": _round(float(mean)), "std": _round(None if sd is None else float(sd))})
+        timings["statistics"] = time.perf_counter() - t_stats
     return Report(sel, asdict(settings), results, channel_stats, sensor_stats,
-                  datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                  datetime.now(timezone.utc).isoformat(timespec="seconds"), timings)
 
 
 # exports ------------------------------------------------------------------------
