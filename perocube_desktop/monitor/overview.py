@@ -80,6 +80,6 @@ def build_tiles(channels: list[tuple[int, int]], connections: dict[str, str], se
         else:
             state = LIVE if age <= stale_after_s else STALE
         trend = store.recent(key, trend_points)
-        tiles.append(Tile(key, sensors.get(key, key.split(":")[1][:8]), kind, value, age, state,
+        tiles.append(Tile(key, kind.capitalize(), sensors.get(key, key.split(":")[1]), value, age, state,
                           trend[:, 0] if trend.size else trend.reshape(0), "Sensors"))
     return tiles

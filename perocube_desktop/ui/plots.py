@@ -80,7 +80,8 @@ class PlotsPage(QWidget):
             p.setClipToView(True)
             if first is None:
                 first = p
-                p.addLegend(offset=(5, 5), labelTextSize="8pt")
+                legend = p.addLegend(offset=(5, 5), labelTextSize="8pt")
+                legend.setColumnCount(4)
             else:
                 p.setXLink(first)
             if row < len(PANELS) - 1:
@@ -113,6 +114,12 @@ class PlotsPage(QWidget):
     # series list ------------------------------------------------------------
     def set_known(self, keys: list[str], labels: dict[str, str]) -> None:
         self.labels = labels
+        if any(k not in self._items for k in keys) and self._items:
+            # a new series: rebuild the list in the given order, keeping the selection
+            self.list.blockSignals(True)
+            self.list.clear()
+            self._items.clear()
+            self.list.blockSignals(False)
         for key in keys:
             text = labels.get(key, key)
             item = self._items.get(key)
@@ -121,6 +128,10 @@ class PlotsPage(QWidget):
                 item.setData(Qt.ItemDataRole.UserRole, key)
                 self.list.addItem(item)
                 self._items[key] = item
+                if key in self.selected:
+                    self.list.blockSignals(True)
+                    item.setSelected(True)
+                    self.list.blockSignals(False)
             elif item.text() != text:
                 item.setText(text)
 
@@ -164,6 +175,8 @@ class PlotsPage(QWidget):
     # time window ------------------------------------------------------------
     def set_window(self, seconds: float | None) -> None:
         self.window_s = seconds
+        for i, (_name, preset) in enumerate(PRESETS):
+            self.preset_group.button(i).setChecked(preset == seconds)
         self.follow.setChecked(seconds is not None)
         self.load_history()
 

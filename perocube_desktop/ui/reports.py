@@ -26,6 +26,14 @@ COLUMNS = ["device", "pixel", "board", "channel", "samples", "coverage_pct", "en
            "pce_final_pct", "T95_h", "T80_h", "Ts_h", "TS80_h", "eta1000_pct", "projected_T80_h"]
 
 
+def with_breaks(t: np.ndarray, v: np.ndarray, max_gap_s: float = 180.0) -> tuple[np.ndarray, np.ndarray]:
+    """NaN after every gap longer than ``max_gap_s`` so that lines do not bridge missing data."""
+    if t.size < 2:
+        return t, v
+    idx = np.flatnonzero(np.diff(t) > max_gap_s) + 1
+    return np.insert(t.astype(float), idx, t[idx - 1] + 1), np.insert(v.astype(float), idx, np.nan)
+
+
 class ReportsPage(QWidget):
     report_ready = Signal(object)
 
@@ -175,11 +183,11 @@ class ReportsPage(QWidget):
             if px.smooth_pce is not None and px.smooth_pce.size and px.pce_initial_pct:
                 self.pce_plot.plot(px.smooth_t_h, px.smooth_pce / px.pce_initial_pct, pen=pen, name=name)
             if px.t is not None:
-                self.power_plot.plot(px.t, px.power, pen=pen, connect="finite")
+                self.power_plot.plot(*with_breaks(px.t, px.power), pen=pen, connect="finite")
                 if px.board not in boards:
                     boards.add(px.board)
-                    self.temp_plot.plot(px.t, np.nan_to_num(px.temperature, nan=np.nan), pen=pen, connect="finite")
-                    self.irr_plot.plot(px.t, px.irradiance, pen=pen, connect="finite")
+                    self.temp_plot.plot(*with_breaks(px.t, px.temperature), pen=pen, connect="finite")
+                    self.irr_plot.plot(*with_breaks(px.t, px.irradiance), pen=pen, connect="finite")
         rows = [px.metrics() for px in report.pixels]
         self.table.setRowCount(len(rows))
         for i, m in enumerate(rows):
