@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import logging
 import threading
 import time
@@ -403,6 +404,9 @@ class PreviewRow:
     problems: str = ""
 
 
+_LOOKS_LIKE_TS = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d")
+
+
 def _ts_of(line: bytes) -> str:
     return line.split(b"\t", 1)[0][:32].decode("utf-8", "replace").strip()
 
@@ -439,8 +443,11 @@ def preview(conninfo: str | None, result: ScanResult, progress: Callable[[Progre
             complete = tail[: tail.rfind(b"\n")] if b"\n" in tail else b""
             last = complete.rsplit(b"\n", 1)[-1]
             row.lines, row.first, row.last = lines, _ts_of(first), _ts_of(last)
+            if not _LOOKS_LIKE_TS.match(row.first):
+                row.first, row.last = "", ""
+                row.problems = "does not start with a timestamp (garbage bytes?)"
             if tail and not tail.endswith(b"\n"):
-                row.problems = "last line incomplete (left for later)"
+                row.problems = "; ".join(p for p in (row.problems, "last line incomplete (left for later)") if p)
             if rec is None:
                 row.status, row.new_rows = "new", lines
             elif rec[0] == f.size and rec[1] == f.mtime_ns:
