@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", help="device name")
     g.add_argument("--board", type=int)
     g.add_argument("--all", action="store_true")
+    g.add_argument("--experiment", help="all pixels of an experiment's devices")
+    g.add_argument("--project", help="all pixels of a project's devices")
     p.add_argument("--pixel")
     p.add_argument("--from", dest="start", help="ISO time")
     p.add_argument("--to", dest="end", help="ISO time")

@@ -90,3 +90,65 @@ def test_concurrent_edit_refused_in_dialog(page, qtbot):
     assert "someone else saved this row" in dlg.message.text() and "COM9" in dlg.message.text()
     assert dlg.result() == 0  # still open, still filled in
     assert dlg.form.edits["current_limit"].text() == "20"
+
+
+def test_correct_past_event_with_confirmation(page, qtbot):
+    import psycopg
+
+    page.repo.save("device", {"name": "D9"})
+    page.repo.save("pixel", {"solar_cell_id": "D9", "pixel": "A"})
+    w = page.wiring
+    w.reload()
+    w.device.setCurrentIndex(w.device.findData("D9"))
+    w.pixel.setCurrentText("A")
+    w.board.setValue(7)
+    w.channel.setValue(1)
+    start = QDateTime.currentDateTime().addSecs(-4 * 3600)
+    w.when.setDateTime(start)
+    w.connect_pixel()
+    w.when.setDateTime(start.addSecs(3600))
+    w.disconnect_pixel()
+    t0 = start.toPython().astimezone()
+    with psycopg.connect(page.repo.pool.conninfo) as conn:
+        with conn.cursor().copy('COPY mpp_measurement ("timestamp", power, tracking_channel_board,'
+                                " tracking_channel_channel) FROM STDIN") as cp:
+            for m in range(0, 180):
+                cp.write_row((t0 + timedelta(minutes=m), 1.0, 7, 1))
+    w.show_timeline()
+    w.table.selectRow(1)  # the DISCONNECTED event
+    w.when.setDateTime(start.addSecs(2 * 3600))
+    asked = []
+    w.correct_event(delete=False, confirm=lambda text: asked.append(text) or False)
+    assert "60 measurements of board 7 channel 1" in asked[0]
+    assert [r[1] for r in w.wiring.timeline("D9", "A")][1] == "DISCONNECTED"
+    w.correct_event(delete=False, confirm=lambda text: True)
+    assert "corrected" in w.message.text()
+    moved = w.wiring.timeline("D9", "A")[1][0]
+    assert abs((moved - t0).total_seconds() - 7200) < 60
+
+
+def test_settings_dialog_validates_writes_and_applies(qtbot, db_url, tmp_path):
+    from perocube_desktop import config
+    from perocube_desktop.config import Settings
+    from perocube_desktop.ui.settings_dialog import SettingsDialog
+
+    s = Settings()
+    dlg = SettingsDialog(s, None)
+    qtbot.addWidget(dlg)
+    dlg.db_url.setText(db_url)
+    dlg.test_connection()
+    assert dlg.db_result.text().startswith("✔ connected")
+    dlg.db_url.setText("postgresql://lab:secret@db/perocube")
+    dlg.test_connection()
+    assert "password" in dlg.db_result.text()
+    dlg.db_url.setText("")
+    dlg.allow.setText("127.0.0.1, not-an-address")
+    dlg.save()
+    assert "not an IP address" in dlg.error.text() and dlg.result() == 0
+    dlg.allow.setText("127.0.0.1, 10.1.2.0/24")
+    dlg.port.setValue(5055)
+    dlg.alarm_edits["stale_after_s"].setValue(42)
+    dlg.save()
+    assert s.alarms.stale_after_s == 42 and s.receiver.allow == ["127.0.0.1", "10.1.2.0/24"]
+    saved = config.load()  # the YAML in the (test's own) config folder
+    assert saved.receiver.port == 5055 and saved.alarms.stale_after_s == 42

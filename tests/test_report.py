@@ -63,3 +63,11 @@ def test_report_cli_json(imported, tmp_path):
     data = json.loads(out.read_text())
     assert {(d["device"], d["pixel"]) for d in data} >= {("OK_240415_02", "A"), ("OK_240415_02", "C")}
     assert all(KEYS <= set(d) for d in data)
+
+
+def test_selection_by_project(imported):
+    # the logbook made owners members of their projects: TandemPV holds the OK_ and SC_ devices
+    rep = build(imported, Selection(project="TandemPV"), ReportSettings())
+    devices = {p.device for p in rep.pixels}
+    assert devices == {"OK_240415_02", "OK_240309_01", "SC_240315_03"}
+    assert build(imported, Selection(experiment="nope"), ReportSettings()).pixels == []

@@ -171,15 +171,19 @@ def import_logbook(conn: psycopg.Connection, path: Path, timezone: str = "UTC", 
 
         for ins in installations:
             owner, producer = person(ins.owner), person(ins.producer)
-            if ins.project:
-                pid = conn.execute(q["project"], {"id": _name_uuid("project", ins.project), "name": ins.project}).fetchone()[0]
-                for sid in {owner, producer} - {None}:
-                    conn.execute(q["member"], (sid, pid))
             created = conn.execute(q["device"], {
                 "name": ins.cell, "technology": ins.technology, "encapsulation": ins.encapsulation,
                 "structure": ins.structure, "owner": owner, "producer": producer, "pce": ins.init_pce,
             }).fetchone()[0]
             result.devices += bool(created)
+            if ins.project:
+                pid = conn.execute(q["project"], {"id": _name_uuid("project", ins.project), "name": ins.project}).fetchone()[0]
+                for sid in {owner, producer} - {None}:
+                    conn.execute(q["member"], (sid, pid))
+                eid = conn.execute(q["project_experiment"], {"id": _name_uuid("experiment", ins.project),
+                                                             "name": ins.project}).fetchone()[0]
+                conn.execute(q["experiment_project"], (eid, pid))
+                conn.execute(q["device_experiment"], (eid, ins.cell))
             if conn.execute(q["pixel"], (ins.cell, ins.pixel, ins.area, ins.init_pce)).fetchone():
                 result.pixels += 1
             conn.execute(q["channel"], (ins.board, ins.channel))

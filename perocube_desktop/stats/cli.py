@@ -23,7 +23,8 @@ def run(args, settings: Settings) -> int:
         print(f"error: --out must end in .pdf, .csv, .xlsx or .json, not {args.out.suffix!r}", file=sys.stderr)
         return 2
     try:
-        sel = Selection(args.device, args.pixel, args.board, args.all, _time(args.start), _time(args.end))
+        sel = Selection(args.device, args.pixel, args.board, args.all, _time(args.start), _time(args.end),
+                        args.experiment, args.project)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -51,7 +51,9 @@ def write_pdf(report, path: Path) -> None:
     with PdfPages(path) as pdf:
         sel = report.selection
         what = (f"device {sel.device}" + (f" pixel {sel.pixel}" if sel.pixel else "") if sel.device
-                else f"board {sel.board}" if sel.board is not None else "all pixels")
+                else f"board {sel.board}" if sel.board is not None
+                else f"experiment {sel.experiment}" if sel.experiment
+                else f"project {sel.project}" if sel.project else "all pixels")
         lines = [f"Created {report.created} · selection: {what} · {len(pixels)} pixels",
                  f"Period: {sel.start or 'each pixel’s whole connected time'} – {sel.end or ''}", "",
                  "Conditions", f"  light threshold {report.settings['light_threshold_wm2']} W/m², "

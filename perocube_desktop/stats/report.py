@@ -30,6 +30,8 @@ class Selection:
     all: bool = False
     start: datetime | None = None
     end: datetime | None = None
+    experiment: str | None = None
+    project: str | None = None
 
 
 @dataclass
@@ -114,6 +116,10 @@ def select_pixels(conn, sel: Selection) -> list[tuple[str, str]]:
         return rows
     if sel.board is not None:
         return conn.execute(q["pixels_on_board"], (sel.board,)).fetchall()
+    if sel.experiment:
+        return conn.execute(q["pixels_in_experiment"], (sel.experiment,)).fetchall()
+    if sel.project:
+        return conn.execute(q["pixels_in_project"], (sel.project,)).fetchall()
     return conn.execute(q["pixels"]).fetchall()
 
 

@@ -305,9 +305,17 @@ class WiringTab(QWidget):
         tl = QPushButton("Timeline of selected pixel")
         tl.clicked.connect(self.show_timeline)
         at_row.addWidget(tl)
+        self.move_event_button = QPushButton("Move selected event to 'Time'…")
+        self.move_event_button.clicked.connect(lambda: self.correct_event(delete=False))
+        self.delete_event_button = QPushButton("Delete selected event…")
+        self.delete_event_button.clicked.connect(lambda: self.correct_event(delete=True))
+        at_row.addWidget(self.move_event_button)
+        at_row.addWidget(self.delete_event_button)
         at_row.addStretch(1)
         lay.addLayout(at_row)
         self.table = QTableWidget(0, 6)
+        self._timeline: list[tuple] = []
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         lay.addWidget(self.table, 1)
@@ -369,6 +377,7 @@ class WiringTab(QWidget):
         self._run(lambda: self.wiring.move(ev), f"{ev.cell} / {ev.pixel} moved to board {ev.board} channel {ev.channel}.")
 
     def show_wiring(self) -> None:
+        self._timeline = []
         at = self.at.dateTime().toPython().astimezone(timezone.utc)
         rows = self.wiring.wiring_at(at)
         self._fill(["Board", "Channel", "Device", "Pixel", "State", "Since"],
@@ -376,8 +385,43 @@ class WiringTab(QWidget):
 
     def show_timeline(self) -> None:
         rows = self.wiring.timeline(self.device.currentData(), self.pixel.currentText() or None)
+        self._timeline = rows
         self._fill(["Time", "Event", "Device", "Pixel", "Board", "Channel"],
                    [(f"{t:%Y-%m-%d %H:%M}", k, cell, px, b, c) for t, k, cell, px, b, c in rows])
+
+    def correct_event(self, delete: bool, confirm=None) -> None:
+        """Edit or delete a past event after a confirmation that says which measurements change owner.
+        ``confirm`` (text -> bool) replaces the dialog in tests."""
+        idx = self.table.currentRow()
+        if not self._timeline or idx < 0 or idx >= len(self._timeline):
+            self.message.setText("Show a pixel's timeline and select one of its events first.")
+            return
+        at, kind, cell, px, _b, _c = self._timeline[idx]
+        new_at = None if delete else self._when()
+        try:
+            impact = self.wiring.impact(cell, px, at, kind, new_at)
+        except WiringError as exc:
+            self.message.setText(str(exc))
+            return
+        what = (f"Delete the {kind} event of {cell} / {px} at {at:%Y-%m-%d %H:%M}?" if delete else
+                f"Move the {kind} event of {cell} / {px} from {at:%Y-%m-%d %H:%M} to {new_at:%Y-%m-%d %H:%M}?")
+        text = f"{what}\n\n{impact}."
+        ok = confirm(text) if confirm else (
+            QMessageBox.question(self, "Correct the wiring history", text) == QMessageBox.StandardButton.Yes)
+        if not ok:
+            return
+        try:
+            if delete:
+                self.wiring.delete_event(cell, px, at, kind)
+            else:
+                self.wiring.move_event(cell, px, at, kind, new_at)
+        except WiringError as exc:
+            self.message.setStyleSheet("color: #b00020")
+            self.message.setText(str(exc))
+            return
+        self.message.setStyleSheet("color: #1b5e20")
+        self.message.setText("Wiring history corrected. " + impact + ".")
+        self.show_timeline()
 
     def _fill(self, headers: list[str], rows: list[tuple]) -> None:
         self.table.setColumnCount(len(headers))

@@ -42,12 +42,13 @@ class ReportsPage(QWidget):
         self.settings, self.pool, self.conninfo = settings, pool, conninfo
         self.report: Report | None = None
         self.mode = QComboBox()
-        self.mode.addItems(["Device", "Board", "All pixels"])
+        self.mode.addItems(["Device", "Board", "Experiment", "Project", "All pixels"])
         self.mode.currentIndexChanged.connect(self._mode)
         self.device = QComboBox()
         self.device.currentIndexChanged.connect(self._pixels)
         self.pixel = QComboBox()
         self.board = QSpinBox(minimum=0, maximum=999, value=1)
+        self.group = QComboBox()  # experiment or project name
         self.whole = QCheckBox("each pixel's whole connected time", checked=True)
         self.start = QDateTimeEdit(QDateTime.currentDateTime().addDays(-30))
         self.end = QDateTimeEdit(QDateTime.currentDateTime())
@@ -61,7 +62,7 @@ class ReportsPage(QWidget):
         self.progress = QProgressBar()
         self.status = QLabel("")
         row1 = QHBoxLayout()
-        for w in (QLabel("Pixels"), self.mode, self.device, self.pixel, self.board, self.whole, QLabel("from"),
+        for w in (QLabel("Pixels"), self.mode, self.device, self.pixel, self.board, self.group, self.whole, QLabel("from"),
                   self.start, QLabel("to"), self.end, self.compute):
             row1.addWidget(w)
         row1.addStretch(1)
@@ -96,16 +97,19 @@ class ReportsPage(QWidget):
         lay.addLayout(row1)
         lay.addLayout(row2)
         lay.addWidget(split, 1)
-        self._mode()
         self.reload_choices()
 
     def reload_choices(self) -> None:
         try:
             with self.pool.connection() as conn:
                 self._pixel_rows = conn.execute(queries.get("report", "pixels")).fetchall()
+                self._experiments = [r[0] for r in conn.execute(queries.get("report", "experiment_names"))]
+                self._projects = [r[0] for r in conn.execute(queries.get("report", "project_names"))]
         except Exception as exc:  # shown; the page stays usable
             log.error("report choices: %s", exc)
-            self._pixel_rows = []
+            self.status.setText(f"Cannot read the pixel list: {exc}")
+            self._pixel_rows, self._experiments, self._projects = [], [], []
+        self._mode()
         current = self.device.currentText()
         self.device.blockSignals(True)
         self.device.clear()
@@ -128,6 +132,12 @@ class ReportsPage(QWidget):
         self.device.setVisible(m == 0)
         self.pixel.setVisible(m == 0)
         self.board.setVisible(m == 1)
+        self.group.setVisible(m in (2, 3))
+        if m in (2, 3):
+            current = self.group.currentText()
+            self.group.clear()
+            self.group.addItems(getattr(self, "_experiments" if m == 2 else "_projects", []))
+            self.group.setCurrentText(current)
 
     def selection(self) -> Selection:
         m = self.mode.currentIndex()
@@ -139,6 +149,10 @@ class ReportsPage(QWidget):
             return Selection(device=self.device.currentText() or None, pixel=self.pixel.currentData(), start=start, end=end)
         if m == 1:
             return Selection(board=self.board.value(), start=start, end=end)
+        if m == 2:
+            return Selection(experiment=self.group.currentText(), start=start, end=end)
+        if m == 3:
+            return Selection(project=self.group.currentText(), start=start, end=end)
         return Selection(all=True, start=start, end=end)
 
     def run(self) -> None:

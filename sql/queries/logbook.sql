@@ -47,3 +47,17 @@ INSERT INTO measurement_connection_event (solar_cell_id, pixel, tracking_channel
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT DO NOTHING
 RETURNING 1
+
+-- name: project_experiment
+-- the logbook names a project but no experiment: its devices go into an experiment of the same name
+WITH ins AS (
+    INSERT INTO experiment (experiment_id, name) VALUES (%(id)s, %(name)s) ON CONFLICT (name) DO NOTHING
+    RETURNING experiment_id
+)
+SELECT experiment_id FROM ins UNION ALL SELECT experiment_id FROM experiment WHERE name = %(name)s LIMIT 1
+
+-- name: experiment_project
+INSERT INTO experiment_contributed_project (experiment_id, project_id) VALUES (%s, %s) ON CONFLICT DO NOTHING
+
+-- name: device_experiment
+UPDATE solar_cell_device SET experiment_id = %s WHERE name = %s AND experiment_id IS NULL

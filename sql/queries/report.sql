@@ -69,3 +69,24 @@ SELECT s.sensor_identifier, count(*), min(m.temperature), max(m.temperature), av
 FROM temperature_measurement m JOIN temperature_sensor s USING (temperature_sensor_id)
 WHERE m.temperature_sensor_id = ANY(%s::uuid[]) AND m."timestamp" >= to_timestamp(%s) AND m."timestamp" < to_timestamp(%s)
 GROUP BY 1 ORDER BY 1
+
+-- name: pixels_in_experiment
+SELECT DISTINCT e.solar_cell_id, e.pixel FROM measurement_connection_event e
+JOIN solar_cell_device d ON d.name = e.solar_cell_id
+JOIN experiment x ON x.experiment_id = d.experiment_id
+WHERE x.name = %s AND e.event_type = 'CONNECTED' ORDER BY 1, 2
+
+-- name: pixels_in_project
+-- a device belongs to a project through its experiment
+SELECT DISTINCT e.solar_cell_id, e.pixel FROM measurement_connection_event e
+JOIN solar_cell_device d ON d.name = e.solar_cell_id
+JOIN experiment_contributed_project c ON c.experiment_id = d.experiment_id
+JOIN project p ON p.project_id = c.project_id
+WHERE p.name = %s AND e.event_type = 'CONNECTED'
+ORDER BY 1, 2
+
+-- name: experiment_names
+SELECT name FROM experiment ORDER BY name
+
+-- name: project_names
+SELECT name FROM project ORDER BY name
