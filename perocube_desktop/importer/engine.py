@@ -23,7 +23,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from ..db import queries
+from ..db import bulk, queries
 from . import lines as lines_mod
 from .scan import LabFile, ScanResult, scan
 
@@ -114,26 +114,12 @@ class _Loader:
         self.conn = conn
         conn.execute("SELECT set_config('TimeZone', %s, false)", (timezone,))
         conn.execute(queries.load("import_staging"))
-        self.skip_fk_triggers = self._can_skip_fk_triggers()
-
-    def _can_skip_fk_triggers(self) -> bool:
-        """Foreign-key checks run as one trigger per row and cost two thirds of the load time.
-        The importer registers every channel and sensor before loading its rows in the same
-        transaction, so on plain PostgreSQL, where we may, we skip the triggers per chunk
-        (``session_replication_role = replica``, as pg_restore does). Not with TimescaleDB."""
-        try:
-            with self.conn.transaction():
-                if self.conn.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')").fetchone()[0]:
-                    return False
-                self.conn.execute("SET LOCAL session_replication_role = replica")
-            return True
-        except psycopg.errors.InsufficientPrivilege:
-            return False
+        self.skip_fk_triggers = bulk.may_skip_fk_triggers(conn)
 
     def fast_session(self) -> None:
-        """Per chunk transaction: skip redundant FK triggers (see above)."""
+        """Per chunk transaction: skip redundant FK triggers (``db.bulk``)."""
         if self.skip_fk_triggers:
-            self.conn.execute("SET LOCAL session_replication_role = replica")
+            bulk.skip_fk_triggers(self.conn)
 
     def register(self, f: LabFile) -> str | None:
         """Make sure the channel or sensor exists; returns the sensor id to use."""

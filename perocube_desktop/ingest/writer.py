@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 import numpy as np
 import psycopg
 
-from ..db import queries
+from ..db import bulk, queries
 from .buffer import DiskBuffer
 
 log = logging.getLogger(__name__)
@@ -127,24 +127,12 @@ class DatabaseWriter:
             self._conn = psycopg.connect(self.conninfo, connect_timeout=5, application_name="perocube-writer")
             with self._conn.transaction():
                 self._conn.execute(queries.load("writer_staging"))
-            self._skip_fk_triggers = self._may_skip_fk_triggers()
+            self._skip_fk_triggers = bulk.may_skip_fk_triggers(self._conn)
             if self.state != "connected":
                 log.info("database writer connected")
             self.state = "connected"
             self.down_since = None
         return self._conn
-
-    def _may_skip_fk_triggers(self) -> bool:
-        """As in the importer: per-row FK triggers triple the cost; skip them where we may
-        (plain PostgreSQL with sufficient rights), never with TimescaleDB."""
-        try:
-            with self._conn.transaction():
-                if self._conn.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')").fetchone()[0]:
-                    return False
-                self._conn.execute("SET LOCAL session_replication_role = replica")
-            return True
-        except psycopg.errors.InsufficientPrivilege:
-            return False
 
     def flush_once(self) -> int:
         """Move one batch; returns the number of buffered rows handled (0 = nothing to do)."""
@@ -156,8 +144,7 @@ class DatabaseWriter:
         conn = self._connection()
         with conn.transaction():
             if self._skip_fk_triggers:
-                # channels and sensors are registered in this transaction before the rows go in
-                conn.execute("SET LOCAL session_replication_role = replica")
+                bulk.skip_fk_triggers(conn)  # channels and sensors are registered first, in this transaction
             with conn.cursor() as cur:
                 rest = self._copy_mpp_direct(conn, cur, rows) if rows else rows
                 if rest:

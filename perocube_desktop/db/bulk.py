@@ -1,0 +1,28 @@
+"""Bulk loading helpers shared by the importer and the live writer."""
+
+from __future__ import annotations
+
+import psycopg
+
+
+def may_skip_fk_triggers(conn: psycopg.Connection) -> bool:
+    """Whether per-chunk ``session_replication_role = replica`` is allowed and safe here.
+
+    Foreign-key checks run as one trigger per row and cost two thirds of COPY time. Both
+    loaders register every channel and sensor in the same transaction before loading its
+    rows, so the checks are redundant; we skip them where we may (plain PostgreSQL, rights to
+    set the role, as pg_restore does), never with TimescaleDB.
+    """
+    try:
+        with conn.transaction():
+            if conn.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')").fetchone()[0]:
+                return False
+            conn.execute("SET LOCAL session_replication_role = replica")
+        return True
+    except psycopg.errors.InsufficientPrivilege:
+        return False
+
+
+def skip_fk_triggers(conn: psycopg.Connection) -> None:
+    """For the current transaction only (see ``may_skip_fk_triggers``)."""
+    conn.execute("SET LOCAL session_replication_role = replica")
