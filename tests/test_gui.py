@@ -87,6 +87,10 @@ def test_stale_channel_and_alarm_acknowledged(app, qtbot, db_url):
                       "metadata": {"sensor_identifier": "m7004_ID_00000000000000AB"}}) == "ACK 1"
     qtbot.waitUntil(lambda: tile(w, "mpp:4/1") is not None and tile(w, "mpp:4/1").state == LIVE, timeout=5000)
     qtbot.waitUntil(lambda: "DEV1 / A" in tile(w, "mpp:4/1").label, timeout=15000)
+    # a device's pixels as one selection
+    idx = w.plots.device_pick.findText("DEV1")
+    w.plots._device_picked(idx)
+    assert w.plots.selected == ["mpp:4/1"]
     # nothing more arrives: the connected channel turns stale and raises an alarm
     qtbot.waitUntil(lambda: ("mpp:4/1", "stale") in w.alarms.alarms, timeout=10000)
     assert tile(w, "mpp:4/1").state in ("alarm", STALE)

@@ -243,6 +243,7 @@ class MainWindow(QMainWindow):
         channels, conns, temps, irrs = result
         self.channels = [tuple(r) for r in channels]
         self.connections = {f"mpp:{b}/{c}": f"{cell} / {px}" for b, c, cell, px, active, _t in conns if active}
+        self.plots.set_connections(self.connections)
         self.sensor_names = {f"temperature:{sid}": ident for sid, ident, _loc in temps}
         self.sensor_names.update({f"irradiance:{sid}": f"{ident} ch {ch}" for sid, ident, ch, _loc in irrs})
         self._update_labels()

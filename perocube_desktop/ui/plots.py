@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QHBoxLayout, QLabel, QListWidget,
+from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QHBoxLayout, QLabel, QListWidget,
                                QListWidgetItem, QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from ..monitor import history
@@ -61,6 +61,11 @@ class PlotsPage(QWidget):
             self.preset_group.addButton(b, i)
             bar.addWidget(b)
         self.preset_group.idClicked.connect(lambda i: self.set_window(PRESETS[i][1]))
+        self.device_pick = QComboBox()
+        self.device_pick.addItem("Plot a device…", None)
+        self.device_pick.activated.connect(self._device_picked)
+        bar.addWidget(self.device_pick)
+        self.connections: dict[str, str] = {}
         self.follow = QCheckBox("Follow live", checked=True)
         self.follow.toggled.connect(self._follow_toggled)
         bar.addWidget(self.follow)
@@ -134,6 +139,25 @@ class PlotsPage(QWidget):
                     self.list.blockSignals(False)
             elif item.text() != text:
                 item.setText(text)
+
+    def set_connections(self, connections: dict[str, str]) -> None:
+        """'mpp:b/c' -> 'DEVICE / pixel' now; offers each device's pixels as one selection."""
+        self.connections = connections
+        devices = sorted({v.split(" / ")[0] for v in connections.values()})
+        have = [self.device_pick.itemText(i) for i in range(1, self.device_pick.count())]
+        if devices != have:
+            self.device_pick.blockSignals(True)
+            while self.device_pick.count() > 1:
+                self.device_pick.removeItem(1)
+            for d in devices:
+                self.device_pick.addItem(d, d)
+            self.device_pick.blockSignals(False)
+
+    def _device_picked(self, index: int) -> None:
+        device = self.device_pick.itemData(index)
+        if device:
+            self.select(sorted(k for k, v in self.connections.items() if v.split(" / ")[0] == device))
+        self.device_pick.setCurrentIndex(0)
 
     def _list_selection(self) -> None:
         keys = [it.data(Qt.ItemDataRole.UserRole) for it in self.list.selectedItems()]
