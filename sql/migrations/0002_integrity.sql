@@ -37,6 +37,17 @@ BEGIN
         IF EXISTS (SELECT 1 FROM pg_constraint WHERE conname = spec.conname) THEN
             CONTINUE;
         END IF;
+        -- a lab database where this is a compressed TimescaleDB hypertable: decompress and switch
+        -- compression off so that rows can be de-duplicated and the key added; 0004 turns
+        -- compression back on with the app's settings
+        IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
+            IF EXISTS (SELECT 1 FROM timescaledb_information.hypertables
+                       WHERE hypertable_name = spec.tbl AND compression_enabled) THEN
+                EXECUTE format('SELECT count(decompress_chunk(c, true)) FROM show_chunks(%L::regclass) c', spec.tbl);
+                EXECUTE format('ALTER TABLE %I SET (timescaledb.compress = false)', spec.tbl);
+                RAISE NOTICE '%: chunks decompressed for the upgrade', spec.tbl;
+            END IF;
+        END IF;
         -- exact duplicates (tableoid keeps ctid unambiguous across hypertable chunks)
         EXECUTE format(
             'WITH d AS (SELECT tableoid AS t, ctid AS c, row_number() OVER (PARTITION BY %s, %s ORDER BY ctid) AS rn FROM %I)
