@@ -194,3 +194,24 @@ def test_receive_process_killed_and_restarted(db_url, tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
+
+
+def test_writer_fast_path_and_replay_without_duplicates(db_url, tmp_path):
+    from perocube_desktop.ingest.buffer import DiskBuffer
+    from perocube_desktop.ingest.writer import DatabaseWriter
+    from perocube_desktop.protocol import Sample
+
+    buf = DiskBuffer(tmp_path / "b.sqlite3")
+    rows = [Sample("mpp", 1_714_745_230_000_000 + i * 1_000_000, 1.5, None, 0.9, board=8, channel=i % 4 + 1)
+            for i in range(3000)]
+    buf.append(rows)
+    w = DatabaseWriter(buf, db_url)
+    assert w.flush_once() == 3000  # one batch through the direct COPY path
+    buf.append(rows[:2500])  # a replay after a crash between the two commits
+    assert w.flush_once() == 2500
+    assert buf.count() == 0
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*), count(current), min(power) FROM mpp_measurement").fetchone() == (3000, 0, 1.5)
+        assert conn.execute("SELECT count(*) FROM rollup_dirty WHERE kind = 'mpp'").fetchone()[0] >= 1
+    w.stop()
+    buf.close()

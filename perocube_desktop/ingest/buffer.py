@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from ..protocol import Sample
@@ -18,7 +19,8 @@ CREATE TABLE IF NOT EXISTS pending (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     kind TEXT NOT NULL, ts_us INTEGER NOT NULL,
     a REAL, b REAL, c REAL, board INTEGER, channel INTEGER,
-    sensor TEXT, ident TEXT, ichan INTEGER
+    sensor TEXT, ident TEXT, ichan INTEGER,
+    copy_line TEXT  -- mpp rows: the COPY line for mpp_measurement, made once at commit time
 );
 CREATE TABLE IF NOT EXISTS quarantine (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -26,7 +28,19 @@ CREATE TABLE IF NOT EXISTS quarantine (
 );
 """
 
-BufferedRow = tuple  # (id, kind, ts_us, a, b, c, board, channel, sensor, ident, ichan)
+BufferedRow = tuple  # (id, kind, ts_us, a, b, c, board, channel, sensor, ident, ichan, copy_line)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def copy_number(v) -> str:
+    return "\\N" if v is None else repr(v)
+
+
+def mpp_copy_line(s: Sample) -> str:
+    """The row as COPY text for mpp_measurement (timestamp, power, current, voltage, board, channel)."""
+    ts = (_EPOCH + timedelta(microseconds=s.ts_us)).isoformat()
+    return f"{ts}\t{copy_number(s.a)}\t{copy_number(s.b)}\t{copy_number(s.c)}\t{s.board}\t{s.channel}\n"
 
 
 class DiskBuffer:
@@ -38,7 +52,11 @@ class DiskBuffer:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._conn().executescript(_SCHEMA)
+        conn = self._conn()
+        conn.executescript(_SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(pending)")}
+        if "copy_line" not in columns:  # a buffer file written by an earlier version
+            conn.execute("ALTER TABLE pending ADD COLUMN copy_line TEXT")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -58,9 +76,10 @@ class DiskBuffer:
         try:
             if samples:
                 conn.executemany(
-                    "INSERT INTO pending (kind, ts_us, a, b, c, board, channel, sensor, ident, ichan)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(s.kind, s.ts_us, s.a, s.b, s.c, s.board, s.channel, s.sensor, s.ident, s.ichan) for s in samples],
+                    "INSERT INTO pending (kind, ts_us, a, b, c, board, channel, sensor, ident, ichan, copy_line)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(s.kind, s.ts_us, s.a, s.b, s.c, s.board, s.channel, s.sensor, s.ident, s.ichan,
+                      mpp_copy_line(s) if s.kind == "mpp" else None) for s in samples],
                 )
             if quarantined:
                 conn.executemany("INSERT INTO quarantine (received_us, origin, raw, reason) VALUES (?, ?, ?, ?)", quarantined)
@@ -71,7 +90,8 @@ class DiskBuffer:
 
     def read_batch(self, limit: int) -> list[BufferedRow]:
         return self._conn().execute(
-            "SELECT id, kind, ts_us, a, b, c, board, channel, sensor, ident, ichan FROM pending ORDER BY id LIMIT ?",
+            "SELECT id, kind, ts_us, a, b, c, board, channel, sensor, ident, ichan, copy_line FROM pending"
+            " ORDER BY id LIMIT ?",
             (limit,),
         ).fetchall()
 

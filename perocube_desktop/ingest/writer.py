@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-import numpy as np
 import psycopg
 
 from ..db import bulk, queries
-from .buffer import DiskBuffer
+from ..protocol import Sample
+from .buffer import DiskBuffer, copy_number, mpp_copy_line
 
 log = logging.getLogger(__name__)
 
@@ -187,19 +187,19 @@ class DatabaseWriter:
         mpp = [r for r in rows if r[1] == "mpp"]
         if len(mpp) < 1000:  # small batches: the staging path costs nothing noticeable
             return rows
-        us = np.array([r[2] for r in mpp], dtype="datetime64[us]")
-        ts = us.astype(str)
         channels = sorted({(r[6], r[7]) for r in mpp})
+        t_lo = min(r[2] for r in mpp)
+        t_hi = max(r[2] for r in mpp)
         try:
             with conn.transaction():
                 cur.execute("INSERT INTO mpp_tracking_channel (board, channel) SELECT * FROM unnest(%s::int[], %s::int[])"
                             " ON CONFLICT DO NOTHING", ([b for b, _ in channels], [c for _, c in channels]))
-                lines = [f"{t}+00\t{_num(r[3])}\t{_num(r[4])}\t{_num(r[5])}\t{r[6]}\t{r[7]}\n" for t, r in zip(ts, mpp)]
+                payload = "".join(r[11] or mpp_copy_line(_sample(r)) for r in mpp)
                 with cur.copy('COPY mpp_measurement ("timestamp", power, current, voltage, tracking_channel_board,'
                               " tracking_channel_channel) FROM STDIN") as copy:
-                    copy.write("".join(lines).encode())
-                cur.execute("INSERT INTO rollup_dirty (kind, t0, t1) VALUES ('mpp', %s::timestamptz, %s::timestamptz)",
-                            (f"{us.min()}+00", f"{us.max()}+00"))
+                    copy.write(payload.encode())
+                cur.execute("INSERT INTO rollup_dirty (kind, t0, t1) VALUES ('mpp', %s, %s)",
+                            (_ts_dt(t_lo), _ts_dt(t_hi)))
         except psycopg.errors.UniqueViolation:
             return rows
         return [r for r in rows if r[1] != "mpp"]
@@ -208,9 +208,9 @@ class DatabaseWriter:
     def _copy(cur: psycopg.Cursor, rows: list[tuple]) -> None:
         # COPY text built in one pass; the server turns microseconds into timestamps
         lines = [
-            f"{kind}\t{ts_us}\t{_num(a)}\t{_num(b)}\t{_num(c)}\t{_num(board)}\t{_num(channel)}\t"
-            f"{_txt(sensor)}\t{_txt(ident)}\t{_num(ichan)}\n"
-            for _id, kind, ts_us, a, b, c, board, channel, sensor, ident, ichan in rows
+            f"{kind}\t{ts_us}\t{copy_number(a)}\t{copy_number(b)}\t{copy_number(c)}\t{copy_number(board)}\t{copy_number(channel)}\t"
+            f"{_txt(sensor)}\t{_txt(ident)}\t{copy_number(ichan)}\n"
+            for _id, kind, ts_us, a, b, c, board, channel, sensor, ident, ichan, _line in rows
         ]
         with cur.copy("COPY _stage_ingest (kind, ts_us, a, b, c, board, channel, sensor, ident, ichan) FROM STDIN") as copy:
             copy.write("".join(lines).encode())
@@ -226,8 +226,8 @@ class DatabaseWriter:
             self._conn.execute("SELECT perocube_refresh_rollups()")
 
 
-def _num(v) -> str:
-    return "\\N" if v is None else repr(v)
+def _sample(r: tuple) -> Sample:
+    return Sample(r[1], r[2], r[3], r[4], r[5], board=r[6], channel=r[7])
 
 
 def _txt(v: str | None) -> str:

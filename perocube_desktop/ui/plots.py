@@ -81,6 +81,8 @@ class PlotsPage(QWidget):
             p = self.glw.addPlot(row=row, col=0, axisItems={"bottom": pg.DateAxisItem()})
             p.setLabel("left", title, units=unit)
             p.showGrid(x=True, y=True, alpha=0.2)
+            # minor horizontal grid lines cost ~35 ms per repaint of the five plots (benchmarks/ui.py)
+            p.getAxis("left").setStyle(maxTickLevel=0)
             p.setDownsampling(auto=True, mode="peak")
             p.setClipToView(True)
             if first is None:
