@@ -136,3 +136,22 @@ def test_smoke_test_exits_zero(db_url, tmp_path):
                          env=dict(os.environ, QT_QPA_PLATFORM="offscreen"), capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert shot.exists() and shot.stat().st_size > 10000
+
+
+def test_quarantine_panel_shows_rejected_input(app, qtbot):
+    a = app()
+    w = a.window
+    c = LineClient(a.service.receiver.port)
+    assert c.request("this is not json").startswith("ERR BAD_JSON")
+    c.close()
+    panel = w.log_panel
+
+    def shown():
+        panel.refresh_quarantine()
+        qtbot.wait(200)
+        return any("BAD_JSON" in (panel.table.item(r, 3).text() if panel.table.item(r, 3) else "")
+                   for r in range(panel.table.rowCount()))
+
+    qtbot.waitUntil(shown, timeout=15000)
+    panel.drain()
+    assert "BAD_JSON" in panel.text.toPlainText()

@@ -193,7 +193,10 @@ class DatabaseWriter:
         try:
             with conn.transaction():
                 cur.execute("INSERT INTO mpp_tracking_channel (board, channel) SELECT * FROM unnest(%s::int[], %s::int[])"
-                            " ON CONFLICT DO NOTHING", ([b for b, _ in channels], [c for _, c in channels]))
+                            " ON CONFLICT DO NOTHING RETURNING board, channel",
+                            ([b for b, _ in channels], [c for _, c in channels]))
+                for b, c in cur.fetchall():
+                    log.info("registered new MPP channel %d/%d", b, c)
                 payload = "".join(r[11] or mpp_copy_line(_sample(r)) for r in mpp)
                 with cur.copy('COPY mpp_measurement ("timestamp", power, current, voltage, tracking_channel_board,'
                               " tracking_channel_channel) FROM STDIN") as copy:

@@ -48,6 +48,14 @@ class LogPanel(QTabWidget):
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.drain)
         self.timer.start(500)
+        self.quarantine_timer = QTimer(self)
+        self.quarantine_timer.timeout.connect(self._auto_refresh)
+        self.quarantine_timer.start(30000)
+        self.currentChanged.connect(lambda i: self.refresh_quarantine() if i == 1 else None)
+
+    def _auto_refresh(self) -> None:
+        if self.isVisible() and self.currentIndex() == 1:
+            self.refresh_quarantine()
 
     def drain(self) -> None:
         lines = self.handler.lines
