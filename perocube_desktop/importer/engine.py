@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 import re
 import logging
 import threading
@@ -115,9 +116,14 @@ class _Loader:
         conn.execute("SELECT set_config('TimeZone', %s, false)", (timezone,))
         conn.execute(queries.load("import_staging"))
         self.skip_fk_triggers = bulk.may_skip_fk_triggers(conn)
+        self.dirty_ids: list[int] = []  # committed chunks' channel-scoped rollup_dirty rows
+        self.on_committed: Callable[[list[int]], None] | None = None
 
     def fast_session(self) -> None:
-        """Per chunk transaction: skip redundant FK triggers (``db.bulk``)."""
+        """Per chunk transaction: skip redundant FK triggers (``db.bulk``), and do not wait for the
+        WAL flush at commit: a chunk lost in a crash is lost together with its ``imported_file``
+        progress (same transaction), so the next run simply loads it again."""
+        self.conn.execute("SET LOCAL synchronous_commit = off")
         if self.skip_fk_triggers:
             bulk.skip_fk_triggers(self.conn)
 
@@ -153,7 +159,7 @@ class _Loader:
                                 sql.Identifier(TABLES[kind]), cols, copy_opts)) as copy:
                             copy.write(payload)
                         inserted = data.count(b"\n")
-                        self._dirty(kind, first_ts, last_ts)
+                        self._dirty(f, first_ts, last_ts)
                         return inserted
                 except psycopg.errors.UniqueViolation:
                     pass
@@ -165,8 +171,10 @@ class _Loader:
                 cur.execute(sql.SQL("INSERT INTO {} SELECT * FROM {} ON CONFLICT DO NOTHING").format(
                     sql.Identifier(TABLES[kind]), stage))
                 inserted = cur.rowcount
-                cur.execute(sql.SQL("INSERT INTO rollup_dirty (kind, t0, t1) SELECT %s, min(\"timestamp\"), "
-                                    "max(\"timestamp\") FROM {} HAVING count(*) > 0").format(stage), (kind,))
+                cur.execute(sql.SQL("INSERT INTO rollup_dirty (kind, t0, t1, board, channel) SELECT %s, "
+                                    "min(\"timestamp\"), max(\"timestamp\"), %s, %s FROM {} HAVING count(*) > 0 "
+                                    "RETURNING id").format(stage), (kind, f.board, f.channel))
+                self._note_dirty(f, cur.fetchall())
             return inserted
 
     def _overlaps(self, f: LabFile, suffix: bytes, first_ts: str, last_ts: str) -> bool:
@@ -178,10 +186,52 @@ class _Loader:
         except psycopg.errors.DataError:
             return True  # first/last line unreadable for the server: take the safe path
 
-    def _dirty(self, kind: str, first_ts: str, last_ts: str) -> None:
-        self.conn.execute(
-            "INSERT INTO rollup_dirty (kind, t0, t1) VALUES (%s, least(%s::timestamptz, %s::timestamptz), "
-            "greatest(%s::timestamptz, %s::timestamptz))", (kind, first_ts, last_ts, first_ts, last_ts))
+    def _dirty(self, f: LabFile, first_ts: str, last_ts: str) -> None:
+        rows = self.conn.execute(
+            "INSERT INTO rollup_dirty (kind, t0, t1, board, channel) VALUES (%s, least(%s::timestamptz, %s::timestamptz),"
+            " greatest(%s::timestamptz, %s::timestamptz), %s, %s) RETURNING id",
+            (f.kind, first_ts, last_ts, first_ts, last_ts, f.board, f.channel)).fetchall()
+        self._note_dirty(f, rows)
+
+    def _note_dirty(self, f: LabFile, rows: list[tuple]) -> None:
+        """Channel-scoped dirty rows (MPP) can be refreshed by a second session right after the commit."""
+        if f.kind == "mpp":
+            self.dirty_ids.extend(r[0] for r in rows)
+
+
+class _RollupRefresher:
+    """A second session that refreshes each loaded channel's rollups while the next file loads
+    (the server has a core to spare for it). Whatever it does not finish, the final
+    ``perocube_refresh_rollups()`` does: the dirty rows are committed with the data."""
+
+    def __init__(self, conninfo: str) -> None:
+        import queue
+
+        self.conninfo = conninfo
+        self.queue: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="rollup-refresh", daemon=True)
+        self.thread.start()
+
+    def submit(self, ids: list[int]) -> None:
+        for i in ids:
+            self.queue.put(i)
+
+    def finish(self) -> None:
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+
+    def _run(self) -> None:
+        try:
+            with psycopg.connect(self.conninfo, autocommit=True, application_name="perocube-rollups") as conn:
+                conn.execute("SET work_mem = '64MB'")
+                conn.execute("SET synchronous_commit = off")  # rollups can always be recomputed
+                while (item := self.queue.get()) is not None:
+                    conn.execute("SELECT perocube_refresh_mpp_channel(%s)", (item,))
+        except psycopg.Error as exc:  # the final global refresh covers what is left
+            log.warning("background rollup refresh stopped: %s", exc)
+            while self.queue.get() is not None:
+                pass
 
 
 def _first_last_ts(data: bytes) -> tuple[str, str]:
@@ -204,72 +254,121 @@ def _file_hash_prefix(fh, length: int) -> hashlib._Hash:
     return h
 
 
-def import_file(loader: _Loader, f: LabFile, opts: ImportOptions, summary: ImportSummary,
-                on_chunk: Callable[[int, int], None], cancel: threading.Event) -> FileOutcome:
-    conn = loader.conn
-    q = queries.named("import")
-    out = FileOutcome(f.rel, f.kind, f.target, "imported")
-    rec = conn.execute(q["get_imported_file"], (str(f.path),)).fetchone()
-    if rec and rec[0] == f.size and rec[1] == f.mtime_ns:
-        out.status = "unchanged"
-        return out
-    start, line_base, hasher, out.mode = 0, 0, hashlib.sha256(), "new"
-    with open(f.path, "rb") as fh:
-        if rec:
-            _size, _mtime, done_bytes, prefix_hash, done_lines = rec
-            h = _file_hash_prefix(fh, done_bytes)
-            if f.size >= done_bytes and h.hexdigest() == prefix_hash:
-                start, line_base, hasher, out.mode = done_bytes, done_lines, h, "tail"
-            else:
-                out.mode = "rewritten"
-                log.info("%s was rewritten since the last import: reading it again", f.rel)
-        fh.seek(start)
-        with conn.transaction():
-            sensor_id = loader.register(f)
-        suffix = _suffix(f, sensor_id or f.sensor_id)
-        pending = b""
-        listed = 0
-        while True:
-            if cancel.is_set():
-                out.status = "cancelled"
-                out.duplicates = out.good - out.inserted
-                return out
-            data = fh.read(opts.chunk_bytes)
-            if not data:
-                break
-            data = pending + data
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:
-                pending = data
-                continue
-            chunk, pending = data[:cut], data[cut:]
-            cleaned = lines_mod.clean(f.kind, chunk, line_base + 1, opts.keep_problems)
-            with conn.transaction():
-                loader.fast_session()
-                inserted = _load_with_retry(loader, f, cleaned, suffix)
-                if cleaned.bad:
-                    with conn.cursor() as cur:
-                        cur.executemany(q["quarantine_line"], [(str(f.path), b.line, b.raw, b.reason) for b in cleaned.bad])
+@dataclass
+class _Chunk:
+    size: int  # bytes of the file this chunk consumed
+    cleaned: lines_mod.CleanChunk
+    digest: str  # SHA-256 of the file prefix up to the end of this chunk
+    lines_after: int  # file lines up to the end of this chunk
+    offset_after: int
+
+
+class _FilePlan:
+    """The file side of importing one file: verify the imported prefix, read from where the last
+    import stopped, clean chunk by chunk. No database: it can run in a helper thread while the
+    previous file is being loaded (``prefetch``)."""
+
+    def __init__(self, f: LabFile, rec: tuple | None, opts: ImportOptions) -> None:
+        self.f, self.rec, self.opts = f, rec, opts
+        self.mode = "new"
+        self.tail = 0  # bytes of an incomplete last line, known once all chunks were read
+        self.end = 0
+        self.chunks: list[_Chunk] | None = None
+
+    @property
+    def unchanged(self) -> bool:
+        return bool(self.rec) and self.rec[0] == self.f.size and self.rec[1] == self.f.mtime_ns
+
+    def prefetch(self) -> _FilePlan:
+        self.chunks = list(self._read())
+        return self
+
+    def __iter__(self):
+        return iter(self.chunks) if self.chunks is not None else self._read()
+
+    def _read(self):
+        f, opts = self.f, self.opts
+        start, line_base, hasher = 0, 0, hashlib.sha256()
+        with open(f.path, "rb") as fh:
+            if self.rec:
+                _size, _mtime, done_bytes, prefix_hash, done_lines = self.rec
+                h = _file_hash_prefix(fh, done_bytes)
+                if f.size >= done_bytes and h.hexdigest() == prefix_hash:
+                    start, line_base, hasher, self.mode = done_bytes, done_lines, h, "tail"
+                else:
+                    self.mode = "rewritten"
+                    log.info("%s was rewritten since the last import: reading it again", f.rel)
+            fh.seek(start)
+            pending = b""
+            while data := fh.read(opts.chunk_bytes):
+                data = pending + data
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    pending = data
+                    continue
+                chunk, pending = data[:cut], data[cut:]
+                cleaned = lines_mod.clean(f.kind, chunk, line_base + 1, opts.keep_problems)
                 hasher.update(chunk)
                 start += len(chunk)
                 line_base += cleaned.lines
-                out.lines += cleaned.lines
-                out.good += cleaned.good
-                out.inserted += inserted
-                out.bad_lines += cleaned.bad_count
-                # size -1 until the whole file is done: an interrupted file is never "unchanged"
-                conn.execute(q["upsert_imported_file"], (str(f.path), f.kind, -1, f.mtime_ns, start,
-                                                         hasher.hexdigest(), line_base, inserted,
-                                                         cleaned.good - inserted, cleaned.bad_count))
-            room = max(opts.keep_problems - listed, 0)
-            summary.problems.extend(Problem(f.rel, b.line or None, b.reason) for b in cleaned.bad[:room])
-            listed += min(room, len(cleaned.bad))
-            on_chunk(len(chunk), cleaned.good)
+                yield _Chunk(len(chunk), cleaned, hasher.hexdigest(), line_base, start)
+        self.tail, self.end = len(pending), start
+
+
+def plan_file(conn: psycopg.Connection, f: LabFile, opts: ImportOptions) -> _FilePlan:
+    rec = conn.execute(queries.get("import", "get_imported_file"), (str(f.path),)).fetchone()
+    return _FilePlan(f, rec, opts)
+
+
+def import_file(loader: _Loader, f: LabFile, opts: ImportOptions, summary: ImportSummary,
+                on_chunk: Callable[[int, int], None], cancel: threading.Event,
+                plan: _FilePlan | None = None) -> FileOutcome:
+    conn = loader.conn
+    q = queries.named("import")
+    out = FileOutcome(f.rel, f.kind, f.target, "imported")
+    plan = plan or plan_file(conn, f, opts)
+    if plan.unchanged:
+        out.status = "unchanged"
+        return out
+    with conn.transaction():
+        sensor_id = loader.register(f)
+    suffix = _suffix(f, sensor_id or f.sensor_id)
+    listed = 0
+    for chunk in plan:
+        if cancel.is_set():
+            out.status = "cancelled"
+            break
+        cleaned = chunk.cleaned
         with conn.transaction():
-            conn.execute(q["finish_imported_file"], (start + len(pending), str(f.path)))
+            loader.fast_session()
+            inserted = _load_with_retry(loader, f, cleaned, suffix)
+            if cleaned.bad:
+                with conn.cursor() as cur:
+                    cur.executemany(q["quarantine_line"], [(str(f.path), b.line, b.raw, b.reason) for b in cleaned.bad])
+            out.lines += cleaned.lines
+            out.good += cleaned.good
+            out.inserted += inserted
+            out.bad_lines += cleaned.bad_count
+            # size -1 until the whole file is done: an interrupted file is never "unchanged"
+            conn.execute(q["upsert_imported_file"], (str(f.path), f.kind, -1, f.mtime_ns, chunk.offset_after,
+                                                     chunk.digest, chunk.lines_after, inserted,
+                                                     cleaned.good - inserted, cleaned.bad_count))
+        if loader.dirty_ids:
+            ids, loader.dirty_ids = loader.dirty_ids, []
+            if loader.on_committed is not None and not opts.dry_run:
+                loader.on_committed(ids)
+        room = max(opts.keep_problems - listed, 0)
+        summary.problems.extend(Problem(f.rel, b.line or None, b.reason) for b in cleaned.bad[:room])
+        listed += min(room, len(cleaned.bad))
+        on_chunk(chunk.size, cleaned.good)
+    out.mode = plan.mode
     out.duplicates = out.good - out.inserted
-    if pending:
-        out.message = f"last line incomplete ({len(pending)} bytes), left for the next import"
+    if out.status == "cancelled":
+        return out
+    with conn.transaction():
+        conn.execute(q["finish_imported_file"], (plan.end + plan.tail, str(f.path)))
+    if plan.tail:
+        out.message = f"last line incomplete ({plan.tail} bytes), left for the next import"
     if opts.dry_run:
         out.status = "dry-run"
     return out
@@ -325,55 +424,86 @@ def run_import(
 
     with psycopg.connect(conninfo, connect_timeout=10, application_name="perocube-import", autocommit=True) as conn:
         loader = _Loader(conn, opts.timezone)
-        # a dry run does all the work inside one transaction that is rolled back: exact counts
-        with conn.transaction(force_rollback=True) if opts.dry_run else contextlib.nullcontext():
-            for f in data_files:
-                state.current = f.rel
-                if progress:
-                    progress(state)
-                size_before = state.bytes_done
-                try:
-                    out = import_file(loader, f, opts, summary, on_chunk, cancel)
-                except (psycopg.errors.DataError, psycopg.errors.IntegrityError, OSError) as exc:
-                    out = FileOutcome(f.rel, f.kind, f.target, "failed", message=str(exc).splitlines()[0])
-                    summary.problems.append(Problem(f.rel, None, f"file not imported: {out.message}"))
-                    log.error("%s not imported: %s", f.rel, out.message)
-                summary.outcomes.append(out)
-                state.bytes_done = size_before + f.size if out.status != "failed" else state.bytes_done
-                state.files_done += 1
-                if out.status == "cancelled":
-                    summary.cancelled = True
-                    summary.inserted[f.kind] += out.inserted
-                    summary.duplicates[f.kind] += out.duplicates
-                    summary.bad_lines += out.bad_lines
-                    break
-                if out.status == "unchanged":
-                    summary.files["unchanged"] += 1
-                elif out.status == "failed":
-                    summary.files["skipped"] += 1
-                else:
-                    summary.files["imported"] += 1
-                    summary.inserted[f.kind] += out.inserted
-                    summary.duplicates[f.kind] += out.duplicates
-                    summary.bad_lines += out.bad_lines
-                if progress:
-                    progress(state)
-            if opts.include_logbook and not summary.cancelled:
-                from .logbook import import_logbook
-
-                for book in logbooks:
-                    res = import_logbook(conn, book.path, opts.timezone, opts.dry_run)
-                    for k in summary.logbook:
-                        summary.logbook[k] += getattr(res, k)
-                    summary.problems.extend(Problem(book.rel, p[0], p[1]) for p in res.problems)
-            if not opts.dry_run:
-                t_roll = time.perf_counter()
-                with conn.transaction():
-                    conn.execute("SET LOCAL work_mem = '256MB'")
-                    conn.execute("SELECT perocube_refresh_rollups()")
-                summary.rollup_seconds = time.perf_counter() - t_roll
+        refresher = None if opts.dry_run else _RollupRefresher(conninfo)
+        if refresher is not None:
+            loader.on_committed = refresher.submit
+        try:
+            _import_all(conn, loader, refresher, data_files, logbooks, opts, summary, state, progress, on_chunk, cancel)
+        finally:
+            if refresher is not None:
+                refresher.finish()
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _import_all(conn: psycopg.Connection, loader: _Loader, refresher: _RollupRefresher | None,
+                data_files: list[LabFile], logbooks: list[LabFile], opts: ImportOptions, summary: ImportSummary,
+                state: Progress, progress, on_chunk, cancel: threading.Event) -> None:
+    # a dry run does all the work inside one transaction that is rolled back: exact counts
+    with conn.transaction(force_rollback=True) if opts.dry_run else contextlib.nullcontext():
+        # read and clean the next small file in a helper thread while this one loads (the server
+        # waits on COPY, Python's file work overlaps it); large files stream chunk by chunk
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-read")
+        upcoming = None
+        for i, f in enumerate(data_files):
+            state.current = f.rel
+            if progress:
+                progress(state)
+            size_before = state.bytes_done
+            current, upcoming = upcoming, None
+            nxt = data_files[i + 1] if i + 1 < len(data_files) else None
+            if nxt is not None and nxt.size <= opts.chunk_bytes:
+                nxt_plan = plan_file(conn, nxt, opts)
+                if not nxt_plan.unchanged:
+                    upcoming = pool.submit(nxt_plan.prefetch)
+                else:
+                    upcoming = pool.submit(lambda p=nxt_plan: p)
+            try:
+                plan = current.result() if current is not None else None
+                out = import_file(loader, f, opts, summary, on_chunk, cancel, plan)
+            except (psycopg.errors.DataError, psycopg.errors.IntegrityError, OSError) as exc:
+                out = FileOutcome(f.rel, f.kind, f.target, "failed", message=str(exc).splitlines()[0])
+                summary.problems.append(Problem(f.rel, None, f"file not imported: {out.message}"))
+                log.error("%s not imported: %s", f.rel, out.message)
+            summary.outcomes.append(out)
+            state.bytes_done = size_before + f.size if out.status != "failed" else state.bytes_done
+            state.files_done += 1
+            if out.status == "cancelled":
+                summary.cancelled = True
+                summary.inserted[f.kind] += out.inserted
+                summary.duplicates[f.kind] += out.duplicates
+                summary.bad_lines += out.bad_lines
+                break
+            if out.status == "unchanged":
+                summary.files["unchanged"] += 1
+            elif out.status == "failed":
+                summary.files["skipped"] += 1
+            else:
+                summary.files["imported"] += 1
+                summary.inserted[f.kind] += out.inserted
+                summary.duplicates[f.kind] += out.duplicates
+                summary.bad_lines += out.bad_lines
+            if progress:
+                progress(state)
+        pool.shutdown(wait=True, cancel_futures=True)
+        if opts.include_logbook and not summary.cancelled:
+            from .logbook import import_logbook
+
+            for book in logbooks:
+                res = import_logbook(conn, book.path, opts.timezone, opts.dry_run)
+                for k in summary.logbook:
+                    summary.logbook[k] += getattr(res, k)
+                summary.problems.extend(Problem(book.rel, p[0], p[1]) for p in res.problems)
+        if refresher is not None:
+            t_roll = time.perf_counter()
+            refresher.finish()
+            summary.rollup_seconds = time.perf_counter() - t_roll
+        if not opts.dry_run:
+            t_roll = time.perf_counter()
+            with conn.transaction():
+                conn.execute("SET LOCAL work_mem = '256MB'")
+                conn.execute("SELECT perocube_refresh_rollups()")
+            summary.rollup_seconds += time.perf_counter() - t_roll
 
 
 @dataclass

@@ -10,7 +10,9 @@ CREATE TABLE IF NOT EXISTS rollup_dirty (
     id bigserial PRIMARY KEY,
     kind text NOT NULL CHECK (kind IN ('mpp', 'temperature', 'irradiance')),
     t0 timestamptz NOT NULL,
-    t1 timestamptz NOT NULL
+    t1 timestamptz NOT NULL,
+    board integer,    -- set: only this MPP channel's rows changed (importer)
+    channel integer
 );
 
 CREATE TABLE IF NOT EXISTS perocube_settings (
@@ -105,8 +107,46 @@ BEGIN
     END IF;
 END $$;
 
+-- Recompute the MPP rollups of one dirty row's channel and range, and delete the row.
+-- Returns false when the row was already taken (or TimescaleDB maintains the rollups).
+CREATE OR REPLACE FUNCTION perocube_refresh_mpp_channel(dirty_id bigint) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    d record;
+    lo timestamptz;
+    hi timestamptz;
+BEGIN
+    DELETE FROM rollup_dirty WHERE id = dirty_id AND kind = 'mpp' AND channel IS NOT NULL RETURNING * INTO d;
+    IF NOT FOUND OR EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
+        RETURN false;
+    END IF;
+    lo := date_bin('1 hour', d.t0, 'epoch');
+    hi := date_bin('1 hour', d.t1, 'epoch') + interval '1 hour';
+    DELETE FROM mpp_rollup_1m WHERE tracking_channel_board = d.board AND tracking_channel_channel = d.channel
+        AND bucket >= lo AND bucket < hi;
+    INSERT INTO mpp_rollup_1m
+    SELECT date_bin('1 minute', "timestamp", 'epoch'), tracking_channel_board, tracking_channel_channel, count(*),
+           min(power), max(power), avg(power), min(voltage), max(voltage), avg(voltage),
+           min(current), max(current), avg(current)
+    FROM mpp_measurement
+    WHERE tracking_channel_board = d.board AND tracking_channel_channel = d.channel
+      AND "timestamp" >= lo AND "timestamp" < hi
+    GROUP BY 1, 2, 3;
+    DELETE FROM mpp_rollup_1h WHERE tracking_channel_board = d.board AND tracking_channel_channel = d.channel
+        AND bucket >= lo AND bucket < hi;
+    INSERT INTO mpp_rollup_1h
+    SELECT date_bin('1 hour', bucket, 'epoch'), tracking_channel_board, tracking_channel_channel, sum(n),
+           min(power_min), max(power_max), sum(power_mean * n) / sum(n), min(voltage_min), max(voltage_max),
+           sum(voltage_mean * n) / sum(n), min(current_min), max(current_max), sum(current_mean * n) / sum(n)
+    FROM mpp_rollup_1m
+    WHERE tracking_channel_board = d.board AND tracking_channel_channel = d.channel AND bucket >= lo AND bucket < hi
+    GROUP BY 1, 2, 3;
+    RETURN true;
+END $$;
+
 -- Recompute the rollups of every range marked dirty (plain PostgreSQL); a no-op with TimescaleDB,
--- whose policies and real-time aggregation keep the continuous aggregates current.
+-- whose policies and real-time aggregation keep the continuous aggregates current. Channel-scoped
+-- rows are done one by one (cheap, by index); the other ranges are merged per kind and recomputed.
 -- Returns the number of dirty ranges processed.
 CREATE OR REPLACE FUNCTION perocube_refresh_rollups() RETURNS integer
 LANGUAGE plpgsql AS $$
@@ -120,9 +160,13 @@ BEGIN
         DELETE FROM rollup_dirty;
         RETURN 0;
     END IF;
-    -- merge overlapping hour-aligned ranges per kind, then recompute each merged range once
+    FOR r IN SELECT id FROM rollup_dirty WHERE channel IS NOT NULL ORDER BY id LOOP
+        IF perocube_refresh_mpp_channel(r.id) THEN
+            done := done + 1;
+        END IF;
+    END LOOP;
     FOR r IN
-        WITH claimed AS (DELETE FROM rollup_dirty RETURNING kind,
+        WITH claimed AS (DELETE FROM rollup_dirty WHERE channel IS NULL RETURNING kind,
                             date_bin('1 hour', t0, 'epoch') AS t0,
                             date_bin('1 hour', t1, 'epoch') + interval '1 hour' AS t1),
              ordered AS (SELECT kind, t0, t1,
