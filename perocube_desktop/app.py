@@ -97,6 +97,9 @@ def run_gui(args: argparse.Namespace, settings: Settings) -> int:
 
     qt_app = QApplication.instance() or QApplication(sys.argv[:1])
     qt_app.setApplicationName("Perocube Desktop")
+    from .paths import resource_path
+
+    qt_app.setStyleSheet(resource_path("app.qss").read_text(encoding="utf-8"))
     app = App(args, settings)
     errors: list[str] = []
 

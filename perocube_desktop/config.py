@@ -186,6 +186,14 @@ def _validate(obj: Any, where: typing.Callable[[str], str]) -> None:
         check_no_password(obj.url, where("url"))
     if isinstance(obj, LoggingSettings) and obj.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"{where('level')}: must be DEBUG, INFO, WARNING or ERROR, got {obj.level!r}")
+    if isinstance(obj, ReportSettings):
+        from .stats.report import smoothing_hours
+
+        try:
+            if smoothing_hours(obj.smoothing) <= 0:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"{where('smoothing')}: use a duration like 1h or 30min, not {obj.smoothing!r}") from None
     if isinstance(obj, AlarmSettings):
         for f in dataclasses.fields(obj):
             if getattr(obj, f.name) < 0:

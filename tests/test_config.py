@@ -38,6 +38,7 @@ def test_valid_file_round_trips(tmp_path):
     ("databse: {}\n", r"line 1: databse: unknown key"),
     ("logging:\n  level: LOUD\n", r"logging.level"),
     ("receiver: [1, 2]\n", r"receiver: expected a mapping"),
+    ("report:\n  smoothing: often\n", r"line 2: report.smoothing: use a duration"),
     ("receiver:\n  port: [\n", r"not valid YAML"),
 ])
 def test_errors_name_key_and_line(tmp_path, text, message):

@@ -44,9 +44,6 @@ class EmbeddedServer:
         assert self._server is not None, "start() first"
         return self._server.get_uri(database or self.database)
 
-    def bin_dir(self) -> Path | None:
-        return Path(self._server.bin_path) if self._server is not None else None
-
     def stop(self) -> None:
         if self._server is None:
             return

@@ -35,6 +35,9 @@ class IngestStatus:
     db_error: str | None
     db_down_since: float | None
     rows_written: int
+    rows_quarantined: int = 0  # rows the writer moved to the quarantine (unknown sensor_id)
+    lines_refused: int = 0  # request lines answered with ERR
+    peers_refused: int = 0
     last_sample: dict[str, float] = field(default_factory=dict)  # key -> unix time of newest sample
 
 
@@ -120,4 +123,7 @@ class IngestService:
             db_down_since=self.writer.down_since,
             rows_written=self.writer.rows_written,
             last_sample=last,
+            rows_quarantined=self.writer.rows_quarantined,
+            lines_refused=self.receiver.lines_refused,
+            peers_refused=self.receiver.peers_refused,
         )

@@ -51,7 +51,6 @@ class DatabaseWriter:
         # observable state (read from other threads; simple values, GIL-atomic)
         self.state = "starting"
         self.last_error: str | None = None
-        self.last_error_at: float | None = None
         self.down_since: float | None = None
         self.rows_written = 0
         self.rows_quarantined = 0
@@ -109,7 +108,6 @@ class DatabaseWriter:
         if self.last_error != text:
             log.error("database write failed, rows stay in the local buffer: %s", text)
         self.last_error = text
-        self.last_error_at = time.time()
         self.state = "reconnecting"
         if self.down_since is None:
             self.down_since = time.time()

@@ -12,7 +12,8 @@ import numpy as np
 
 METHOD = {
     "pce": "PCE[%] = P[mW] / (G[W/m²] · A[cm²] · 0.1) · 100, only while G is above the light threshold",
-    "smoothing": "figures of merit use the median PCE of each hour that has light (at least 10 minutes of it)",
+    "smoothing": "figures of merit use the median PCE of each smoothing window (report.smoothing, default 1 h) "
+                 "that has light (at least 10 lit minutes)",
     "reference": "the initial smoothed PCE (extrapolated to the start from the first three hourly points), "
                  "or the running maximum when the PCE first rises (ISOS)",
     "time": "ageing time counts from the pixel's first sample in the period",
@@ -77,13 +78,15 @@ def pce_pct(p_mw: np.ndarray, g_wm2: np.ndarray, area_cm2: float | None, thresho
     return out
 
 
-def hourly_median(t_h: np.ndarray, pce: np.ndarray, min_points: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """Median PCE per hour that has at least ``min_points`` lit samples; time = mean time of those samples."""
+def hourly_median(t_h: np.ndarray, pce: np.ndarray, min_points: int = 10,
+                  width_h: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Median PCE per window of ``width_h`` hours (default one hour) that has at least ``min_points``
+    lit samples; time = mean time of those samples."""
     ok = np.isfinite(pce)
     t, v = t_h[ok], pce[ok]
     if t.size == 0:
         return np.empty(0), np.empty(0)
-    hours = np.floor(t).astype(np.int64)
+    hours = np.floor(t / width_h).astype(np.int64)
     order = np.argsort(hours, kind="stable")
     hours, t, v = hours[order], t[order], v[order]
     starts = np.flatnonzero(np.r_[True, hours[1:] != hours[:-1]])
@@ -196,11 +199,3 @@ def cycle_t80(cycles: list[Cycle], start_s: float) -> float | None:
             return (c.start_s - start_s) / 3600.0
         ref = c.energy_mwh if ref is None else max(ref, c.energy_mwh)
     return None
-
-
-def describe(x: np.ndarray) -> dict:
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return {"count": 0, "min": None, "max": None, "mean": None, "std": None}
-    return {"count": int(x.size), "min": float(x.min()), "max": float(x.max()), "mean": float(x.mean()),
-            "std": float(x.std(ddof=1)) if x.size > 1 else 0.0}

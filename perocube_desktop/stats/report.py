@@ -178,6 +178,15 @@ def _aligned(t: np.ndarray, ts: np.ndarray, vs: np.ndarray) -> np.ndarray:
     return out
 
 
+def smoothing_hours(text: str) -> float:
+    """'1h', '30min', '2 h' -> hours."""
+    t = text.strip().lower().replace(" ", "")
+    for suffix, factor in (("min", 1 / 60), ("h", 1.0), ("d", 24.0)):
+        if t.endswith(suffix):
+            return float(t[: -len(suffix)]) * factor
+    return float(t)
+
+
 def analyse_pixel(conn, device: str, pixel: str, sel: Selection, settings: ReportSettings,
                   cache: dict | None = None) -> PixelResult:
     q = queries.named("report")
@@ -246,7 +255,7 @@ def analyse_pixel(conn, device: str, pixel: str, sel: Selection, settings: Repor
     pce = isos.pce_pct(p, g, area, settings.light_threshold_wm2)
     # ageing time counts from the first sample (the logbook's installation time may be a date only)
     t_h = (t - t[0]) / 3600
-    st, sv = isos.hourly_median(t_h, pce)
+    st, sv = isos.hourly_median(t_h, pce, width_h=smoothing_hours(settings.smoothing))
     res.smooth_t_h, res.smooth_pce = st, sv
     if sv.size >= 3:
         res.T95_h, ref = isos.crossing(st, sv, 0.95)

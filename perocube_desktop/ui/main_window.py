@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
         self.last_error: str | None = None
 
         self.nav = QListWidget()
+        self.nav.setObjectName("navigation")
         self.nav.setFixedWidth(130)
         self.stack = QStackedWidget()
         self.overview = OverviewPage()
@@ -195,6 +196,9 @@ class MainWindow(QMainWindow):
     def show_status(self, st: IngestStatus) -> None:
         self.lbl_receiver.setText(f"Receiver {st.address} · {st.clients} client{'s' if st.clients != 1 else ''}")
         self.lbl_rate.setText(f"{st.rows_per_s:,.0f} rows/s")
+        self.lbl_rate.setToolTip(f"{st.rows_accepted:,} rows accepted, {st.rows_written:,} written, "
+                                 f"{st.rows_rejected + st.rows_quarantined:,} rows and {st.lines_refused:,} lines "
+                                 f"quarantined, {st.peers_refused:,} connections refused")
         self.lbl_buffer.setText(f"{st.buffered_rows:,} buffered")
         if st.db_state == "connected":
             self.lbl_db.setText("Database connected")
