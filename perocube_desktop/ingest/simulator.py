@@ -9,6 +9,7 @@ irradiance sensor. Sends board batches and single samples and waits for every re
 from __future__ import annotations
 
 import json
+from collections import deque
 import logging
 import math
 import random
@@ -60,7 +61,8 @@ class SimStats:
     messages: int = 0
     rows: int = 0
     errors: int = 0
-    latencies: list[float] = field(default_factory=list)
+    # the newest reply latencies only: the demo simulator runs for weeks
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
 
 class Simulator:
