@@ -32,7 +32,6 @@ class App:
         from psycopg_pool import ConnectionPool
 
         from .db import connection, migrate
-        from .ingest.service import IngestService
         from .monitor.live import LiveStore
         from .ui.bridge import IngestBridge
         from .ui.log_panel import QueueLogHandler
@@ -51,13 +50,10 @@ class App:
         port = self.args.port if self.args.port is not None else self.settings.receiver.port
         receiver_error = None
         try:
-            self.service = IngestService(self.settings, self.target.conninfo, port=port)
-            self.service.start()
+            self.service = self._start_ingest(port)
         except OSError as exc:
             receiver_error = str(exc)
             log.error("%s; the app runs without a receiver", exc)
-            if self.service is not None:
-                self.service.stop(0)
             self.service = None
         if self.args.demo and self.service is not None:
             from .ingest.simulator import SimConfig, Simulator
@@ -77,6 +73,22 @@ class App:
         self.window.show()
         if self.args.page:
             self.window.show_page(self.args.page)
+
+    def _start_ingest(self, port: int):
+        from .ingest.service import IngestService
+
+        service = IngestService(self.settings, self.target.conninfo, port=port)
+        try:
+            service.start()
+        except OSError as exc:
+            service.stop(0)
+            if not self.args.demo or port == 0:
+                raise
+            # the demo must work for a newcomer even when LabVIEW (or anything) holds the port
+            log.warning("%s; the demo uses a free port instead", exc)
+            service = IngestService(self.settings, self.target.conninfo, port=0)
+            service.start()
+        return service
 
     def stop(self) -> None:
         """Reverse order: simulator, receiver and writer (flush), pool, embedded database."""
