@@ -39,6 +39,11 @@ class App:
         from .ui.pages import build_pages
         from .ui.settings_dialog import SettingsDialog
 
+        from PySide6.QtWidgets import QApplication
+
+        from .paths import resource_path
+
+        QApplication.instance().setStyleSheet(resource_path("app.qss").read_text(encoding="utf-8"))
         handler = QueueLogHandler()
         logging.getLogger().addHandler(handler)
         self.target = connection.resolve(self.settings, self.args.db)
@@ -109,9 +114,6 @@ def run_gui(args: argparse.Namespace, settings: Settings) -> int:
 
     qt_app = QApplication.instance() or QApplication(sys.argv[:1])
     qt_app.setApplicationName("Perocube Desktop")
-    from .paths import resource_path
-
-    qt_app.setStyleSheet(resource_path("app.qss").read_text(encoding="utf-8"))
     app = App(args, settings)
     errors: list[str] = []
 
