@@ -57,7 +57,7 @@ def main() -> None:
         w.show_page("overview")
         pump(1)
         w.grab().save(str(out / "overview.png"))
-        w.plot_keys([f"mpp:1/{c}" for c in range(1, 9)] + [k for k in w.labels if not k.startswith("mpp:")][:4])
+        w.plot_keys([f"mpp:1/{c}" for c in range(1, 9)] + sorted(k for k in w.store.latest if not k.startswith("mpp:")))
         w.plots.set_window(600)
         pump(3)
         w.grab().save(str(out / "plots.png"))

@@ -85,10 +85,11 @@ class PlotsPage(QWidget):
             p.getAxis("left").setStyle(maxTickLevel=0)
             p.setDownsampling(auto=True, mode="peak")
             p.setClipToView(True)
-            if first is None:
-                first = p
+            if field in ("power", "temperature", "irradiance"):
                 legend = p.addLegend(offset=(5, 5), labelTextSize="8pt")
                 legend.setColumnCount(4)
+            if first is None:
+                first = p
             else:
                 p.setXLink(first)
             if row < len(PANELS) - 1:
@@ -178,8 +179,8 @@ class PlotsPage(QWidget):
         for (key, field), curve in list(self.curves.items()):
             if key not in keys:
                 self.plots[field].removeItem(curve)
-                legend = self.main_plot.legend
-                if legend is not None and field == "power":
+                legend = self.plots[field].legend
+                if legend is not None:
                     legend.removeItem(curve)
                 del self.curves[(key, field)]
         for i, key in enumerate(keys):
@@ -193,8 +194,7 @@ class PlotsPage(QWidget):
         for field in fields:
             if (key, field) not in self.curves:
                 name = self.labels.get(key, key) if field in ("power", "temperature", "irradiance") else None
-                curve = pg.PlotDataItem(pen=pen, name=name if field == "power" else None, skipFiniteCheck=True,
-                                        connect="finite")
+                curve = pg.PlotDataItem(pen=pen, name=name, skipFiniteCheck=True, connect="finite")
                 self.plots[field].addItem(curve)
                 self.curves[(key, field)] = curve
 
