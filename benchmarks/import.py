@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np

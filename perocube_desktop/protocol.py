@@ -9,7 +9,7 @@ import json
 import math
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -110,6 +110,14 @@ def _int(value: Any, name: str) -> int:
     raise RowError(f"{name} is not an integer: {value!r}")
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def ts_datetime(us: int) -> datetime:
+    """Microseconds since the epoch (``Sample.ts_us``) -> aware UTC datetime."""
+    return EPOCH + timedelta(microseconds=us)
+
+
 def parse_timestamp(value: Any, source_tz: ZoneInfo | timezone) -> int:
     """ISO 8601 text (naive = source zone) or epoch seconds -> microseconds since epoch."""
     if isinstance(value, bool) or value is None:
@@ -127,7 +135,7 @@ def parse_timestamp(value: Any, source_tz: ZoneInfo | timezone) -> int:
         raise RowError(f"unreadable timestamp {value!r}") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=source_tz)  # fold=0: the first of a repeated DST hour
-    delta = dt - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    delta = dt - EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 

@@ -6,7 +6,6 @@ import csv
 
 import psycopg
 import pytest
-from PySide6.QtWidgets import QWizard
 
 from perocube_desktop.config import Settings
 from perocube_desktop.ui.import_wizard import ImportWizard

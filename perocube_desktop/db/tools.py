@@ -6,7 +6,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 
 def find_tool(name: str, server_major: int | None = None) -> Path | None:
@@ -33,9 +32,7 @@ def _run(tool: str, args: list[str], conninfo: str, server_major: int | None) ->
     exe = find_tool(tool, server_major)
     if exe is None:
         raise FileNotFoundError(f"{tool} not found: neither in the embedded PostgreSQL wheel nor on PATH")
-    params = conninfo_to_dict(conninfo)
-    dsn = make_conninfo(**params)
-    subprocess.run([str(exe), *args, f"--dbname={dsn}"], check=True)
+    subprocess.run([str(exe), *args, f"--dbname={conninfo}"], check=True)
     return exe
 
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from ..protocol import Sample
+from ..protocol import Sample, ts_datetime
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
@@ -30,16 +29,13 @@ CREATE TABLE IF NOT EXISTS quarantine (
 
 BufferedRow = tuple  # (id, kind, ts_us, a, b, c, board, channel, sensor, ident, ichan, copy_line)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
 def copy_number(v) -> str:
     return "\\N" if v is None else repr(v)
 
 
 def mpp_copy_line(s: Sample) -> str:
     """The row as COPY text for mpp_measurement (timestamp, power, current, voltage, board, channel)."""
-    ts = (_EPOCH + timedelta(microseconds=s.ts_us)).isoformat()
+    ts = ts_datetime(s.ts_us).isoformat()
     return f"{ts}\t{copy_number(s.a)}\t{copy_number(s.b)}\t{copy_number(s.c)}\t{s.board}\t{s.channel}\n"
 
 

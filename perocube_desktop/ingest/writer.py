@@ -11,18 +11,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 
 import psycopg
 
 from ..db import bulk, queries
-from ..protocol import Sample
+from ..protocol import Sample, ts_datetime
 from .buffer import DiskBuffer, copy_number, mpp_copy_line
 
 log = logging.getLogger(__name__)
-
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
 
 class DatabaseWriter:
     def __init__(
@@ -151,7 +147,7 @@ class DatabaseWriter:
                 if quarantine:
                     with cur.copy("COPY quarantine (received_at, source, origin, raw, reason) FROM STDIN") as copy:
                         for _id, received_us, origin, raw, reason in quarantine:
-                            copy.write_row((_ts_dt(received_us), "receiver", origin, raw, reason))
+                            copy.write_row((ts_datetime(received_us), "receiver", origin, raw, reason))
         self.buffer.delete_upto(rows[-1][0] if rows else 0, quarantine[-1][0] if quarantine else None)
         self.rows_written += len(rows)
         self.state = "connected"
@@ -200,7 +196,7 @@ class DatabaseWriter:
                               " tracking_channel_channel) FROM STDIN") as copy:
                     copy.write(payload.encode())
                 cur.execute("INSERT INTO rollup_dirty (kind, t0, t1) VALUES ('mpp', %s, %s)",
-                            (_ts_dt(t_lo), _ts_dt(t_hi)))
+                            (ts_datetime(t_lo), ts_datetime(t_hi)))
         except psycopg.errors.UniqueViolation:
             return rows
         return [r for r in rows if r[1] != "mpp"]
@@ -236,8 +232,3 @@ def _txt(v: str | None) -> str:
         return "\\N"
     return v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
-
-def _ts_dt(us: int) -> datetime:
-    from datetime import timedelta
-
-    return EPOCH + timedelta(microseconds=us)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 

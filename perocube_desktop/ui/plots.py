@@ -45,7 +45,6 @@ class PlotsPage(QWidget):
         self._loading = False
         self._reload_pending = False
         self._setting_range = False
-        self.last_refresh_ms = 0.0
         self._items: dict[str, QListWidgetItem] = {}
 
         self.list = QListWidget()
@@ -294,7 +293,6 @@ class PlotsPage(QWidget):
         return np.concatenate([h.t, live[0][mask]]), np.concatenate([h.mean, live[1][mask].astype(float)])
 
     def refresh(self) -> None:
-        t_start = time.perf_counter()
         for (key, field), curve in self.curves.items():
             data = self.merged(key)
             if data is None:
@@ -308,7 +306,6 @@ class PlotsPage(QWidget):
             self._setting_range = True
             self.main_plot.setXRange(t0, t1, padding=0.01)
             self._setting_range = False
-        self.last_refresh_ms = (time.perf_counter() - t_start) * 1000
 
     def _mouse_moved(self, evt) -> None:
         pos = evt[0]
