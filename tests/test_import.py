@@ -14,9 +14,8 @@ import psycopg
 from perocube_desktop.importer.engine import ImportOptions, run_import
 from perocube_desktop.importer.scan import scan
 
-from conftest import SAMPLE
+from conftest import MANIFEST, SAMPLE
 
-MANIFEST = json.loads((SAMPLE / "manifest.json").read_text())
 
 
 def per_channel(url):
