@@ -73,7 +73,8 @@ class ExternalServer:
         pass
 
 
-TEMPLATE = "perocube_template"
+# unique per session: several test sessions may share one TimescaleDB server
+TEMPLATE = "perocube_template_" + uuid.uuid4().hex[:8]
 
 
 def _start_plain():
@@ -92,8 +93,6 @@ def _start_timescaledb():
     server = ExternalServer(admin)
     try:
         with psycopg.connect(server.url(), autocommit=True, connect_timeout=5) as conn:
-            # a template left by an earlier session (or a crashed one) is rebuilt from scratch
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE)))
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
     except psycopg.OperationalError as exc:
         pytest.fail(f"{TSDB_ENV}={admin}: cannot connect ({exc})")
