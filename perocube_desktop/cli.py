@@ -16,21 +16,36 @@ from .config import ConfigError, Settings
 log = logging.getLogger(__name__)
 
 
+#: Options that work in any position: before the subcommand or after it (``--db URL db status`` and
+#: ``db status --db URL`` are the same). Added to every subcommand by ``_globalize``, so a subcommand
+#: added later gets them without doing anything.
+GLOBAL_OPTIONS: list[tuple[tuple[str, ...], dict]] = [
+    (("--config",), dict(metavar="FILE", type=Path, help="config file (default: PEROCUBE_CONFIG, else the "
+                                                         "user config folder; see 'config path')")),
+    (("--db",), dict(metavar="URL", help="libpq URI or conninfo (default: PEROCUBE_DB_URL, the config, "
+                                         "else the embedded database)")),
+]
+
+
 def _add_db(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", metavar="URL", help="libpq URI or conninfo (default: PEROCUBE_DB_URL, the config, "
-                                                "else the embedded database)")
+    """Kept for subcommands that add --db themselves; ``_globalize`` adds it everywhere anyway."""
+    if "--db" not in p._option_string_actions:
+        p.add_argument("--db", metavar="URL", help="libpq URI or conninfo (default: PEROCUBE_DB_URL, the config, "
+                                                    "else the embedded database)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="perocube-desktop",
         description="Perocube Desktop: LabVIEW ingest, live monitoring, registry, import and reports "
-                    "for the PeroCube ageing lab. Without a command, starts the GUI.",
+                    "for the PeroCube ageing lab. Without a command, starts the GUI. --config and --db "
+                    "may be given before or after the command.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--config", metavar="FILE", type=Path, help="config file (default: %s)" % paths.config_file())
-    _add_db(parser)
-    parser.add_argument("--demo", action="store_true", help="also run the built-in LabVIEW simulator")
+    for flags, kwargs in GLOBAL_OPTIONS:
+        parser.add_argument(*flags, **kwargs)
+    parser.add_argument("--demo", action="store_true",
+                        help="run the built-in LabVIEW simulator into a separate demo database (<data>/demo)")
     parser.add_argument("--port", type=int, help="receiver port (default from the config, 5000)")
     parser.add_argument("--smoke-test", type=float, metavar="SECONDS", help="run the GUI for SECONDS, then exit")
     parser.add_argument("--screenshot", type=Path, metavar="FILE.png", help="with --smoke-test: save the window")
@@ -95,6 +110,77 @@ def build_parser() -> argparse.ArgumentParser:
     q = csub.add_parser("set-password", help="store the database password in the OS keyring")
     _add_db(q)
     return parser
+
+
+# --- options in any position ---------------------------------------------------------------------------
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction | None:
+    return next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+
+
+def _all_subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found: list[argparse.ArgumentParser] = []
+    action = _subparsers(parser)
+    if action is not None:
+        for sp in dict.fromkeys(action.choices.values()):  # aliases map to the same parser
+            found.append(sp)
+            found.extend(_all_subparsers(sp))
+    return found
+
+
+def _globalize(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Make options work before or after the subcommand.
+
+    argparse copies every default of the chosen subparser over the values parsed before it, which
+    silently dropped ``--db URL`` given before ``db status``. So every optional action gets the default
+    SUPPRESS (absent from the namespace unless given) and its real default is filled in afterwards
+    (``_finish``); the value given last on the command line wins.
+    """
+    for sp in _all_subparsers(parser):
+        for flags, kwargs in GLOBAL_OPTIONS:
+            if flags[0] not in sp._option_string_actions:
+                sp.add_argument(*flags, **kwargs)
+    for p in [parser, *_all_subparsers(parser)]:
+        for action in p._actions:
+            if action.option_strings and action.default is not argparse.SUPPRESS \
+                    and not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+                action.real_default = action.default  # type: ignore[attr-defined]
+                action.default = argparse.SUPPRESS
+    return parser
+
+
+def _chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[argparse.ArgumentParser]:
+    """The parser and the chain of subparsers the command line selected."""
+    chain = [parser]
+    while (action := _subparsers(chain[-1])) is not None and action.dest not in (None, argparse.SUPPRESS):
+        name = getattr(args, action.dest, None)
+        if name is None:
+            break
+        chain.append(action.choices[name])
+    return chain
+
+
+def _finish(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    chain = _chosen(parser, args)
+    if len(chain) > 1:  # an option of the GUI before a command that has no such option: refuse, never ignore
+        command = " ".join(getattr(args, a.dest) for p in chain[:-1] if (a := _subparsers(p)) is not None
+                           and getattr(args, a.dest, None))
+        for action in parser._actions:
+            if action.option_strings and hasattr(args, action.dest) and action.dest not in ("help", "version") \
+                    and not any(action.dest == a.dest for p in chain[1:] for a in p._actions):
+                parser.error(f"{'/'.join(action.option_strings)} is an option of the GUI; "
+                             f"'{command}' does not take it (see 'perocube-desktop {command} --help')")
+    for p in chain:
+        for action in p._actions:
+            if hasattr(action, "real_default") and not hasattr(args, action.dest):
+                setattr(args, action.dest, action.real_default)
+    return args
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = _globalize(build_parser())
+    return _finish(parser, parser.parse_args(argv))
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -221,8 +307,12 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
+    if args.config is not None and not args.config.is_file() \
+            and getattr(args, "config_command", None) != "path":
+        print(f"error: config file {args.config} does not exist; fix the path, or leave out --config to use "
+              f"{paths.config_file()}", file=sys.stderr)
+        return 2
     try:
         settings = _settings(args)
     except ConfigError as exc:

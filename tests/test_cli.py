@@ -55,3 +55,86 @@ def test_config_show_path_and_errors(tmp_path):
 def test_no_database(tmp_path):
     out = run("db", "status", "--db", "postgresql://nobody@127.0.0.1:1/none")
     assert out.returncode != 0 and "cannot use the database" in out.stderr and "Traceback" not in out.stderr
+
+
+# --- options before or after the command (#12) -------------------------------------------------------
+
+BAD_URL = "postgresql://nobody@127.0.0.1:1/placement_check"
+
+#: the arguments each command needs besides the global options; a command not listed needs none
+REQUIRED = {
+    ("import",): ["some/folder"],
+    ("report",): ["--all", "--out", "r.pdf"],
+    ("db", "backup"): ["f.dump"],
+    ("db", "restore"): ["f.dump"],
+}
+
+
+def _leaf_commands():
+    from perocube_desktop.cli import _all_subparsers, _globalize, _subparsers, build_parser
+
+    def walk(parser, path):
+        action = _subparsers(parser)
+        if action is None:
+            yield path
+            return
+        for name, sp in action.choices.items():
+            yield from walk(sp, (*path, name))
+
+    parser = _globalize(build_parser())
+    assert _all_subparsers(parser)
+    return list(walk(parser, ()))
+
+
+LEAVES = _leaf_commands()
+
+
+@pytest.mark.parametrize("command", LEAVES, ids=[" ".join(c) or "gui" for c in LEAVES])
+@pytest.mark.parametrize("where", ["before", "after", "both"])
+def test_global_options_in_any_position(command, where, tmp_path):
+    from perocube_desktop.cli import parse_args
+
+    cfg = tmp_path / "c.yaml"
+    glob = ["--db", BAD_URL, "--config", str(cfg)]
+    rest = REQUIRED.get(command, [])
+    if where == "before":
+        argv = [*glob, *command, *rest]
+    elif where == "after":
+        argv = [*command, *rest, *glob]
+    else:  # the one given last wins, as everywhere on a command line
+        argv = ["--db", "postgresql://other@h/x", "--config", "other.yaml", *command, *rest, *glob]
+    args = parse_args(argv)
+    assert args.db == BAD_URL and args.config == cfg
+
+
+@pytest.mark.parametrize("command", [c for c in LEAVES if c], ids=[" ".join(c) for c in LEAVES if c])
+def test_gui_options_before_a_command_are_refused(command):
+    out = run("--demo", *command, *REQUIRED.get(command, []))
+    assert out.returncode == 2 and "--demo is an option of the GUI" in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("command", [["db", "status"], ["db", "migrate"], ["report", "--all", "--out", "r.pdf"],
+                                     ["import", "FOLDER"], ["db", "backup", "x.dump"]])
+def test_db_before_the_command_is_used(command, tmp_path):
+    """`--db URL db status` used to report on the embedded database and exit 0."""
+    argv = [str(tmp_path) if a == "FOLDER" else a for a in command]
+    out = subprocess.run([sys.executable, "-m", "perocube_desktop", "--db", BAD_URL, *argv], capture_output=True,
+                         text=True, cwd=tmp_path, timeout=120)
+    assert out.returncode != 0 and "cannot use the database" in out.stderr and "127.0.0.1" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "r.pdf").exists() and not (tmp_path / "x.dump").exists()
+
+
+def test_db_before_the_command_reaches_that_database(db_url):
+    out = run("--db", db_url, "db", "status")
+    name = db_url.rsplit("/", 1)[-1].split("?")[0]
+    assert out.returncode == 0 and name in out.stdout and "embedded" not in out.stdout, out.stdout
+
+
+def test_config_before_and_after_the_command(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("receiver:\n  port: 5123\n")
+    for argv in (["--config", str(cfg), "config", "show"], ["config", "show", "--config", str(cfg)],
+                 ["config", "--config", str(cfg), "show"]):
+        out = run(*argv)
+        assert out.returncode == 0 and "port: 5123" in out.stdout and str(cfg) in out.stdout, argv
