@@ -188,14 +188,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _database(args: argparse.Namespace, settings: Settings, migrate: bool = True):
-    from .db import connection, migrate as mig
+    from .db import connection
 
-    target = connection.resolve(settings, getattr(args, "db", None))
-    if migrate:
-        result = mig.migrate(target.conninfo, settings.database.compress_after_days)
-        if result.applied:
-            log.info("database migrated to version %d", result.version)
-    return target
+    return connection.open_database(settings, getattr(args, "db", None), migrate)
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:

@@ -187,7 +187,7 @@ def _validate(obj: Any, where: typing.Callable[[str], str]) -> None:
     if isinstance(obj, LoggingSettings) and obj.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"{where('level')}: must be DEBUG, INFO, WARNING or ERROR, got {obj.level!r}")
     if isinstance(obj, ReportSettings):
-        from .stats.report import smoothing_hours
+        from .units import duration_hours as smoothing_hours
 
         try:
             if smoothing_hours(obj.smoothing) <= 0:

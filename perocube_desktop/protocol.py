@@ -277,3 +277,10 @@ class LineFramer:
             else:
                 self._buf += rest
         return out
+
+
+def sample_key(s: Sample) -> str:
+    """'mpp:1/3', 'temperature:<uuid>', 'irradiance:<uuid>'."""
+    if s.kind == MPP:
+        return f"mpp:{s.board}/{s.channel}"
+    return f"{s.kind}:{s.sensor}"

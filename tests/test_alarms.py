@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from perocube_desktop.config import AlarmSettings
-from perocube_desktop.ingest.service import IngestStatus
+from perocube_desktop.status import IngestStatus
 from perocube_desktop.monitor.alarms import AlarmEngine
 from perocube_desktop.monitor.live import LiveStore
 from perocube_desktop.monitor.overview import ALARM, IDLE, LIVE, STALE, build_tiles

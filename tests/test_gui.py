@@ -117,7 +117,7 @@ def test_time_window_presets_load_history(app, qtbot, db_url):
     a = app()
     w = a.window
     w.plots.select(["mpp:9/1"])
-    for i, (name, seconds) in enumerate([("1 h", 3600), ("24 h", 86400), ("Whole run", None)]):
+    for _name, seconds in [("1 h", 3600), ("24 h", 86400), ("Whole run", None)]:
         with qtbot.waitSignal(w.plots.history_loaded, timeout=10000):
             w.plots.set_window(seconds)
         series = w.plots.history["mpp:9/1"]

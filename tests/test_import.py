@@ -14,7 +14,7 @@ import psycopg
 from perocube_desktop.importer.engine import ImportOptions, run_import
 from perocube_desktop.importer.scan import scan
 
-from conftest import MANIFEST, SAMPLE
+from conftest import MANIFEST
 
 
 

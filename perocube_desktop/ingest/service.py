@@ -11,41 +11,18 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Settings
-from ..protocol import MPP, Sample
+from ..protocol import Sample, sample_key
+from ..status import IngestStatus
 from .buffer import DiskBuffer
 from .receiver import GroupCommitter, Receiver
 from .writer import DatabaseWriter
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class IngestStatus:
-    address: str
-    clients: int
-    rows_per_s: float
-    rows_accepted: int
-    rows_rejected: int
-    buffered_rows: int
-    db_state: str
-    db_error: str | None
-    db_down_since: float | None
-    rows_written: int
-    rows_quarantined: int = 0  # rows the writer moved to the quarantine (unknown sensor_id)
-    lines_refused: int = 0  # request lines answered with ERR
-    peers_refused: int = 0
-    last_sample: dict[str, float] = field(default_factory=dict)  # key -> unix time of newest sample
-
-
-def sample_key(s: Sample) -> str:
-    """'mpp:1/3', 'temperature:<uuid>', 'irradiance:<uuid>'."""
-    if s.kind == MPP:
-        return f"mpp:{s.board}/{s.channel}"
-    return f"{s.kind}:{s.sensor}"
+__all__ = ["IngestService", "IngestStatus", "sample_key"]
 
 
 class IngestService:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import AlarmSettings
-from ..ingest.service import IngestStatus
+from ..status import IngestStatus
 from .live import LiveStore
 
 RECENT_SAMPLES = 600  # ~10 min at 1 Hz

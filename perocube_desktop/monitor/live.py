@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..protocol import MPP, Sample
-from ..ingest.service import sample_key
+from ..protocol import MPP, Sample, sample_key
 
 
 class Ring:

@@ -6,6 +6,8 @@ Table and column names come from the declarations in ``schema.py`` (composed wit
 
 from __future__ import annotations
 
+import builtins
+
 import getpass
 import json
 import os
@@ -118,7 +120,8 @@ def _range(f: Field, v: Any) -> str | None:
     return None
 
 
-def _jsonable(d: dict) -> str:
+def jsonable(d: dict) -> str:
+    """A dict as JSON for the audit log (UUIDs, dates and other values as text)."""
     return json.dumps({k: (str(v) if v is not None and not isinstance(v, (int, float, str, bool)) else v)
                        for k, v in d.items()})
 
@@ -140,7 +143,7 @@ class RegistryRepository:
         cols = sql.SQL(", ").join(map(sql.Identifier, e.columns))
         order = sql.SQL(", ").join(map(sql.Identifier, e.order_by or e.key_fields))
         text_cols = [c for c in e.columns]
-        where = sql.SQL("TRUE")
+        where: sql.Composable = sql.SQL("TRUE")
         params: list = []
         if search:
             where = sql.SQL(" OR ").join(sql.SQL("{}::text ILIKE %s").format(sql.Identifier(c)) for c in text_cols)
@@ -156,7 +159,7 @@ class RegistryRepository:
                     r[lk_field] = links.get(r[e.key_fields[0]])
         return rows
 
-    def options(self, name: str) -> list[tuple[Any, str]]:
+    def options(self, name: str) -> builtins.list[tuple[Any, str]]:
         """(key value, display text) for reference pickers."""
         e = ENTITIES[name]
         key = e.key_fields[0] if name != "pixel" else "pixel"
@@ -184,7 +187,7 @@ class RegistryRepository:
         with self.pool.connection() as conn, conn.transaction():
             return self._save(conn, name, raw, original)
 
-    def save_device_with_pixels(self, raw: dict[str, Any], pixels: list[str], area: str) -> dict:
+    def save_device_with_pixels(self, raw: dict[str, Any], pixels: builtins.list[str], area: str) -> dict:
         """The quick new-device flow: the device and all its pixels in one transaction."""
         if not pixels:
             raise ValidationError({"pixel": "give at least one pixel name"})
@@ -212,6 +215,7 @@ class RegistryRepository:
         self._links(conn, e, values)
         key = {k: values[k] for k in e.key_fields}
         saved = self._get(conn, e, key)
+        assert saved is not None, "the row was written in this transaction"
         self._audit(conn, e, action, key, original, saved)
         return saved
 
@@ -230,10 +234,9 @@ class RegistryRepository:
             if conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {})").format(
                     sql.Identifier(e.table), where), params).fetchone()[0]:
                 errors[cols[-1]] = "already exists"
-        if e.name == "irradiance_sensor" and original is None:
-            if conn.execute("SELECT EXISTS (SELECT 1 FROM irradiance_sensor WHERE sensor_identifier = %s AND channel = %s)",
-                            (values["sensor_identifier"], values["channel"])).fetchone()[0]:
-                errors["channel"] = "this sensor and channel already exist"
+        if e.name == "irradiance_sensor" and original is None and conn.execute("SELECT EXISTS (SELECT 1 FROM irradiance_sensor WHERE sensor_identifier = %s AND channel = %s)",
+                (values["sensor_identifier"], values["channel"])).fetchone()[0]:
+            errors["channel"] = "this sensor and channel already exist"
         if errors:
             raise ValidationError(errors)
 
@@ -269,7 +272,7 @@ class RegistryRepository:
                     sql.Identifier(lk_table), sql.Identifier(mine), sql.Identifier(other)),
                     (values[mine], values[lk_field]))
 
-    def references(self, conn, e: Entity, key: dict) -> list[Reference]:
+    def references(self, conn, e: Entity, key: dict) -> builtins.list[Reference]:
         """Rows elsewhere that point at this one (foreign keys read from the catalogue)."""
         fks = conn.execute(
             """SELECT c.conrelid::regclass::text, array_agg(a.attname ORDER BY k.ord), array_agg(fa.attname ORDER BY k.ord)
@@ -294,7 +297,7 @@ class RegistryRepository:
         e = ENTITIES[name]
         key = {k: original[k] for k in e.key_fields}
         with self.pool.connection() as conn, conn.transaction():
-            for lk_field, lk_table, mine, _other in e.links:
+            for _field, lk_table, mine, _other in e.links:
                 conn.execute(sql.SQL("DELETE FROM {} WHERE {} = %s").format(sql.Identifier(lk_table), sql.Identifier(mine)),
                              (original[mine],))
             refs = self.references(conn, e, {**key, **{c: original.get(c) for c in e.columns}})
@@ -311,10 +314,10 @@ class RegistryRepository:
     def _audit(self, conn, e: Entity, action: str, key: dict, old: dict | None, new: dict | None) -> None:
         conn.execute("INSERT INTO audit_log (os_user, host, table_name, action, row_key, old_values, new_values)"
                      " VALUES (%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb)",
-                     (self.user, self.host, e.table, action, _jsonable(key),
-                      _jsonable(old) if old else None, _jsonable(new) if new else None))
+                     (self.user, self.host, e.table, action, jsonable(key),
+                      jsonable(old) if old else None, jsonable(new) if new else None))
 
-    def audit(self, limit: int = 500) -> list[tuple]:
+    def audit(self, limit: int = 500) -> builtins.list[tuple]:
         with self.pool.connection() as conn:
             return conn.execute("SELECT changed_at, os_user, host, table_name, action, row_key::text,"
                                 " old_values::text, new_values::text FROM audit_log ORDER BY id DESC LIMIT %s",

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 import psycopg
 
-from .repository import RegistryRepository, _jsonable
+from .repository import RegistryRepository, jsonable
 
 FUTURE_SLACK = timedelta(minutes=5)
 _LOCK = 0x57495245  # "WIRE"
@@ -96,6 +96,8 @@ class WiringService:
         return (before[-1] if before else None), (after[0] if after else None)
 
     def _check_connect(self, conn, ev: Event) -> None:
+        if ev.board is None or ev.channel is None:
+            raise WiringError("a CONNECTED event needs a board and a channel")
         events = self.pixel_events(conn, ev.cell, ev.pixel)
         prev, nxt = self._neighbours(events, ev.at)
         if prev and prev[1] == "CONNECTED":
@@ -126,8 +128,8 @@ class WiringService:
              ev.mppt_mode, ev.mppt_polarity, ev.at, ev.kind))
         conn.execute("INSERT INTO audit_log (os_user, host, table_name, action, row_key, new_values)"
                      " VALUES (%s, %s, 'measurement_connection_event', 'insert', %s::jsonb, %s::jsonb)",
-                     (self.repo.user, self.repo.host, _jsonable({"cell": ev.cell, "pixel": ev.pixel, "at": ev.at,
-                                                                 "kind": ev.kind}), _jsonable(ev.__dict__)))
+                     (self.repo.user, self.repo.host, jsonable({"cell": ev.cell, "pixel": ev.pixel, "at": ev.at,
+                                                                 "kind": ev.kind}), jsonable(ev.__dict__)))
 
     # actions ----------------------------------------------------------------------
     def connect(self, ev: Event) -> None:
@@ -203,7 +205,7 @@ class WiringService:
                                   "delete or move the neighbouring event instead")
             conn.execute("INSERT INTO audit_log (os_user, host, table_name, action, row_key)"
                          " VALUES (%s, %s, 'measurement_connection_event', 'delete', %s::jsonb)",
-                         (self.repo.user, self.repo.host, _jsonable({"cell": cell, "pixel": pixel, "at": at, "kind": kind})))
+                         (self.repo.user, self.repo.host, jsonable({"cell": cell, "pixel": pixel, "at": at, "kind": kind})))
 
     def move_event(self, cell: str, pixel: str, at: datetime, kind: str, new_at: datetime) -> None:
         self._check_time(new_at)
@@ -230,5 +232,5 @@ class WiringService:
                     raise WiringError(f"board {b} channel {c} holds {holder[0]} / {holder[1]} at that time")
             conn.execute("INSERT INTO audit_log (os_user, host, table_name, action, row_key, old_values, new_values)"
                          " VALUES (%s, %s, 'measurement_connection_event', 'update', %s::jsonb, %s::jsonb, %s::jsonb)",
-                         (self.repo.user, self.repo.host, _jsonable({"cell": cell, "pixel": pixel, "kind": kind}),
-                          _jsonable({"at": at}), _jsonable({"at": new_at})))
+                         (self.repo.user, self.repo.host, jsonable({"cell": cell, "pixel": pixel, "kind": kind}),
+                          jsonable({"at": at}), jsonable({"at": new_at})))

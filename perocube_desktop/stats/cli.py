@@ -17,7 +17,7 @@ def _time(text: str | None) -> datetime | None:
 
 
 def run(args, settings: Settings) -> int:
-    from ..cli import _database
+    from ..db.connection import open_database
 
     if args.out.suffix.lower() not in (".pdf", ".csv", ".xlsx", ".json"):
         print(f"error: --out must end in .pdf, .csv, .xlsx or .json, not {args.out.suffix!r}", file=sys.stderr)
@@ -28,7 +28,7 @@ def run(args, settings: Settings) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    target = _database(args, settings)
+    target = open_database(settings, getattr(args, "db", None))
     try:
         report = build(target.conninfo, sel, settings.report,
                        progress=lambda i, n: print(f"\r{i}/{n} pixels", end="", file=sys.stderr))

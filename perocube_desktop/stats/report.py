@@ -17,6 +17,7 @@ import psycopg
 
 from ..config import ReportSettings
 from ..db import queries
+from ..units import duration_hours as smoothing_hours
 from . import isos
 
 SOURCE = "1-minute rollups (mean power, voltage, current, irradiance, temperature per minute)"
@@ -176,15 +177,6 @@ def _aligned(t: np.ndarray, ts: np.ndarray, vs: np.ndarray) -> np.ndarray:
     hit = np.abs(ts[idx] - t) < 1.0
     out[hit] = vs[idx[hit], 0]
     return out
-
-
-def smoothing_hours(text: str) -> float:
-    """'1h', '30min', '2 h' -> hours."""
-    t = text.strip().lower().replace(" ", "")
-    for suffix, factor in (("min", 1 / 60), ("h", 1.0), ("d", 24.0)):
-        if t.endswith(suffix):
-            return float(t[: -len(suffix)]) * factor
-    return float(t)
 
 
 def analyse_pixel(conn, device: str, pixel: str, sel: Selection, settings: ReportSettings,

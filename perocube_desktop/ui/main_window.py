@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QHeaderView, QLabel, QL
 
 from ..config import Settings
 from ..db import queries
-from ..ingest.service import IngestStatus
+from ..status import IngestStatus
 from ..monitor.alarms import AlarmEngine
 from ..monitor.live import LiveStore
 from ..monitor.overview import build_tiles

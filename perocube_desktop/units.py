@@ -1,0 +1,12 @@
+"""Small unit parsers shared by the configuration and the statistics (base layer, no imports)."""
+
+from __future__ import annotations
+
+
+def duration_hours(text: str) -> float:
+    """'1h', '30min', '2 h', '1d' -> hours; a bare number is hours."""
+    t = text.strip().lower().replace(" ", "")
+    for suffix, factor in (("min", 1 / 60), ("h", 1.0), ("d", 24.0)):
+        if t.endswith(suffix):
+            return float(t[: -len(suffix)]) * factor
+    return float(t)
