@@ -25,19 +25,16 @@ import psycopg
 from psycopg import sql
 
 from ..db import bulk, queries
+from ..db.tables import KINDS as SERIES_KINDS
 from . import lines as lines_mod
 from .scan import LabFile, ScanResult, scan
 
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 32 << 20
-KINDS = ("mpp", "temperature", "irradiance")
-TABLES = {"mpp": "mpp_measurement", "temperature": "temperature_measurement", "irradiance": "irradiance_measurement"}
-TABLE_COLUMNS = {
-    "mpp": ("timestamp", "power", "current", "voltage", "tracking_channel_board", "tracking_channel_channel"),
-    "temperature": ("timestamp", "temperature", "temperature_sensor_id"),
-    "irradiance": ("timestamp", "raw_reading", "irradiance", "irradiance_sensor_id"),
-}
+KINDS = tuple(SERIES_KINDS)
+TABLES = {k: v.table for k, v in SERIES_KINDS.items()}
+TABLE_COLUMNS = {k: v.columns for k, v in SERIES_KINDS.items()}
 
 
 @dataclass

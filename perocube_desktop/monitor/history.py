@@ -14,10 +14,11 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-FIELDS = {"mpp": ("power", "voltage", "current"), "temperature": ("temperature",), "irradiance": ("irradiance",)}
-RAW = {"mpp": "mpp_measurement", "temperature": "temperature_measurement", "irradiance": "irradiance_measurement"}
-ID_COLS = {"mpp": ("tracking_channel_board", "tracking_channel_channel"), "temperature": ("temperature_sensor_id",),
-           "irradiance": ("irradiance_sensor_id",)}
+from ..db.tables import KINDS
+
+FIELDS = {k: v.fields for k, v in KINDS.items()}
+RAW = {k: v.table for k, v in KINDS.items()}
+ID_COLS = {k: v.id_columns for k, v in KINDS.items()}
 
 
 @dataclass
@@ -73,7 +74,7 @@ def load(conn: psycopg.Connection, kind: str, ids: list[str], t0: float, t1: flo
         params = [stride, *params]
         label = "binned raw"
     else:
-        table = f"{kind}_rollup_{source}"
+        table = KINDS[kind].rollup(source)
         cols = sql.SQL(", ").join(
             sql.SQL("sum({m} * n) / nullif(sum(n), 0), min({lo}), max({hi})").format(
                 m=sql.Identifier(f + "_mean"), lo=sql.Identifier(f + "_min"), hi=sql.Identifier(f + "_max"))
