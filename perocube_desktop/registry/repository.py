@@ -20,6 +20,7 @@ from typing import Any
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from ..db import queries
 from .schema import ENTITIES, Entity, Field
 
 
@@ -234,7 +235,7 @@ class RegistryRepository:
             if conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {})").format(
                     sql.Identifier(e.table), where), params).fetchone()[0]:
                 errors[cols[-1]] = "already exists"
-        if e.name == "irradiance_sensor" and original is None and conn.execute("SELECT EXISTS (SELECT 1 FROM irradiance_sensor WHERE sensor_identifier = %s AND channel = %s)",
+        if e.name == "irradiance_sensor" and original is None and conn.execute(queries.get("registry", "irradiance_sensor_exists"),
                 (values["sensor_identifier"], values["channel"])).fetchone()[0]:
             errors["channel"] = "this sensor and channel already exist"
         if errors:
@@ -274,14 +275,7 @@ class RegistryRepository:
 
     def references(self, conn, e: Entity, key: dict) -> builtins.list[Reference]:
         """Rows elsewhere that point at this one (foreign keys read from the catalogue)."""
-        fks = conn.execute(
-            """SELECT c.conrelid::regclass::text, array_agg(a.attname ORDER BY k.ord), array_agg(fa.attname ORDER BY k.ord)
-               FROM pg_constraint c
-               CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(att, fatt, ord)
-               JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.att
-               JOIN pg_attribute fa ON fa.attrelid = c.confrelid AND fa.attnum = k.fatt
-               WHERE c.contype = 'f' AND c.confrelid = %s::regclass
-               GROUP BY c.oid, c.conrelid""", (e.table,)).fetchall()
+        fks = conn.execute(queries.get("registry", "foreign_keys_to"), (e.table,)).fetchall()
         refs = []
         for table, cols, fcols in fks:
             if not all(fc in key for fc in fcols):
@@ -312,13 +306,10 @@ class RegistryRepository:
             self._audit(conn, e, "delete", key, original, None)
 
     def _audit(self, conn, e: Entity, action: str, key: dict, old: dict | None, new: dict | None) -> None:
-        conn.execute("INSERT INTO audit_log (os_user, host, table_name, action, row_key, old_values, new_values)"
-                     " VALUES (%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb)",
+        conn.execute(queries.get("registry", "audit_insert"),
                      (self.user, self.host, e.table, action, jsonable(key),
                       jsonable(old) if old else None, jsonable(new) if new else None))
 
     def audit(self, limit: int = 500) -> builtins.list[tuple]:
         with self.pool.connection() as conn:
-            return conn.execute("SELECT changed_at, os_user, host, table_name, action, row_key::text,"
-                                " old_values::text, new_values::text FROM audit_log ORDER BY id DESC LIMIT %s",
-                                (limit,)).fetchall()
+            return conn.execute(queries.get("registry", "audit_recent"), (limit,)).fetchall()
