@@ -1,7 +1,11 @@
 """Regenerate docs/screenshots/*.png: the real app (offscreen) on a scratch database with the
-sample folder imported and the simulator running.
+sample folder imported and the simulator running for half a minute, every page at the two
+screen sizes the lab uses (1366×768 laptops, 1920×1080 desk screens).
 
-    QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py [tests/data/sample_data]
+The window is sized like a maximised window on those screens: the screen minus a 40-px
+taskbar and a 30-px title bar. Files are ``<page>-<screen>.png``, e.g. ``plots-1366x768.png``.
+
+    QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py [tests/data/sample_data] [--out DIR]
 """
 
 from __future__ import annotations
@@ -20,10 +24,15 @@ sys.path.insert(0, str(HERE.parent))
 
 from _common import scratch_database  # noqa: E402
 
+SCREENS = [(1366, 768), (1920, 1080)]
+CHROME_H = 70  # taskbar + title bar of a maximised window
+
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("sample", nargs="?", default=str(HERE.parent / "tests" / "data" / "sample_data"))
+    ap.add_argument("--out", type=Path, default=HERE / "screenshots")
+    ap.add_argument("--live-seconds", type=float, default=30)
     args = ap.parse_args()
     from PySide6.QtWidgets import QApplication
 
@@ -32,8 +41,8 @@ def main() -> None:
     from perocube_desktop.importer.engine import run_import
     from perocube_desktop.ingest.simulator import SimConfig, Simulator
 
-    out = HERE / "screenshots"
-    out.mkdir(exist_ok=True)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
     qt = QApplication.instance() or QApplication(sys.argv[:1])
 
     def pump(seconds: float) -> None:
@@ -42,56 +51,81 @@ def main() -> None:
             qt.processEvents()
             time.sleep(0.01)
 
+    def wait(cond, timeout: float = 30) -> None:
+        end = time.monotonic() + timeout
+        while not cond() and time.monotonic() < end:
+            pump(0.1)
+
     with scratch_database() as (url, _work, _server):
         run_import(url, Path(args.sample))
         settings = Settings()
-        settings.alarms.temperature_max_c = 60.0  # so that the screenshot shows an alarm
+        settings.alarms.temperature_max_c = 60.0  # so that the screenshots show an alarm
         app = App(argparse.Namespace(db=url, port=0, demo=False, page=None, smoke_test=None, screenshot=None),
                   settings)
         app.start()
         w = app.window
-        w.resize(1500, 950)
         sim = Simulator(SimConfig(port=app.service.receiver.port, boards=2, channels=8, interval_s=1.0))
         threading.Thread(target=sim.run, daemon=True).start()
-        pump(20)
-        w.show_page("overview")
-        pump(1)
-        w.grab().save(str(out / "overview.png"))
-        w.plot_keys([f"mpp:1/{c}" for c in range(1, 9)] + sorted(k for k in w.store.latest if not k.startswith("mpp:")))
+        pump(args.live_seconds)
+        reg = w.pages["registry"]
+        rep = w.pages["reports"]
+        shots: list[tuple[str, object]] = []
+
+        def shot(name: str, widget=None) -> None:
+            pump(1.0)
+            (widget or w).grab().save(str(out / f"{name}-{size}.png"))
+            shots.append((name, size))
+
+        for i, (sw, sh) in enumerate(SCREENS):
+            size = f"{sw}x{sh}"
+            w.resize(sw, sh - CHROME_H)
+            w.show_page("overview")
+            shot("overview")
+            w.show_page("plots")
+            if i == 0:
+                pump(2)  # the default selection and 1-hour window right after start
+            shot("plots")
+            w.show_page("registry")
+            for tab_name in ("New device", "Devices", "Pixels", "Wiring", "Audit log"):
+                idx = next((j for j in range(reg.count()) if reg.tabText(j) == tab_name), None)
+                if idx is not None:
+                    reg.setCurrentIndex(idx)
+                    pump(1.5)
+                    shot("registry-" + tab_name.lower().replace(" ", "-"))
+            w.show_page("import")
+            shot("import")
+            wiz = w.pages["import"].open_wizard()
+            wiz.resize(min(1300, sw - 40), min(750, sh - CHROME_H - 40))
+            wiz.folder_page.path.setText(args.sample)
+            wiz.next()
+            wait(lambda: wiz.scan_page.done)
+            shot("import-preview", wiz)
+            wiz.close()
+            w.show_page("reports")
+            if i == 0:
+                shot("reports-empty")
+                if hasattr(rep, "choices_loaded"):
+                    wait(lambda: rep.device.count() > 0)
+                rep.device.setCurrentText("OK_240415_02")
+                rep.run()
+                wait(lambda: rep.report is not None, 120)
+            shot("reports")
+            if w.settings_dialog_factory is not None:
+                dlg = w.settings_dialog_factory(w)
+                dlg.show()
+                shot("settings", dlg)
+                dlg.close()
+        # the plots with 16 voltage traces (one board's 8 + the other's 8), 10 minutes
+        size = "1920x1080"
+        w.resize(1920, 1080 - CHROME_H)
+        w.plot_keys([f"mpp:{b}/{c}" for b in (1, 2) for c in range(1, 9)])
         w.plots.set_window(600)
         pump(3)
-        w.grab().save(str(out / "plots.png"))
-        reg = w.pages["registry"]
-        w.show_page("registry")
-        reg.setCurrentWidget(reg.wiring)
-        pump(1)
-        w.grab().save(str(out / "registry-wiring.png"))
-        reg.setCurrentWidget(reg.tabs["device"])
-        pump(1)
-        w.grab().save(str(out / "registry-devices.png"))
-        w.show_page("import")
-        wiz = w.pages["import"].open_wizard()
-        wiz.resize(1300, 750)
-        wiz.folder_page.path.setText(args.sample)
-        wiz.next()
-        while not wiz.scan_page.done:
-            pump(0.2)
-        pump(0.5)
-        wiz.grab().save(str(out / "import-preview.png"))
-        wiz.close()
-        rep = w.pages["reports"]
-        w.show_page("reports")
-        rep.reload_choices()
-        rep.device.setCurrentText("OK_240415_02")
-        rep.run()
-        while rep.report is None:
-            pump(0.2)
-        pump(1)
-        w.grab().save(str(out / "reports.png"))
+        shot("plots-16")
         sim.stop()
         w.close()
         app.stop()
-    print(f"screenshots in {out}")
+    print(f"{len(shots)} screenshots in {out}")
 
 
 if __name__ == "__main__":

@@ -69,10 +69,16 @@ class App:
             self.sim_thread.start()
             log.info("demo: simulator feeding %d boards x %d channels", 2, 8)
         bridge = IngestBridge(self.service, store)
+        from .db.probe import server_version
+        from .registry.repository import RegistryRepository
+        from .registry.wiring import WiringService
+
+        registry = RegistryRepository(self.pool)
         self.window = MainWindow(
             self.settings, store, bridge, self.pool, self.target.description, status.timescaledb_active, handler,
-            extra_pages=build_pages(self.settings, self.pool, self.target.conninfo),
-            settings_dialog_factory=lambda parent: SettingsDialog(self.settings, self.service, parent))
+            extra_pages=build_pages(self.settings, self.pool, self.target.conninfo, registry, WiringService(registry)),
+            settings_dialog_factory=lambda parent: SettingsDialog(self.settings, self.service, parent,
+                                                                  probe=server_version))
         if receiver_error:
             self.window.show_error(receiver_error)
         self.window.show()

@@ -53,7 +53,7 @@ def tile(window, key):
     return next((t for t in window.overview.grid.tiles if t.key == key), None)
 
 
-def test_channels_appear_and_plot(app, qtbot):
+def test_channels_appear_and_plot(app, qtbot, backend):
     a = app(demo=True)
     w = a.window
     qtbot.waitUntil(lambda: tile(w, "mpp:2/8") is not None and tile(w, "mpp:2/8").state == LIVE, timeout=15000)
@@ -67,7 +67,8 @@ def test_channels_appear_and_plot(app, qtbot):
     assert len([k for k in w.plots.curves if k[1] == "power"]) == 8
     # the status bar reports the receiver and the database
     qtbot.waitUntil(lambda: "1 client" in w.lbl_receiver.text(), timeout=5000)
-    assert w.lbl_db.text() == "Database connected" and w.lbl_backend.text() == "plain PostgreSQL"
+    assert w.lbl_db.text() == "Database connected"
+    assert w.lbl_backend.text() == ("TimescaleDB" if backend == "timescaledb" else "plain PostgreSQL")
 
 
 def test_stale_channel_and_alarm_acknowledged(app, qtbot, db_url):

@@ -79,10 +79,13 @@ def test_reports_page_preview_and_export(qtbot, db_url, sample_dir, tmp_path):
     try:
         page = ReportsPage(Settings(), pool, db_url)
         qtbot.addWidget(page)
+        assert not page.results.currentIndex()  # what to do, not empty axes, before the first computation
+        qtbot.waitUntil(lambda: page.device.count() > 0, timeout=15000)  # choices are read in the background
         page.device.setCurrentText("OK_240415_02")
         with qtbot.waitSignal(page.report_ready, timeout=60000):
             page.run()
         assert page.table.rowCount() == 4
+        assert page.results.currentWidget() is not page.intro
         assert len(page.pce_plot.listDataItems()) == 4
         out = tmp_path / "r.pdf"
         page.export_as("pdf", str(out))

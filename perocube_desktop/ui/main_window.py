@@ -154,7 +154,9 @@ class MainWindow(QMainWindow):
 
         self.overview.grid.channel_clicked.connect(self.plot_channel)
         self.overview.grid.group_clicked.connect(lambda keys: self.plot_keys(keys))
-        self.plots.error.connect(self.show_error)
+        for page in self.pages.values():
+            if hasattr(page, "error"):  # background failures of any page reach the status bar
+                page.error.connect(self.show_error)
         bridge.status_changed.connect(self.show_status)
         bridge.samples_received.connect(self._samples)
 

@@ -11,8 +11,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QDateTime
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDateTimeEdit, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
-                               QProgressBar, QPushButton, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem,
-                               QVBoxLayout, QWidget)
+                               QProgressBar, QPushButton, QSpinBox, QSplitter, QStackedWidget, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 from PySide6.QtCore import Qt, Signal
 
 from ..config import Settings
@@ -34,13 +34,34 @@ def with_breaks(t: np.ndarray, v: np.ndarray, max_gap_s: float = 180.0) -> tuple
     return np.insert(t.astype(float), idx, t[idx - 1] + 1), np.insert(v.astype(float), idx, np.nan)
 
 
+INTRO = ("<h3>No report computed yet</h3>"
+         "<p>1. Choose the pixels above: a device (and one pixel or all of them), a board, an experiment, "
+         "a project or all pixels.<br>2. Keep <i>each pixel's whole connected time</i>, or untick it and give a "
+         "period.<br>3. Press <b>Compute</b>. It runs in the background; the progress bar counts the pixels.</p>"
+         "<p>The report shows each pixel's normalised PCE, power, temperature and irradiance, and the ISOS "
+         "figures of merit (T95, T80, Ts, TS80, energy, coverage) in the table below the plots. "
+         "<b>Export</b> writes the same as PDF, CSV, XLSX or JSON.</p>")
+
+
+def fetch_choices(pool) -> tuple[list, list[str], list[str]]:
+    """Runs in a worker: (device, pixel) rows, experiment names, project names."""
+    with pool.connection() as conn:
+        return (conn.execute(queries.get("report", "pixels")).fetchall(),
+                [r[0] for r in conn.execute(queries.get("report", "experiment_names"))],
+                [r[0] for r in conn.execute(queries.get("report", "project_names"))])
+
+
 class ReportsPage(QWidget):
     report_ready = Signal(object)
+    choices_loaded = Signal()
 
     def __init__(self, settings: Settings, pool, conninfo: str, parent=None) -> None:
         super().__init__(parent)
         self.settings, self.pool, self.conninfo = settings, pool, conninfo
         self.report: Report | None = None
+        self._pixel_rows: list = []
+        self._experiments: list[str] = []
+        self._projects: list[str] = []
         self.mode = QComboBox()
         self.mode.addItems(["Device", "Board", "Experiment", "Project", "All pixels"])
         self.mode.currentIndexChanged.connect(self._mode)
@@ -93,22 +114,31 @@ class ReportsPage(QWidget):
         split.addWidget(self.plots)
         split.addWidget(self.table)
         split.setSizes([500, 250])
+        # before the first computation: what to do, instead of empty axes with meaningless ticks
+        self.intro = QLabel(INTRO)
+        self.intro.setWordWrap(True)
+        self.intro.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.intro.setContentsMargins(24, 24, 24, 24)
+        self.intro.setMaximumWidth(900)
+        self.results = QStackedWidget()
+        self.results.addWidget(self.intro)
+        self.results.addWidget(split)
         lay = QVBoxLayout(self)
         lay.addLayout(row1)
         lay.addLayout(row2)
-        lay.addWidget(split, 1)
+        lay.addWidget(self.results, 1)
         self.reload_choices()
 
     def reload_choices(self) -> None:
-        try:
-            with self.pool.connection() as conn:
-                self._pixel_rows = conn.execute(queries.get("report", "pixels")).fetchall()
-                self._experiments = [r[0] for r in conn.execute(queries.get("report", "experiment_names"))]
-                self._projects = [r[0] for r in conn.execute(queries.get("report", "project_names"))]
-        except Exception as exc:  # shown; the page stays usable
-            log.error("report choices: %s", exc)
-            self.status.setText(f"Cannot read the pixel list: {exc}")
-            self._pixel_rows, self._experiments, self._projects = [], [], []
+        """The device, experiment and project lists, read in the background."""
+        worker.start(fetch_choices, self.pool, on_done=self._choices, on_error=self._choices_failed)
+
+    def _choices_failed(self, text: str) -> None:  # shown; the page stays usable
+        self.status.setText(f"Cannot read the pixel list: {text}")
+        self._choices(([], [], []))
+
+    def _choices(self, result) -> None:
+        self._pixel_rows, self._experiments, self._projects = result
         self._mode()
         current = self.device.currentText()
         self.device.blockSignals(True)
@@ -119,6 +149,7 @@ class ReportsPage(QWidget):
             self.device.setCurrentText(current)
         self.device.blockSignals(False)
         self._pixels()
+        self.choices_loaded.emit()
 
     def _pixels(self) -> None:
         self.pixel.clear()
@@ -178,6 +209,7 @@ class ReportsPage(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         self.status.setText(f"{len(report.pixels)} pixels")
+        self.results.setCurrentIndex(1)
         self.show_report(report)
         self.report_ready.emit(report)
 

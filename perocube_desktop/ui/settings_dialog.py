@@ -7,13 +7,14 @@ next start (said in the dialog). Everything is written to the YAML config.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
-import psycopg
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
                                QLabel, QLineEdit, QMessageBox, QPushButton, QSpinBox, QVBoxLayout)
 
 from .. import config
 from ..config import ConfigError, Settings
+from . import worker
 
 ALARM_FIELDS = [("stale_after_s", "Stale after (s)", 1, 86400), ("power_drop_pct", "Power drop alarm (%)", 0, 100),
                 ("light_threshold_wm2", "Lamps on above (W/m²)", 0, 2000),
@@ -22,8 +23,12 @@ ALARM_FIELDS = [("stale_after_s", "Stale after (s)", 1, 86400), ("power_drop_pct
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, settings: Settings, service, parent=None) -> None:
+    def __init__(self, settings: Settings, service, parent=None,
+                 probe: Callable[[str], str] | None = None) -> None:
+        """``probe(url) -> 'PostgreSQL 16.4'`` (raising when unreachable) runs in the background for
+        "Test connection"; the app composition passes ``db.probe.server_version``."""
         super().__init__(parent)
+        self.probe = probe
         self.setWindowTitle("Settings")
         self.settings = settings
         self.service = service
@@ -33,11 +38,12 @@ class SettingsDialog(QDialog):
         f = QFormLayout(db)
         self.db_url = QLineEdit(settings.database.url or "")
         self.db_url.setPlaceholderText("empty = embedded database;  e.g. postgresql://lab@dbhost/perocube")
-        test = QPushButton("Test connection")
-        test.clicked.connect(self.test_connection)
+        self.test_button = QPushButton("Test connection")
+        self.test_button.clicked.connect(self.test_connection)
+        self.test_button.setVisible(probe is not None)
         row = QHBoxLayout()
         row.addWidget(self.db_url, 1)
-        row.addWidget(test)
+        row.addWidget(self.test_button)
         f.addRow("URL (no password)", row)
         self.db_result = QLabel("")
         f.addRow("", self.db_result)
@@ -68,19 +74,23 @@ class SettingsDialog(QDialog):
         lay.addWidget(buttons)
 
     def test_connection(self) -> None:
-        from ..db.connection import with_password
-
         url = self.db_url.text().strip()
         if not url:
             self.db_result.setText("embedded database (always available)")
             return
-        try:
-            config.check_no_password(url, "URL")
-            with psycopg.connect(with_password(url), connect_timeout=5) as conn:
-                version = conn.execute("SHOW server_version").fetchone()[0]
-            self.db_result.setText(f"✔ connected: PostgreSQL {version}")
-        except (ConfigError, psycopg.Error) as exc:
-            self.db_result.setText(f"✘ {str(exc).splitlines()[0]}")
+        if self.probe is None:
+            return
+        self.test_button.setEnabled(False)
+        self.db_result.setText(f"connecting to {url}…")
+        worker.start(self.probe, url, on_done=self._tested, on_exception=self._test_failed, expected=(Exception,))
+
+    def _tested(self, version: str) -> None:
+        self.test_button.setEnabled(True)
+        self.db_result.setText(f"✔ connected: {version}")
+
+    def _test_failed(self, exc: Exception) -> None:
+        self.test_button.setEnabled(True)
+        self.db_result.setText(f"✘ {(str(exc).splitlines() or [type(exc).__name__])[0]}")
 
     def save(self) -> None:
         new = dataclasses.replace(self.settings)

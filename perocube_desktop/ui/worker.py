@@ -1,7 +1,9 @@
 """One generic background worker: runs any plain function off the GUI thread.
 
-The function may accept ``progress`` (a callable) and ``cancel`` (a threading.Event)
-keyword arguments; results and errors come back as signals on the GUI thread.
+This is the GUI's only path to the database (and to anything else that may wait): the
+GUI thread never runs a query itself. The function may accept ``progress`` (a callable)
+and ``cancel`` (a threading.Event) keyword arguments; results and errors come back as
+signals on the GUI thread.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ class WorkerSignals(QObject):
     progress = Signal(object)
     finished = Signal(object)
     failed = Signal(str)
+    raised = Signal(object)  # the exception itself, for callers that handle known kinds
 
 
 class Worker(QRunnable):
-    def __init__(self, fn: Callable, *args, **kwargs) -> None:
+    def __init__(self, fn: Callable, *args, expected: tuple[type[BaseException], ...] = (), **kwargs) -> None:
         super().__init__()
         self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.expected = expected
         self.signals = WorkerSignals()
         self.cancel = threading.Event()
         params = inspect.signature(fn).parameters
@@ -40,8 +44,12 @@ class Worker(QRunnable):
         try:
             result = self.fn(*self.args, **self.kwargs)
         except Exception as exc:  # reported to the UI and the log, never swallowed
-            log.error("background task %s failed: %s\n%s", getattr(self.fn, "__name__", self.fn), exc,
-                      traceback.format_exc())
+            name = getattr(self.fn, "__name__", self.fn)
+            if isinstance(exc, self.expected):  # a user's mistake the caller explains (validation, conflict)
+                log.info("background task %s refused: %s", name, exc)
+            else:
+                log.error("background task %s failed: %s\n%s", name, exc, traceback.format_exc())
+            self.signals.raised.emit(exc)
             self.signals.failed.emit(f"{type(exc).__name__}: {exc}")
         else:
             self.signals.finished.emit(result)
@@ -54,12 +62,18 @@ _active: set[Worker] = set()
 
 
 def start(fn: Callable, *args, on_done: Callable | None = None, on_error: Callable | None = None,
-          on_progress: Callable | None = None, **kwargs) -> Worker:
-    worker = Worker(fn, *args, **kwargs)
+          on_progress: Callable | None = None, on_exception: Callable | None = None,
+          expected: tuple[type[BaseException], ...] = (), **kwargs) -> Worker:
+    """Run ``fn(*args, **kwargs)`` on the thread pool. ``on_done(result)``, ``on_error(text)``,
+    ``on_exception(exc)`` and ``on_progress(value)`` run on the GUI thread. Exceptions of the
+    ``expected`` kinds are logged at INFO (the caller shows them), others at ERROR."""
+    worker = Worker(fn, *args, expected=expected, **kwargs)
     if on_done:
         worker.signals.finished.connect(on_done)
     if on_error:
         worker.signals.failed.connect(on_error)
+    if on_exception:
+        worker.signals.raised.connect(on_exception)
     if on_progress:
         worker.signals.progress.connect(on_progress)
     worker.setAutoDelete(False)
