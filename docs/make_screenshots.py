@@ -98,7 +98,7 @@ def main() -> None:
             wiz.resize(min(1300, sw - 40), min(750, sh - CHROME_H - 40))
             wiz.folder_page.path.setText(args.sample)
             wiz.next()
-            wait(lambda: wiz.scan_page.done)
+            wait(lambda wiz=wiz: wiz.scan_page.done)
             shot("import-preview", wiz)
             wiz.close()
             w.show_page("reports")
