@@ -73,10 +73,11 @@ def main() -> None:
         total = time.perf_counter() - t
         p0 = rep.pixels[0]
         print(f"report for {len(rep.pixels)} pixels x {args.days} days: finished PDF after {total:.1f} s "
-              f"(analysis {t_build:.1f} s: pixels {rep.timings['pixels']:.1f} s, series statistics "
-              f"{rep.timings['statistics']:.1f} s; PDF {total - t_build:.1f} s; target <= 10 s)")
+              f"(loading series {rep.timings['load']:.1f} s, analysis {rep.timings['analysis']:.1f} s, "
+              f"PDF {total - t_build:.1f} s; target <= 10 s)")
         print(f"  e.g. {p0.device}/{p0.pixel}: energy {p0.energy_mWh:.0f} mWh, PCE {p0.pce_initial_pct:.2f} -> "
-              f"{p0.pce_final_pct:.2f} %, T95 {p0.T95_h}, T80 {p0.T80_h}, Ts {p0.Ts_h}, {len(p0.cycles)} light cycles")
+              f"{p0.pce_final_pct:.2f} %, T95 {p0.T95_h}, T80 {p0.T80_h}, Ts {p0.Ts_h}, "
+              f"{p0.cycles_complete} complete + {p0.cycles_partial} partial light cycles; {p0.projection_note}")
 
 
 if __name__ == "__main__":

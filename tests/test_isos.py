@@ -86,3 +86,120 @@ def test_pce_formula_and_threshold():
     g = np.array([1000.0, 100.0])
     out = isos.pce_pct(p, g, 0.25, 500)
     assert out[0] == pytest.approx(20.0) and np.isnan(out[1])
+
+
+# the pure analysis core on synthetic pixel series ---------------------------------------------
+
+from perocube_desktop.stats.analysis import PROJECTION_LIMIT, analyse  # noqa: E402
+from perocube_desktop.stats.series import PixelSeries, Segment, detect_move  # noqa: E402
+
+T0 = 1_714_723_200.0  # 2024-05-03 08:00 UTC
+
+
+def segment(t, power, g, board=1, channel=1, t0=None, t1=None, move_in=False):
+    n = t.size
+    return Segment(board, channel, t[0] - 30 if t0 is None else t0, t[-1] + 30 if t1 is None else t1, t,
+                   np.full(n, 6.0), power, power, power, np.full(n, 0.9), power / 0.9, g, np.full(n, 40.0),
+                   move_in=move_in)
+
+
+def day_light(t, on_h=6, off_h=18, level=1000.0):
+    hour = (t % 86400) / 3600
+    return np.where((hour >= on_h) & (hour < off_h), level, 0.0)
+
+
+def pixel(segs, area=0.25):
+    return PixelSeries("DEV", "A", area, segs, 500.0)
+
+
+def test_data_starting_in_the_dark_takes_the_reference_from_first_light():
+    start = T0 + 12 * 3600  # 20:00: ten dark hours before the lamps go on
+    t = start + 30 + 60 * np.arange(int(96 * 60))
+    g = day_light(t)
+    first_light = t[np.argmax(g > 500)] - 30
+    tau = 400.0
+    pce = 20 * np.exp(-np.clip(t - first_light, 0, None) / 3600 / tau)
+    power = g * 0.25 * 0.1 * pce / 100
+    res = analyse(pixel([segment(t, power, g)]))
+    assert res.ageing_start == pytest.approx(first_light)
+    assert "first lit sample" in res.ageing_start_rule and "after the first sample" in res.ageing_start_rule
+    assert res.pce_initial_pct == pytest.approx(20, rel=0.01)
+    assert res.T80_h is None  # 89 h of ageing never reach T80 for tau = 400 h (T80 = 89.3 h of light-on time)
+    assert res.T95_h == pytest.approx(tau * math.log(1 / 0.95), rel=0.05)
+
+
+def test_partial_cycles_are_reported_but_not_used():
+    t = T0 + 30 + 60 * np.arange(5 * 1440)  # 08:00 day 1 (lit) -> 08:00 day 6 (lit)
+    g = day_light(t)
+    keep = ~((t > T0 + 2 * 86400 + 2 * 3600) & (t < T0 + 2 * 86400 + 2 * 3600 + 480))  # 8-min gap, day 3 10:00
+    t, g = t[keep], g[keep]
+    day = np.floor((t - T0 + 8 * 3600) / 86400)
+    power = np.where(day == 2, 0.5, 1.0) * g / 1000 * 5  # the cut cycle is the weak one
+    res = analyse(pixel([segment(t, power, g)]))
+    reasons = [c["partial_because"] for c in res.cycles]
+    assert reasons[0] and "start" in reasons[0] and reasons[-1] and "end" in reasons[-1]
+    assert any(r and "gap" in r for r in reasons)
+    assert res.cycles_complete == 3 and res.cycles_partial == 4  # day 3 is two pieces
+    assert all(c["energy_mWh"] is None for c in res.cycles if not c["complete"])
+    assert res.cycle_T80_h is None  # the weak piece is a partial cycle: no per-cycle T80 from it
+
+
+def test_lit_but_no_power_spans_are_flagged_and_excluded():
+    t = T0 + 30 + 60 * np.arange(2 * 1440)
+    g = day_light(t)
+    power = g / 1000 * 5.0
+    dead = (t >= T0 + 2 * 3600) & (t < T0 + 2 * 3600 + 45 * 60)  # 10:00-10:45 contact lost under light
+    power[dead] = 2e-6
+    res = analyse(pixel([segment(t, power, g)]))
+    assert len(res.lit_zero) == 1 and res.lit_zero[0].minutes == 45
+    assert res.lit_zero[0].start == pytest.approx(T0 + 2 * 3600)
+    assert res.pce_final_pct == pytest.approx(res.pce_initial_pct, rel=1e-6)  # no artefact drop, no T80
+    assert res.T80_h is None and any("lit but no power" in n for n in res.notes)
+
+
+def test_move_found_in_the_data_and_ambiguous_move_excluded():
+    logged = T0 + 16 * 3600  # 00:00 of day 2
+    t = T0 + 30 + 60 * np.arange(2 * 1440)
+    g = day_light(t)
+    removed, installed = logged + 8 * 3600 + 600, logged + 8 * 3600 + 2100  # 08:10 and 08:35
+    p_old = np.where(t < removed, g / 1000 * 5, 1e-6)
+    p_new = np.where(t >= installed, g / 1000 * 5, 1e-6)
+    old = segment(t, p_old, g, 1, 2, t1=logged)
+    new = segment(t[t >= logged], p_new[t >= logged], g[t >= logged], 2, 4, t0=logged, move_in=True)
+    mv = detect_move(old, new, logged, 0.25, 500.0)
+    assert abs(mv.removed_at - removed) <= 60 and abs(mv.installed_at - installed) <= 60
+    assert mv.removal_seen and mv.installation_seen
+    res = analyse(pixel([old, new]))
+    assert res.lit_zero_minutes == 0 and res.T80_h is None and res.moves[0].text.startswith("moved")
+    # moved at night: the data cannot tell the moment; the dark span in between is excluded and said so
+    removed = installed = logged + 3 * 3600  # 03:00
+    p_old = np.where(t < removed, g / 1000 * 5, 0.0)
+    p_new = np.where(t >= installed, g / 1000 * 5, 0.0)
+    old = segment(t, p_old, g, 1, 2, t1=logged)
+    new = segment(t[t >= logged], p_new[t >= logged], g[t >= logged], 2, 4, t0=logged, move_in=True)
+    mv = detect_move(old, new, logged, 0.25, 500.0)
+    assert not mv.removal_seen and not mv.installation_seen
+    assert mv.removed_at <= removed <= mv.installed_at and "cannot tell" in mv.text and "excluded" in mv.text
+
+
+def test_projection_has_an_interval_or_a_stated_refusal():
+    rng = np.random.default_rng(1)
+    t = T0 + 30 + 60 * np.arange(10 * 1440)
+    g = np.full(t.size, 1000.0)
+    hours = (t - t[0]) / 3600
+    pce = 20 * (1 - 0.0005 * hours) + rng.normal(0, 0.3, t.size)  # T80 = 400 h; 240 h observed
+    res = analyse(pixel([segment(t, g * 0.25 * 0.1 * pce / 100, g)]))
+    assert res.T80_h is None and res.observed_h == pytest.approx(240, abs=0.1)
+    assert res.projected_T80_h is not None, res.projection_note
+    truth = (1 - 0.8 * res.pce_initial_pct / 20) / 0.0005  # the true line reaches 80 % of the reference used
+    assert truth == pytest.approx(400, rel=0.02)
+    assert res.projected_T80_lo_h < truth < res.projected_T80_hi_h
+    assert res.projected_T80_lo_h < res.projected_T80_h < res.projected_T80_hi_h
+    slow = 20 * (1 - 0.00005 * hours) + rng.normal(0, 0.05, t.size)  # T80 = 4000 h from 240 h: refused
+    res = analyse(pixel([segment(t, g * 0.25 * 0.1 * slow / 100, g)]))
+    assert res.projected_T80_h is None and f"{PROJECTION_LIMIT:g} ×" in res.projection_note
+
+
+def test_pixel_without_data():
+    res = analyse(pixel([]))
+    assert not res.has_data and "no data in the period" in res.notes

@@ -12,24 +12,40 @@ import numpy as np
 
 METHOD = {
     "pce": "PCE[%] = P[mW] / (G[W/m²] · A[cm²] · 0.1) · 100, only while G is above the light threshold",
-    "smoothing": "figures of merit use the median PCE of each smoothing window (report.smoothing, default 1 h) "
-                 "that has light (at least 10 lit minutes)",
-    "reference": "the initial smoothed PCE (extrapolated to the start from the first three hourly points), "
-                 "or the running maximum when the PCE first rises (ISOS)",
-    "time": "ageing time counts from the pixel's first sample in the period",
-    "T95/T80": "time from the start until the smoothed PCE first falls below 95 % / 80 % of the reference "
-               "(linear interpolation between hourly points)",
-    "energy": "trapezoidal time integral of power; intervals longer than 3 median sample intervals are gaps "
-              "and are not bridged",
-    "burn-in": "a line is fitted to the second half of the smoothed PCE (the slow, post-burn-in regime); Ts is "
-               "the first time after which the smoothed PCE stays within max(0.5 % of the fit, 3 residual "
-               "standard deviations) of that line; Es is the fitted PCE at Ts; TS80 the time after Ts until the "
-               "smoothed PCE falls below 80 % of Es",
-    "projected T80": "where T80 is not reached: the time the post-burn-in line reaches 80 % of the reference "
-                     "(extrapolation, marked projected)",
+    "smoothing": "figures of merit use the median PCE of each smoothing window (report.smoothing, default 1 h, "
+                 "counted from the ageing start) that has at least 10 lit minutes",
+    "time": "ageing time counts from the pixel's first lit sample with power (the first light period), not from a "
+            "first sample in the dark; each pixel states which",
+    "reference": "the initial smoothed PCE, extrapolated to the ageing start from the first three smoothed points only "
+                 "when they lie in the first light period (else the first smoothed point), or the running maximum "
+                 "when the PCE first rises (ISOS)",
+    "T95/T80": "time from the ageing start until the smoothed PCE first falls below 95 % / 80 % of the reference "
+               "(linear interpolation between smoothed points)",
+    "energy": "trapezoidal time integral of the 1-minute mean power; intervals longer than 3 min are gaps and are "
+              "not bridged",
+    "burn-in": "a line is fitted to the second half of the smoothed PCE (the slow, post-burn-in regime); Ts is the "
+               "first time after which the smoothed PCE stays within max(0.5 % of the fit, 3 residual standard "
+               "deviations) of that line; Es is the fitted PCE at Ts; TS80 the time after Ts until the smoothed PCE "
+               "falls below 80 % of Es",
+    "projected T80": "where T80 is not reached: the time a least-squares line through the smoothed PCE after Ts "
+                     "reaches 80 % of the reference, with a 95 % confidence interval (Fieller; parameter covariance "
+                     "inflated for the residuals' lag-1 autocorrelation). Not projected when the interval is "
+                     "unbounded or the estimate lies beyond 3 × the observed ageing time (stated per pixel)",
     "eta1000": "smoothed PCE at 1000 h as a percentage of the reference, where 1000 h are covered",
-    "cycles": "light periods are runs of irradiance above the light threshold (dark gaps under 5 min ignored); "
-              "T80 analogue: start of the first cycle whose energy falls below 80 % of the running maximum",
+    "cycles": "light periods are runs of irradiance above the light threshold (dark stretches under 5 min ignored). "
+              "A cycle is complete only with a dark sample right before and after it and no data gap or excluded "
+              "span inside; partial cycles (cut by a gap, the start or end of the data) are listed but never used "
+              "for per-cycle figures. Cycle T80: start of the first complete cycle whose energy falls below 80 % of "
+              "the running maximum of complete cycles",
+    "lit but no power": "a sample under light whose power is below that of a 0.1 % PCE (1 µW without an area) is "
+                        "a contact or wiring problem, not a PCE: such spans are listed per pixel and left out of "
+                        "the figures of merit",
+    "moves": "the logbook dates a pixel's move from one channel to another without a time (DISCONNECTED and "
+             "CONNECTED at one instant). Within that day the removal is where the power vanished from the old "
+             "channel and the installation where it appeared on the new one; when the light was off at that "
+             "moment, the span between the last power on the old and the first on the new channel is excluded",
+    "statistics": "count, minimum, maximum and mean of the raw samples are exact from the 1-minute rollups; the "
+                  "standard deviation is that of the 1-minute means",
 }
 
 
@@ -164,22 +180,56 @@ class Cycle:
     end_s: float
     energy_mwh: float
     mean_pce_pct: float | None
+    partial: str = ""  # why the cycle is partial ("" = complete)
 
 
 def light_cycles(t_s: np.ndarray, g: np.ndarray, threshold: float, min_dark_s: float = 300.0) -> list[tuple[float, float]]:
-    lit = np.isfinite(g) & (g > threshold)
-    if not lit.any():
+    """Runs of irradiance above the threshold; dark or missing stretches under ``min_dark_s`` do not split a run."""
+    return [(float(t_s[a]), float(t_s[b])) for a, b in _lit_runs(t_s, g, threshold, min_dark_s)]
+
+
+def _lit_runs(t_s: np.ndarray, g: np.ndarray, threshold: float, min_dark_s: float) -> list[tuple[int, int]]:
+    idx = np.flatnonzero(np.isfinite(g) & (g > threshold))
+    if idx.size == 0:
         return []
-    idx = np.flatnonzero(lit)
-    runs = []
-    start = prev = idx[0]
-    for i in idx[1:]:
-        if t_s[i] - t_s[prev] > min_dark_s:
-            runs.append((float(t_s[start]), float(t_s[prev])))
-            start = i
-        prev = i
-    runs.append((float(t_s[start]), float(t_s[prev])))
-    return runs
+    cut = np.flatnonzero(np.diff(t_s[idx]) > min_dark_s)
+    starts = np.r_[idx[0], idx[cut + 1]]
+    ends = np.r_[idx[cut], idx[-1]]
+    return list(zip(starts.tolist(), ends.tolist()))
+
+
+def light_cycles_checked(t_s: np.ndarray, g: np.ndarray, threshold: float, max_gap_s: float,
+                         excluded: np.ndarray | None = None, min_dark_s: float = 300.0) -> list[tuple[int, int, str]]:
+    """Light runs as sample index ranges with the reason each is partial ('' = complete).
+
+    A cycle is complete when a dark sample is seen right before it starts and right after it
+    ends (no data gap in between), and nothing inside it is missing or excluded. A cycle cut by
+    the start or end of the data, by a data gap, or holding excluded samples is partial.
+    """
+    out = []
+    dark = np.isfinite(g) & (g <= threshold)
+    dt = np.diff(t_s)
+    for a, b in _lit_runs(t_s, g, threshold, min_dark_s):
+        why = []
+        if a == 0:
+            why.append("cut by the start of the data")
+        elif dt[a - 1] > max_gap_s:
+            why.append(f"cut by a data gap of {dt[a - 1] / 60:.0f} min at its start")
+        elif not dark[a - 1]:
+            why.append("no irradiance right before it")
+        if b == t_s.size - 1:
+            why.append("cut by the end of the data")
+        elif dt[b] > max_gap_s:
+            why.append(f"cut by a data gap of {dt[b] / 60:.0f} min at its end")
+        elif not dark[b + 1]:
+            why.append("no irradiance right after it")
+        inner = dt[a:b]
+        if inner.size and inner.max() > max_gap_s:
+            why.append(f"data gap of {inner.max() / 60:.0f} min inside")
+        if excluded is not None and excluded[a:b + 1].any():
+            why.append(f"{int(excluded[a:b + 1].sum())} min excluded (lit but no power, or a move)")
+        out.append((a, b, "; ".join(why)))
+    return out
 
 
 def cycle_stats(t_s: np.ndarray, p: np.ndarray, pce: np.ndarray, runs: list[tuple[float, float]]) -> list[Cycle]:
@@ -193,9 +243,86 @@ def cycle_stats(t_s: np.ndarray, p: np.ndarray, pce: np.ndarray, runs: list[tupl
 
 
 def cycle_t80(cycles: list[Cycle], start_s: float) -> float | None:
+    """Start of the first complete cycle whose energy falls below 80 % of the running maximum of
+    complete cycles (partial cycles are never used)."""
     ref = None
     for c in cycles:
+        if c.partial:
+            continue
         if ref is not None and c.energy_mwh < 0.8 * ref:
             return (c.start_s - start_s) / 3600.0
         ref = c.energy_mwh if ref is None else max(ref, c.energy_mwh)
     return None
+
+
+# projection ------------------------------------------------------------------
+
+@dataclass
+class Projection:
+    t_h: float | None  # where the fitted line reaches the level
+    lo_h: float | None  # confidence interval (None: not bounded on that side)
+    hi_h: float | None
+    slope: float
+    intercept: float
+    n_eff: float
+
+
+def t_quantile(p: float, dof: float) -> float:
+    """Student t quantile (Cornish-Fisher expansion around the normal; good to ~1 % for dof >= 3)."""
+    z = _norm_quantile(p)
+    v = max(dof, 1.0)
+    return z + (z ** 3 + z) / (4 * v) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * v ** 2) \
+        + (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / (384 * v ** 3)
+
+
+def _norm_quantile(p: float) -> float:
+    # Acklam's rational approximation (relative error < 1.2e-9) on the upper half
+    a = (-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02,
+         -3.066479806614716e+01, 2.506628277459239e+00)
+    b = (-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01,
+         -1.328068155288572e+01)
+    q = p - 0.5
+    r = q * q
+    num = ((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]
+    den = ((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1
+    if abs(q) <= 0.425:
+        return q * num / den
+    c = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00,
+         4.374664141464968e+00, 2.938163982698783e+00)
+    d = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00)
+    s = np.sqrt(-2 * np.log(min(p, 1 - p)))
+    x = (((((c[0] * s + c[1]) * s + c[2]) * s + c[3]) * s + c[4]) * s + c[5]) / ((((d[0] * s + d[1]) * s + d[2]) * s + d[3]) * s + 1)
+    return float(-x if q > 0 else x)
+
+
+def project_crossing(t_h: np.ndarray, v: np.ndarray, level: float, confidence: float = 0.95) -> Projection | None:
+    """Least-squares line through (t, v) and where it reaches ``level``, with a confidence interval.
+
+    The interval is Fieller's: the times at which the line's confidence band contains the level.
+    Residuals of hourly medians are autocorrelated, so the parameter covariance is inflated by
+    n / n_eff with n_eff = n (1 - r1) / (1 + r1) (r1: lag-1 autocorrelation of the residuals).
+    """
+    n = v.size
+    if n < 6:
+        return None
+    X = np.c_[t_h, np.ones(n)]
+    coef, *_ = np.linalg.lstsq(X, v, rcond=None)
+    m, c = float(coef[0]), float(coef[1])
+    resid = v - X @ coef
+    r1 = float(np.corrcoef(resid[:-1], resid[1:])[0, 1]) if np.std(resid) > 0 else 0.0
+    r1 = min(max(r1 if np.isfinite(r1) else 0.0, 0.0), 0.95)
+    n_eff = max(n * (1 - r1) / (1 + r1), 3.0)
+    s2 = float(resid @ resid) / max(n - 2, 1) * n / n_eff
+    cov = s2 * np.linalg.inv(X.T @ X)
+    q = t_quantile(0.5 + confidence / 2, n_eff - 2)
+    vm, vc, cmc = cov[0, 0], cov[1, 1], cov[0, 1]
+    t_star = (level - c) / m if m != 0 else None
+    qa = m * m - q * q * vm
+    qb = 2 * ((c - level) * m - q * q * cmc)
+    qc = (c - level) ** 2 - q * q * vc
+    disc = qb * qb - 4 * qa * qc
+    lo = hi = None
+    if qa > 0 and disc >= 0:  # slope significantly non-zero: a bounded interval (else unbounded)
+        r = sorted(((-qb - np.sqrt(disc)) / (2 * qa), (-qb + np.sqrt(disc)) / (2 * qa)))
+        lo, hi = float(r[0]), float(r[1])
+    return Projection(t_star, lo, hi, m, c, n_eff)

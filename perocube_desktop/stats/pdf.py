@@ -1,5 +1,13 @@
-"""The PDF report (matplotlib, no Qt): conditions and method, normalised PCE, power, temperature
-and irradiance, the metrics table, data gaps."""
+"""The PDF report (matplotlib, no Qt), laid out as a document for a paper's SI:
+
+1. summary: what was measured, the conditions and the ISOS protocol, a table of the figures
+   of merit with units (continued on further pages for many pixels);
+2. the ISOS reporting checklist, missing items flagged;
+3. one page per device: normalised PCE, power, irradiance and temperature (gaps stay gaps,
+   excluded spans shaded), the device's notes;
+4. methods, then data-quality notes (moves, lit-but-no-power spans, partial cycles, gaps,
+   series statistics).
+"""
 
 from __future__ import annotations
 
@@ -15,121 +23,318 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 
-A4 = (11.69, 8.27)  # landscape
+from .analysis import PROJECTION_LIMIT, describe_spans  # noqa: E402
+from .pdf_tables import figure_rows, fmt_sig, statistics_rows  # noqa: E402
+
+A4 = (11.69, 8.27)  # landscape, inches
+EPOCH_DAYS = mdates.date2num(datetime(1970, 1, 1, tzinfo=timezone.utc))
+TABLE_ROWS = 22
+GREY = "#666666"
 
 
-def _dt(t: np.ndarray):
-    return np.array([datetime.fromtimestamp(x, timezone.utc) for x in t])
+def _days(t: np.ndarray) -> np.ndarray:
+    return EPOCH_DAYS + np.asarray(t, dtype=float) / 86400.0
 
 
-def _text_page(pdf: PdfPages, title: str, lines: list[str]) -> None:
+def binned(t: np.ndarray, v: np.ndarray, max_points: int = 1500, gap_s: float = 180.0) -> tuple[np.ndarray, np.ndarray]:
+    """Means over equal time bins (at most ``max_points``) with NaN where a bin or a gap has no data,
+    so that a line never bridges missing data."""
+    ok = np.isfinite(v)
+    t, v = t[ok], v[ok]
+    if t.size < 2:
+        return t, v
+    width = max((t[-1] - t[0]) / max_points, 60.0)
+    if width <= 60.0:  # no binning needed: only break the line at gaps
+        idx = np.flatnonzero(np.diff(t) > gap_s) + 1
+        return np.insert(t, idx, t[idx - 1] + 1), np.insert(v, idx, np.nan)
+    k = ((t - t[0]) // width).astype(np.int64)
+    n = k[-1] + 1
+    sums = np.bincount(k, v, minlength=n)
+    cnt = np.bincount(k, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = sums / cnt
+    centres = t[0] + (np.arange(n) + 0.5) * width
+    mean[cnt == 0] = np.nan
+    return centres, mean
+
+
+class Flow:
+    """Text that flows over pages: headings, wrapped paragraphs, monospace lines."""
+
+    def __init__(self, pdf: PdfPages, title: str) -> None:
+        self.pdf, self.title, self.fig, self.y = pdf, title, None, 0.0
+        self._new(title)
+
+    def _new(self, title: str) -> None:
+        if self.fig is not None:
+            self.pdf.savefig(self.fig)
+            plt.close(self.fig)
+        self.fig = plt.figure(figsize=A4)
+        self.fig.text(0.05, 0.94, title, fontsize=15, weight="bold")
+        self.y = 0.89
+
+    def _room(self, dy: float) -> None:
+        if self.y - dy < 0.05:
+            self._new(self.title + " (continued)")
+
+    def block(self, heading: str, paragraphs: list[str], indent: float = 0.02) -> None:
+        """A heading with its paragraphs, moved to the next page whole when it does not fit here."""
+        lines = sum(max(len(textwrap.wrap(p, 150 - int(indent * 150))), 1) for p in paragraphs)
+        need = 0.056 + 0.024 * lines
+        if self.y - need < 0.05 and need < 0.8:
+            self._new(self.title + " (continued)")
+        self.heading(heading)
+        for p in paragraphs:
+            self.para(p, indent)
+
+    def heading(self, text: str) -> None:
+        self._room(0.08)
+        self.y -= 0.012
+        self.fig.text(0.05, self.y, text, fontsize=11.5, weight="bold")
+        self.y -= 0.032
+
+    def para(self, text: str, indent: float = 0.0, width: int = 150, **kw) -> None:
+        for part in textwrap.wrap(text, width - int(indent * 150)) or [""]:
+            self._room(0.024)
+            self.fig.text(0.05 + indent, self.y, part, fontsize=kw.get("size", 9), color=kw.get("color", "black"),
+                          family=kw.get("family", "sans-serif"))
+            self.y -= 0.024
+
+    def close(self) -> None:
+        self.pdf.savefig(self.fig)
+        plt.close(self.fig)
+        self.fig = None
+
+
+def _table_page(pdf: PdfPages, title: str, header: list[str], rows: list[list[str]], widths: list[float],
+                lead: list[str] | None = None, colours: list[str] | None = None) -> None:
     fig = plt.figure(figsize=A4)
-    fig.text(0.05, 0.93, title, fontsize=16, weight="bold")
-    y = 0.87
-    for line in lines:
-        for part in textwrap.wrap(line, 150) or [""]:
-            fig.text(0.05, y, part, fontsize=8.5, family="monospace")
-            y -= 0.022
-            if y < 0.05:
-                pdf.savefig(fig)
-                plt.close(fig)
-                fig = plt.figure(figsize=A4)
-                y = 0.93
+    fig.text(0.05, 0.94, title, fontsize=15, weight="bold")
+    y = 0.9
+    for line in lead or []:
+        for part in textwrap.wrap(line, 160):
+            fig.text(0.05, y, part, fontsize=9)
+            y -= 0.024
+    ax = fig.add_axes((0.04, 0.05, 0.92, y - 0.07))
+    ax.axis("off")
+    table = ax.table(cellText=rows or [["—"] * len(header)], colLabels=header, colWidths=widths, loc="upper center",
+                     cellLoc="center")
+    table.auto_set_font_size(False)
+    table.set_fontsize(8)
+    table.scale(1, 1.35)
+    for (r, _c), cell in table.get_celld().items():
+        if r == 0:
+            cell.set_height(cell.get_height() * 1.8)
+    for (r, _c), cell in table.get_celld().items():
+        cell.set_edgecolor("#bbbbbb")
+        if r == 0:
+            cell.set_facecolor("#e8ecf2")
+            cell.set_text_props(weight="bold")
+        elif colours and colours[r - 1]:
+            cell.set_facecolor(colours[r - 1])
     pdf.savefig(fig)
     plt.close(fig)
 
 
-def _decimate(t, v, n=4000):
-    if t.size <= n:
-        return t, v
-    step = int(np.ceil(t.size / n))
-    return t[::step], v[::step]
+def _summary(pdf: PdfPages, report) -> None:
+    px = report.pixels
+    with_data = [p for p in px if p.has_data]
+    t0 = min((p.start for p in with_data), default=None)
+    t1 = max((p.end for p in with_data), default=None)
+    period = (f"{datetime.fromtimestamp(t0, timezone.utc):%Y-%m-%d %H:%M} – "
+              f"{datetime.fromtimestamp(t1, timezone.utc):%Y-%m-%d %H:%M} UTC") if t0 else "no data"
+    items = {c["item"]: c["value"] for c in report.checklist}
+    lead = [
+        f"Selection: {report.selection.describe()} · {len(px)} pixels ({len(with_data)} with data) on "
+        f"{len({p.device for p in px})} devices · data {period} · created {report.created}",
+        "Measured: maximum-power-point tracked power, voltage and current of every pixel (PeroCube tracker), "
+        "irradiance and temperature of each board; figures from 1-minute means, PCE only while lit "
+        f"(> {report.settings['light_threshold_wm2']:g} W/m²), smoothed over {report.settings['smoothing']}.",
+        f"Conditions: {report.protocol.get('protocol', '?')} — {report.protocol.get('reason', '')}. "
+        f"Irradiance: {items.get('light source and irradiance', '—')}. Temperature: {items.get('temperature', '—')}. "
+        f"Cycling: {items.get('cycling', '—')}.",
+    ]
+    header, widths, rows = figure_rows(report)
+    chunks = [rows[i:i + TABLE_ROWS] for i in range(0, max(len(rows), 1), TABLE_ROWS)]
+    for k, chunk in enumerate(chunks):
+        _table_page(pdf, "PeroCube stability report" if k == 0 else "Figures of merit (continued)", header, chunk,
+                    widths, lead + [f"Figures of merit. — : not computable; T80 “not reached” within the ageing time "
+                                    f"(projected: linear fit after burn-in, 95 % interval, never beyond "
+                                    f"{PROJECTION_LIMIT:g}× the ageing time). Notes and exclusions: last pages."]
+                    if k == 0 else None)
+
+
+def _checklist(pdf: PdfPages, report) -> None:
+    """One block per ISOS item: name, value and source, and in red what to add."""
+    fig = plt.figure(figsize=A4)
+    fig.text(0.05, 0.94, "ISOS reporting checklist", fontsize=15, weight="bold")
+    fig.text(0.05, 0.905, f"Matching protocol: {report.protocol.get('protocol', '?')}", fontsize=11, weight="bold")
+    y = 0.88
+    for part in textwrap.wrap(report.protocol.get("reason", "") + ". Items marked ADD could not be filled from the "
+                              "registry, the configuration or the data: add them before submitting (Khenkin et al., "
+                              "Nat. Energy 5, 35–49, 2020).", 170):
+        fig.text(0.05, y, part, fontsize=8.5, color=GREY)
+        y -= 0.022
+    y -= 0.01
+    for c in report.checklist:
+        fig.text(0.05, y, ("✗ " if c["missing"] else "✓ ") + c["item"], fontsize=9.5, weight="bold",
+                 color="#b00020" if c["missing"] else "#1b5e20")
+        lines = textwrap.wrap(f"{c['value']}  [{c['source']}]", 125)
+        if c["missing"]:
+            lines += textwrap.wrap("ADD: " + c["to_add"], 125)
+        for k, line in enumerate(lines):
+            fig.text(0.27, y, line, fontsize=8.5, color="#b00020" if line.startswith("ADD") else "black")
+            y -= 0.022
+        y -= 0.012
+    pdf.savefig(fig)
+    plt.close(fig)
+
+
+def _shade(ax, spans: list[tuple[float, float]], label: str | None) -> None:
+    for i, (a, b) in enumerate(spans):
+        ax.axvspan(_days(a), _days(b), color="#f4a261", alpha=0.25, lw=0, label=label if i == 0 else None)
+
+
+def _device_page(pdf: PdfPages, report, device: str) -> None:
+    px = [p for p in report.pixels if p.device == device]
+    fig = plt.figure(figsize=A4)
+    info = report.devices.get(device, {})
+    facts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in info.items() if v not in (None, "") and k != "name")
+    fig.text(0.05, 0.95, f"Device {device}", fontsize=15, weight="bold")
+    fig.text(0.05, 0.925, facts or "no registry details", fontsize=8.5, color=GREY)
+    gs = fig.add_gridspec(3, 2, left=0.07, right=0.83, top=0.89, bottom=0.2, hspace=0.45, wspace=0.22)
+    ax_pce, ax_pow = fig.add_subplot(gs[0:2, 0]), fig.add_subplot(gs[0, 1])
+    ax_irr = fig.add_subplot(gs[1, 1], sharex=ax_pow)
+    ax_tmp = fig.add_subplot(gs[2, 1], sharex=ax_pow)
+    ax_e = fig.add_subplot(gs[2, 0])
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, p in enumerate(px):
+        col = colours[i % len(colours)]
+        name = f"{p.pixel}" + ("" if p.has_data else " (no data)")
+        if p.smooth_pce is not None and p.smooth_pce.size and p.pce_initial_pct:
+            st, sv = p.smooth_t_h, p.smooth_pce / p.pce_initial_pct
+            brk = np.flatnonzero(np.diff(st) > 2.5 * (np.median(np.diff(st)) if st.size > 1 else 1)) + 1
+            ax_pce.plot(np.insert(st, brk, np.nan), np.insert(sv, brk, np.nan), "-o", ms=2, lw=1, color=col, label=name)
+        else:
+            ax_pce.plot([], [], color=col, label=name)
+        if p.has_data:
+            t, v = binned(p.t, p.power)
+            ax_pow.plot(_days(t), v, lw=0.7, color=col, rasterized=True)
+            days = sorted(p.daily_energy)
+            ax_e.bar(np.arange(len(days)) + i / (len(px) + 1), [p.daily_energy[d] for d in days], 1 / (len(px) + 1),
+                     color=col)
+    excluded = [(s.start, s.end) for p in px for s in p.lit_zero]
+    excluded += [(m.removed_at, m.installed_at) for p in px for m in p.moves if m.installed_at and m.removed_at]
+    _shade(ax_pow, excluded, "excluded span")
+    _sensor_lines(report, px, ax_irr, ax_tmp)
+    _decorate(ax_pce, ax_pow, ax_irr, ax_tmp, ax_e, px)
+    handles, labels = ax_pce.get_legend_handles_labels()
+    h2, l2 = ax_pow.get_legend_handles_labels()
+    fig.legend(handles + h2, [f"pixel {x}" for x in labels] + l2, loc="upper left", bbox_to_anchor=(0.84, 0.89),
+               fontsize=8, frameon=False, ncol=1 if len(labels) <= 16 else 2, title="pixels (all panels)")
+    notes = [f"{p.pixel}: {n}" for p in px for n in p.notes if not n.startswith("board ")]
+    y = 0.135
+    for line in notes[:5]:
+        fig.text(0.05, y, textwrap.shorten(line, 190), fontsize=7.5)
+        y -= 0.022
+    if len(notes) > 5:
+        fig.text(0.05, y, f"… {len(notes) - 5} more notes on the data-quality pages", fontsize=7.5, color=GREY)
+    pdf.savefig(fig, dpi=150)
+    plt.close(fig)
+
+
+def _sensor_lines(report, px, ax_irr, ax_tmp) -> None:
+    seen = set()
+    for p in px:
+        if not p.has_data or p.board in seen:
+            continue
+        seen.add(p.board)
+        for ax, v in ((ax_irr, p.irradiance), (ax_tmp, p.temperature)):
+            t, y = binned(p.t, v)
+            ax.plot(_days(t), y, lw=0.7, label=f"board {p.board}", rasterized=True)
+    for ax in (ax_irr, ax_tmp):
+        if seen:
+            ax.legend(fontsize=7, loc="lower right")
+
+
+def _decorate(ax_pce, ax_pow, ax_irr, ax_tmp, ax_e, px) -> None:
+    ax_pce.axhline(0.8, color=GREY, ls="--", lw=0.8)
+    ax_pce.axhline(0.95, color=GREY, ls=":", lw=0.8)
+    ax_pce.set(xlabel="ageing time (h)", ylabel="PCE / initial PCE", title="Normalised PCE (smoothed, while lit)")
+    ax_pow.set(ylabel="power (mW)", title="MPP power")
+    ax_irr.set(ylabel="irradiance (W/m²)")
+    ax_tmp.set(ylabel="temperature (°C)")
+    days = sorted({d for p in px for d in p.daily_energy})
+    ax_e.set(ylabel="energy (mWh)", title="Energy per UTC day")
+    ax_e.set_xticks(np.arange(len(days)) + 0.4, [d[5:] for d in days], fontsize=7)
+    for ax in (ax_pce, ax_pow, ax_irr, ax_tmp, ax_e):
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=7.5)
+    loc = mdates.AutoDateLocator(maxticks=6)
+    ax_tmp.xaxis.set_major_locator(loc)
+    ax_tmp.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
+    for ax in (ax_pow, ax_irr):
+        plt.setp(ax.get_xticklabels(), visible=False)
+        ax.xaxis.get_offset_text().set_visible(False)
+
+
+def _methods(pdf: PdfPages, report) -> None:
+    flow = Flow(pdf, "Methods")
+    flow.para(f"Data: {report.method()['data']}. Light threshold {report.settings['light_threshold_wm2']:g} W/m²; "
+              f"smoothing {report.settings['smoothing']}.")
+    for key, text in report.method()["definitions"].items():
+        flow.heading(key)
+        flow.para(text)
+    flow.close()
+
+
+def _quality(pdf: PdfPages, report) -> None:
+    flow = Flow(pdf, "Data-quality notes")
+    shared = sorted({n for p in report.pixels for n in p.notes if n.startswith("board ")})
+    if shared:
+        flow.heading("Sensors")
+        for note in shared:
+            flow.para(note, 0.02)
+    for p in report.pixels:
+        if p.has_data:
+            flow.block(f"{p.device} / pixel {p.pixel}", _pixel_quality(p))
+    empty = [f"{p.device} / {p.pixel}" for p in report.pixels if not p.has_data]
+    if empty:
+        flow.block("Pixels without data in the selected period", [", ".join(empty)])
+    flow.close()
+    header, widths, rows = statistics_rows(report)
+    for k in range(0, max(len(rows), 1), TABLE_ROWS):
+        _table_page(pdf, "Series statistics" + (" (continued)" if k else ""), header, rows[k:k + TABLE_ROWS], widths,
+                    ["Per pixel over its analysed data: count, minimum, maximum and mean of the raw samples (exact, "
+                     "from the 1-minute rollups); irradiance and temperature from the board's sensors."] if not k else None)
+
+
+def _pixel_quality(p) -> list[str]:
+    out = [n for n in p.notes if not n.startswith("board ")]
+    if p.lit_zero:
+        out.append("lit but no power: " + describe_spans(p.lit_zero[:12])
+                   + (f"; … {len(p.lit_zero) - 12} more" if len(p.lit_zero) > 12 else ""))
+    partial = [c for c in p.cycles if not c["complete"]]
+    if partial:
+        out.append(f"partial light cycles ({len(partial)} of {len(p.cycles)}, not used for per-cycle figures): "
+                   + "; ".join(f"{c['start'][5:16]} ({c['partial_because']})" for c in partial[:6]))
+    if p.gaps:
+        out.append(f"{len(p.gaps)} data gaps longer than 3 min, e.g. "
+                   + "; ".join(f"{a[5:16]} – {b[5:16]}" for a, b in p.gaps[:4]))
+    out.append(f"ageing time starts at the {p.ageing_start_rule}")
+    out.append(p.projection_note or "T80 reached within the ageing time")
+    return out
 
 
 def write_pdf(report, path: Path) -> None:
-    pixels = report.pixels
-    with PdfPages(path) as pdf:
-        sel = report.selection
-        what = (f"device {sel.device}" + (f" pixel {sel.pixel}" if sel.pixel else "") if sel.device
-                else f"board {sel.board}" if sel.board is not None
-                else f"experiment {sel.experiment}" if sel.experiment
-                else f"project {sel.project}" if sel.project else "all pixels")
-        lines = [f"Created {report.created} · selection: {what} · {len(pixels)} pixels",
-                 f"Period: {sel.start or 'each pixel’s whole connected time'} – {sel.end or ''}", "",
-                 "Conditions", f"  light threshold {report.settings['light_threshold_wm2']} W/m², "
-                               f"smoothing {report.settings['smoothing']}", "", "Method"]
-        lines += [f"  {k}: {v}" for k, v in report.method()["definitions"].items()]
-        lines += ["", f"  data: {report.method()['data']}", "", "Notes"]
-        lines += [f"  {p.device} / {p.pixel}: {n}" for p in pixels for n in p.notes] or ["  none"]
-        _text_page(pdf, "PeroCube stability report", lines)
-
-        fig, ax = plt.subplots(figsize=A4)
-        for p in pixels:
-            if p.smooth_pce is not None and p.smooth_pce.size and p.pce_initial_pct:
-                ax.plot(p.smooth_t_h, p.smooth_pce / p.pce_initial_pct, lw=1, label=f"{p.device}/{p.pixel}")
-        ax.axhline(0.8, color="grey", ls="--", lw=0.8)
-        ax.axhline(0.95, color="grey", ls=":", lw=0.8)
-        ax.set_xlabel("time since start (h)")
-        ax.set_ylabel("PCE / initial PCE")
-        ax.set_title("Normalised PCE (hourly median while lit)")
-        ax.grid(alpha=0.3)
-        if len(pixels) <= 24:
-            ax.legend(fontsize=7, ncol=2)
-        pdf.savefig(fig)
-        plt.close(fig)
-
-        fig, axes = plt.subplots(3, 1, figsize=A4, sharex=True)
-        for p in pixels:
-            if p.t is None:
-                continue
-            t, v = _decimate(p.t, p.power)
-            axes[0].plot(_dt(t), v, lw=0.6, label=f"{p.device}/{p.pixel}")
-        seen = set()
-        for p in pixels:
-            if p.t is None or p.board in seen:
-                continue
-            seen.add(p.board)
-            t, v = _decimate(p.t, p.temperature)
-            axes[1].plot(_dt(t), v, lw=0.6, label=f"board {p.board}")
-            t, v = _decimate(p.t, p.irradiance)
-            axes[2].plot(_dt(t), v, lw=0.6, label=f"board {p.board}")
-        for ax, label in zip(axes, ("power (mW)", "temperature (°C)", "irradiance (W/m²)")):
-            ax.set_ylabel(label)
-            ax.grid(alpha=0.3)
-        axes[2].xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d\n%H:%M"))
-        axes[1].legend(fontsize=7)
-        fig.suptitle("Power, temperature and irradiance")
-        pdf.savefig(fig)
-        plt.close(fig)
-
-        cols = [("device", "device"), ("pixel", "px"), ("board", "B"), ("channel", "C"), ("coverage_pct", "cov %"),
-                ("energy_mWh", "E mWh"), ("pce_initial_pct", "PCE0 %"), ("pce_final_pct", "PCEend %"),
-                ("T95_h", "T95 h"), ("T80_h", "T80 h"), ("Ts_h", "Ts h"), ("TS80_h", "TS80 h"),
-                ("eta1000_pct", "η1000 %"), ("projected_T80_h", "T80 proj. h")]
-        rows = []
-        for p in pixels:
-            m = p.metrics()
-            rows.append([_fmt(m[k], k) for k, _ in cols])
-        for start in range(0, max(len(rows), 1), 25):
-            fig, ax = plt.subplots(figsize=A4)
-            ax.axis("off")
-            ax.set_title("Figures of merit (— = not computable; T80 not reached: see projected)")
-            chunk = rows[start:start + 25] or [["—"] * len(cols)]
-            table = ax.table(cellText=chunk, colLabels=[c for _, c in cols], loc="upper center", cellLoc="center")
-            table.auto_set_font_size(False)
-            table.set_fontsize(7)
-            table.scale(1, 1.3)
-            pdf.savefig(fig)
-            plt.close(fig)
-
-        gap_lines = [f"{p.device}/{p.pixel}: {a} → {b}" for p in pixels for a, b in p.gaps] or ["no gaps longer than 3 min"]
-        stat_lines = [", ".join(f"{k}={v}" for k, v in s.items()) for s in report.channel_stats + report.sensor_stats]
-        _text_page(pdf, "Data gaps and series statistics", gap_lines[:300] + [""] + stat_lines)
+    with PdfPages(path, metadata={"Title": "PeroCube stability report", "Creator": "perocube-desktop"}) as pdf:
+        _summary(pdf, report)
+        _checklist(pdf, report)
+        for device in sorted({p.device for p in report.pixels}):
+            if any(p.has_data for p in report.pixels if p.device == device):
+                _device_page(pdf, report, device)
+        _methods(pdf, report)
+        _quality(pdf, report)
 
 
-def _fmt(v, key: str) -> str:
-    if v is None:
-        return "not reached" if key == "T80_h" else "—"
-    if isinstance(v, float):
-        return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
-    return str(v)
+__all__ = ["write_pdf", "binned", "fmt_sig"]

@@ -11,31 +11,54 @@ FROM solar_cell_pixel p JOIN solar_cell_device d ON d.name = p.solar_cell_id
 WHERE p.solar_cell_id = %s AND p.pixel = %s
 
 -- name: pixel_periods
+-- a pixel's connected periods; events at one instant: DISCONNECTED first, then CONNECTED (spec)
 WITH ev AS (
     SELECT connection_datetime, event_type, tracking_channel_board AS b, tracking_channel_channel AS c,
-           temperature_sensor_id, irradiance_sensor_id,
+           temperature_sensor_id, irradiance_sensor_id, mppt_mode, mppt_polarity,
            lead(connection_datetime) OVER (ORDER BY connection_datetime, (event_type = 'CONNECTED')) AS next_t
     FROM measurement_connection_event WHERE solar_cell_id = %s AND pixel = %s
 )
 SELECT b, c, extract(epoch FROM connection_datetime)::float8,
        extract(epoch FROM coalesce(next_t, now()))::float8,
-       temperature_sensor_id::text, irradiance_sensor_id::text
+       temperature_sensor_id::text, irradiance_sensor_id::text, mppt_mode, mppt_polarity
 FROM ev WHERE event_type = 'CONNECTED' ORDER BY connection_datetime
 
+-- name: device_info
+SELECT d.name, d.technology, d.form_factor, d.encapsulation, d.date_produced, d.date_encapsulated, d.area,
+       d.initial_pce, x.name, o.name, pr.name
+FROM solar_cell_device d
+LEFT JOIN experiment x ON x.experiment_id = d.experiment_id
+LEFT JOIN scientist o ON o.scientist_id = d.owner_id
+LEFT JOIN scientist pr ON pr.scientist_id = d.producer_id
+WHERE d.name = ANY(%s)
+
+-- name: sensor_info
+SELECT 'irradiance', irradiance_sensor_id::text, sensor_identifier || ' ch ' || channel, location, installation_angle
+FROM irradiance_sensor WHERE irradiance_sensor_id = ANY(%s::uuid[])
+UNION ALL
+SELECT 'temperature', temperature_sensor_id::text, sensor_identifier, location, NULL
+FROM temperature_sensor WHERE temperature_sensor_id = ANY(%s::uuid[])
+
 -- name: mpp_series
-SELECT extract(epoch FROM bucket)::float8 + 30, power_mean, voltage_mean, current_mean, power_max
-FROM mpp_rollup_1m
-WHERE tracking_channel_board = %s AND tracking_channel_channel = %s
-  AND bucket >= to_timestamp(%s) AND bucket < to_timestamp(%s)
-ORDER BY bucket
+-- binary COPY of fixed-width float8 rows (no NULLs) that numpy reads directly:
+-- minute centre, samples, power mean/min/max, voltage mean, current mean
+COPY (SELECT extract(epoch FROM bucket)::float8 + 30, n::float8, coalesce(power_mean, 'NaN'),
+             coalesce(power_min, 'NaN'), coalesce(power_max, 'NaN'), coalesce(voltage_mean, 'NaN'),
+             coalesce(current_mean, 'NaN')
+      FROM mpp_rollup_1m
+      WHERE tracking_channel_board = %s AND tracking_channel_channel = %s
+        AND bucket >= to_timestamp(%s) AND bucket < to_timestamp(%s)
+      ORDER BY bucket) TO STDOUT (FORMAT BINARY)
 
 -- name: irradiance_series
-SELECT extract(epoch FROM bucket)::float8 + 30, irradiance_mean FROM irradiance_rollup_1m
-WHERE irradiance_sensor_id = %s::uuid AND bucket >= to_timestamp(%s) AND bucket < to_timestamp(%s) ORDER BY bucket
+COPY (SELECT extract(epoch FROM bucket)::float8 + 30, coalesce(irradiance_mean, 'NaN') FROM irradiance_rollup_1m
+      WHERE irradiance_sensor_id = %s::uuid AND bucket >= to_timestamp(%s) AND bucket < to_timestamp(%s)
+      ORDER BY bucket) TO STDOUT (FORMAT BINARY)
 
 -- name: temperature_series
-SELECT extract(epoch FROM bucket)::float8 + 30, temperature_mean FROM temperature_rollup_1m
-WHERE temperature_sensor_id = %s::uuid AND bucket >= to_timestamp(%s) AND bucket < to_timestamp(%s) ORDER BY bucket
+COPY (SELECT extract(epoch FROM bucket)::float8 + 30, coalesce(temperature_mean, 'NaN') FROM temperature_rollup_1m
+      WHERE temperature_sensor_id = %s::uuid AND bucket >= to_timestamp(%s) AND bucket < to_timestamp(%s)
+      ORDER BY bucket) TO STDOUT (FORMAT BINARY)
 
 -- name: irradiance_sensor_by_name
 SELECT irradiance_sensor_id::text FROM irradiance_sensor WHERE sensor_identifier = %s AND channel = %s
@@ -46,29 +69,6 @@ SELECT temperature_sensor_id::text FROM temperature_sensor WHERE sensor_identifi
 -- name: irradiance_sensor_for_board
 -- heuristic fallback when neither the event nor the config names one: the sensor channel numbered like the board
 SELECT irradiance_sensor_id::text FROM irradiance_sensor WHERE channel = %s ORDER BY sensor_identifier LIMIT 1
-
--- name: channel_stats
-SELECT tracking_channel_board, tracking_channel_channel, count(*),
-       min(power), max(power), avg(power), stddev(power),
-       min(voltage), max(voltage), avg(voltage), stddev(voltage),
-       min(current), max(current), avg(current), stddev(current)
-FROM mpp_measurement
-WHERE (tracking_channel_board, tracking_channel_channel) IN (SELECT * FROM unnest(%s::int[], %s::int[]))
-  AND "timestamp" >= to_timestamp(%s) AND "timestamp" < to_timestamp(%s)
-GROUP BY 1, 2 ORDER BY 1, 2
-
--- name: irradiance_stats
-SELECT s.sensor_identifier || ' ch ' || s.channel, count(*), min(m.irradiance), max(m.irradiance), avg(m.irradiance),
-       stddev(m.irradiance)
-FROM irradiance_measurement m JOIN irradiance_sensor s USING (irradiance_sensor_id)
-WHERE m.irradiance_sensor_id = ANY(%s::uuid[]) AND m."timestamp" >= to_timestamp(%s) AND m."timestamp" < to_timestamp(%s)
-GROUP BY 1 ORDER BY 1
-
--- name: temperature_stats
-SELECT s.sensor_identifier, count(*), min(m.temperature), max(m.temperature), avg(m.temperature), stddev(m.temperature)
-FROM temperature_measurement m JOIN temperature_sensor s USING (temperature_sensor_id)
-WHERE m.temperature_sensor_id = ANY(%s::uuid[]) AND m."timestamp" >= to_timestamp(%s) AND m."timestamp" < to_timestamp(%s)
-GROUP BY 1 ORDER BY 1
 
 -- name: pixels_in_experiment
 SELECT DISTINCT e.solar_cell_id, e.pixel FROM measurement_connection_event e
