@@ -64,7 +64,7 @@ class PixelResult:
     notes: list[str] = field(default_factory=list)
     daily_energy: dict[str, float] = field(default_factory=dict)
     cycles: list[dict] = field(default_factory=list)
-    gaps: list[tuple[str, str]] = field(default_factory=list)
+    gaps: list[tuple[str | None, str | None]] = field(default_factory=list)
     lit_zero: list[Span] = field(default_factory=list)
     moves: list[Move] = field(default_factory=list)
     statistics: dict[str, dict] = field(default_factory=dict)

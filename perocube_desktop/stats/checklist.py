@@ -43,7 +43,7 @@ def cycle_lengths(report) -> tuple[list[float], list[float]]:
         runs = isos.light_cycles_checked(p.t, p.irradiance, report.settings["light_threshold_wm2"], 3600.0,
                                          min_dark_s=3600.0)
         lit_h += [(p.t[b] - p.t[a] + 60) / 3600 for a, b, why in runs if not why]
-        for (a0, b0, w0), (a1, b1, w1) in zip(runs, runs[1:]):
+        for (_a0, b0, _w0), (a1, _b1, _w1) in zip(runs, runs[1:]):
             inner = np.diff(p.t[b0:a1 + 1])
             if inner.size and inner.max() <= 3600.0:
                 dark_h.append((p.t[a1] - p.t[b0] - 60) / 3600)

@@ -144,8 +144,8 @@ def load(conn, pixels: list[tuple[str, str]], sel, settings: ReportSettings) -> 
                 continue
             m = copy_floats(conn, q["mpp_series"], (per.board, per.channel, a, z), 7)
             t = m[:, 0]
-            g = aligned(t, sensor_cache.get(per.irr_id, np.empty((0, 2))))
-            temp = aligned(t, sensor_cache.get(per.temp_id, np.empty((0, 2))))
+            g = aligned(t, sensor_cache.get(per.irr_id or "", np.empty((0, 2))))
+            temp = aligned(t, sensor_cache.get(per.temp_id or "", np.empty((0, 2))))
             ps.segments.append(Segment(per.board, per.channel, per.t0, per.t1, t, m[:, 1], m[:, 2], m[:, 3], m[:, 4],
                                        m[:, 5], m[:, 6], g, temp, move_in=per.move_in))
     _registry(conn, out)

@@ -22,6 +22,7 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from .analysis import PROJECTION_LIMIT, describe_spans  # noqa: E402
 from .pdf_tables import figure_rows, fmt_sig, statistics_rows  # noqa: E402
@@ -32,7 +33,7 @@ TABLE_ROWS = 22
 GREY = "#666666"
 
 
-def _days(t: np.ndarray) -> np.ndarray:
+def _days(t) -> np.ndarray:
     return EPOCH_DAYS + np.asarray(t, dtype=float) / 86400.0
 
 
@@ -62,16 +63,21 @@ class Flow:
     """Text that flows over pages: headings, wrapped paragraphs, monospace lines."""
 
     def __init__(self, pdf: PdfPages, title: str) -> None:
-        self.pdf, self.title, self.fig, self.y = pdf, title, None, 0.0
+        self.pdf, self.title, self.y = pdf, title, 0.0
+        self.fig: Figure | None = None
         self._new(title)
 
     def _new(self, title: str) -> None:
         if self.fig is not None:
             self.pdf.savefig(self.fig)
             plt.close(self.fig)
-        self.fig = plt.figure(figsize=A4)
-        self.fig.text(0.05, 0.94, title, fontsize=15, weight="bold")
+        self.fig = fig = plt.figure(figsize=A4)
+        fig.text(0.05, 0.94, title, fontsize=15, weight="bold")
         self.y = 0.89
+
+    def _page(self) -> Figure:
+        assert self.fig is not None, "text after close()"
+        return self.fig
 
     def _room(self, dy: float) -> None:
         if self.y - dy < 0.05:
@@ -90,13 +96,13 @@ class Flow:
     def heading(self, text: str) -> None:
         self._room(0.08)
         self.y -= 0.012
-        self.fig.text(0.05, self.y, text, fontsize=11.5, weight="bold")
+        self._page().text(0.05, self.y, text, fontsize=11.5, weight="bold")
         self.y -= 0.032
 
     def para(self, text: str, indent: float = 0.0, width: int = 150, **kw) -> None:
         for part in textwrap.wrap(text, width - int(indent * 150)) or [""]:
             self._room(0.024)
-            self.fig.text(0.05 + indent, self.y, part, fontsize=kw.get("size", 9), color=kw.get("color", "black"),
+            self._page().text(0.05 + indent, self.y, part, fontsize=kw.get("size", 9), color=kw.get("color", "black"),
                           family=kw.get("family", "sans-serif"))
             self.y -= 0.024
 
@@ -139,10 +145,10 @@ def _table_page(pdf: PdfPages, title: str, header: list[str], rows: list[list[st
 def _summary(pdf: PdfPages, report) -> None:
     px = report.pixels
     with_data = [p for p in px if p.has_data]
-    t0 = min((p.start for p in with_data), default=None)
-    t1 = max((p.end for p in with_data), default=None)
+    t0 = min((p.start for p in with_data if p.start is not None), default=None)
+    t1 = max((p.end for p in with_data if p.end is not None), default=None)
     period = (f"{datetime.fromtimestamp(t0, timezone.utc):%Y-%m-%d %H:%M} – "
-              f"{datetime.fromtimestamp(t1, timezone.utc):%Y-%m-%d %H:%M} UTC") if t0 else "no data"
+              f"{datetime.fromtimestamp(t1, timezone.utc):%Y-%m-%d %H:%M} UTC") if t0 and t1 else "no data"
     items = {c["item"]: c["value"] for c in report.checklist}
     lead = [
         f"Selection: {report.selection.describe()} · {len(px)} pixels ({len(with_data)} with data) on "
@@ -182,7 +188,7 @@ def _checklist(pdf: PdfPages, report) -> None:
         lines = textwrap.wrap(f"{c['value']}  [{c['source']}]", 125)
         if c["missing"]:
             lines += textwrap.wrap("ADD: " + c["to_add"], 125)
-        for k, line in enumerate(lines):
+        for line in lines:
             fig.text(0.27, y, line, fontsize=8.5, color="#b00020" if line.startswith("ADD") else "black")
             y -= 0.022
         y -= 0.012

@@ -64,7 +64,10 @@ def statistics_rows(report) -> tuple[list[str], list[float], list[list[str]]]:
         if not s:
             rows.append([p.device, p.pixel, "no data"] + [""] * (len(header) - 3))
             continue
-        g = lambda q, k: fmt_sig(s[q][k]) if q in s else "—"  # noqa: E731
+
+        def g(q: str, k: str, s: dict = s) -> str:
+            return fmt_sig(s[q][k]) if q in s else "—"
+
         temp = f"{g('temperature', 'min')}–{g('temperature', 'max')}" if "temperature" in s else "—"
         rows.append([p.device, p.pixel, str(s.get("power", {}).get("minutes", 0)), g("power", "min"), g("power", "max"),
                      g("power", "mean"), g("voltage", "mean"), g("current", "mean"), g("irradiance", "mean"), temp,

@@ -26,7 +26,9 @@ ZERO_POWER_MW = 1e-3
 MAX_GAP_S = 180.0  # 1-minute buckets: more than 3 min between two is a data gap
 
 
-def hhmm(t: float) -> str:
+def hhmm(t: float | None) -> str:
+    if t is None:
+        return "?"
     return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
@@ -69,7 +71,9 @@ class Move:
     text: str = ""
 
     def as_dict(self) -> dict:
-        iso = (lambda t: None if t is None else datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds"))
+        def iso(t: float | None) -> str | None:
+            return None if t is None else datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
+
         return {"logged": iso(self.logged_at), "from": f"board {self.source[0]} channel {self.source[1]}",
                 "to": f"board {self.target[0]} channel {self.target[1]}", "removed": iso(self.removed_at),
                 "installed": iso(self.installed_at), "removal_from_data": self.removal_seen,
