@@ -5,7 +5,13 @@ Prints:
 - nominal lab load (256 MPP channels + 16 sensors at 1 Hz, single-sample messages): p50/p99 ACK
   latency (target p99 <= 50 ms) and the receive process's memory before and after;
 - drain of the local buffer after a 10-minute database outage at nominal load (163,200 rows):
-  seconds and rows/s (target >= 200,000 rows/s).
+  seconds and rows/s (target >= 200,000 rows/s);
+- durable batched ingest: 4 and 16 clients sending 100- and 1000-row MPP batches, each waiting
+  for its ACK: rows/s acknowledged, and rows/s acknowledged *and* drained into the database
+  (target >= 100,000 rows/s).
+
+``--db URL`` runs everything against another server (for example TimescaleDB): the script
+creates its own database there, migrates it and drops it at the end.
 """
 
 from __future__ import annotations
@@ -16,8 +22,11 @@ import os
 import socket
 import subprocess
 import sys
+import shutil
+import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +114,60 @@ def nominal(port: int, seconds: float, boards: int = 16, channels: int = 16) -> 
     return np.array(latencies) * 1000
 
 
+def batched(port: int, url: str, clients: int, rows: int, seconds: float, board0: int) -> tuple[int, float, float, float]:
+    """Clients send ``rows``-row MPP batches (line protocol), each waiting for its ACK.
+
+    Returns (rows acknowledged, ACK rows/s, drained rows/s, p50 ACK latency ms). Drained: from the
+    start until every acknowledged row is in the database."""
+    acked = [0] * clients
+    lat: list[list[float]] = [[] for _ in range(clients)]
+    start = threading.Barrier(clients + 1)
+    stop_at = [0.0]
+    # a board VI's shape: ISO timestamps, all 16 channels of one instant, then the next second
+    row = '{"timestamp": "%s", "channel": %d, "power": 4.2, "current": 4.5, "voltage": 0.93}'
+
+    def run(k: int) -> None:
+        c = Client(port)
+        board = board0 + k
+        t = 1_700_000_000
+        n = 0
+        head = b'{"type": "mpp", "metadata": {"board": %d}, "data": [' % board
+        start.wait()
+        while time.monotonic() < stop_at[0]:
+            stamps = [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t + s))
+                      for s in range(n // 16, (n + rows) // 16 + 1)]
+            body = ", ".join([row % (stamps[(n + i) // 16 - n // 16], (n + i) % 16 + 1) for i in range(rows)])
+            n += rows
+            t0 = time.perf_counter()
+            reply = c.request(head + body.encode() + b"]}\n")
+            lat[k].append(time.perf_counter() - t0)
+            assert reply == b"ACK %d\r\n" % rows, reply
+            acked[k] += rows
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(clients)]
+    for th in threads:
+        th.start()
+    stop_at[0] = time.monotonic() + seconds
+    start.wait()
+    t0 = time.monotonic()
+    for th in threads:
+        th.join()
+    t_ack = time.monotonic() - t0
+    total = sum(acked)
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        while True:
+            n = conn.execute("SELECT count(*) FROM mpp_measurement WHERE tracking_channel_board BETWEEN %s AND %s",
+                             (board0, board0 + clients - 1)).fetchone()[0]
+            if n >= total:
+                break
+            time.sleep(0.1)
+    t_drain = time.monotonic() - t0
+    assert n == total, (n, total)
+    return total, total / t_ack, total / t_drain, float(np.percentile(np.concatenate(lat), 50) * 1000)
+
+
 def drain(url: str, work: Path, rows: int) -> tuple[float, int]:
     from perocube_desktop.config import Settings
     from perocube_desktop.ingest.buffer import DiskBuffer
@@ -138,12 +201,50 @@ def drain(url: str, work: Path, rows: int) -> tuple[float, int]:
     return el, rows
 
 
+SECTIONS = ("single", "nominal", "drain", "batched")
+
+
+@contextmanager
+def database(admin_url: str | None):
+    """(conninfo, workdir): a scratch embedded server, or a database of our own on ``admin_url``."""
+    if admin_url is None:
+        with scratch_database() as (url, work, _server):
+            yield url, work
+        return
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
+
+    from perocube_desktop.db.migrate import migrate
+
+    name = f"perocube_bench_ingest_{os.getpid()}"
+    work = Path(tempfile.mkdtemp(prefix="perocube-bench-"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        url = make_conninfo(admin_url, dbname=name)
+        migrate(url)
+        yield url, work
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--db", help="admin URL of a server to run against (a database is created and dropped there); "
+                                 "default: a scratch embedded PostgreSQL")
+    ap.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="run only these parts")
     ap.add_argument("--throughput-seconds", type=float, default=10)
+    ap.add_argument("--batched-seconds", type=float, default=10)
     ap.add_argument("--nominal-seconds", type=float, default=60, help="600 for the full 10-minute memory check")
     args = ap.parse_args()
-    with scratch_database() as (url, work, _server):
+    with database(args.db) as (url, work):
+        with psycopg_conn(url) as conn:
+            ts = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')").fetchone()[0]
+            version = conn.execute("SHOW server_version").fetchone()[0].split()[0]
+        print(f"database: PostgreSQL {version}{' + TimescaleDB' if ts else ' (plain)'}")
         port = free_port()
         proc = subprocess.Popen([sys.executable, "-m", "perocube_desktop", "receive", "--db", url, "--port", str(port),
                                  "--buffer", str(work / "buf.sqlite3")], stdout=subprocess.PIPE,
@@ -151,22 +252,40 @@ def main() -> None:
         assert b"receiving on" in proc.stdout.readline()
         ps = psutil.Process(proc.pid)
         try:
-            rate = throughput(port, 16, args.throughput_seconds)
-            print(f"16 clients, single-sample messages, each waiting for its ACK: {rate:,.0f} messages/s "
-                  f"(target >= 10,000)")
-            rss0 = ps.memory_info().rss / 1e6
-            lat = nominal(port, args.nominal_seconds)
-            rss1 = ps.memory_info().rss / 1e6
-            print(f"nominal load 256 MPP + 16 sensors at 1 Hz for {args.nominal_seconds:.0f} s: {lat.size:,} messages, "
-                  f"ACK latency p50 {np.percentile(lat, 50):.2f} ms, p99 {np.percentile(lat, 99):.2f} ms, "
-                  f"max {lat.max():.1f} ms (target p99 <= 50 ms)")
-            print(f"receive process memory: {rss0:.0f} MB before, {rss1:.0f} MB after the nominal run")
+            if "single" in args.only:
+                rate = throughput(port, 16, args.throughput_seconds)
+                print(f"16 clients, single-sample messages, each waiting for its ACK: {rate:,.0f} messages/s "
+                      f"(target >= 10,000)")
+            if "batched" in args.only:
+                board0 = 1000
+                for clients in (4, 16):
+                    for rows in (100, 1000):
+                        total, ack_rate, drained, p50 = batched(port, url, clients, rows, args.batched_seconds, board0)
+                        board0 += clients
+                        print(f"durable batched ingest, {clients:2d} clients x {rows:4d}-row batches: {total:,} rows, "
+                              f"{ack_rate:,.0f} rows/s acknowledged, {drained:,.0f} rows/s acknowledged and drained "
+                              f"(target >= 100,000), ACK p50 {p50:.1f} ms")
+            if "nominal" in args.only:
+                rss0 = ps.memory_info().rss / 1e6
+                lat = nominal(port, args.nominal_seconds)
+                rss1 = ps.memory_info().rss / 1e6
+                print(f"nominal load 256 MPP + 16 sensors at 1 Hz for {args.nominal_seconds:.0f} s: {lat.size:,} messages, "
+                      f"ACK latency p50 {np.percentile(lat, 50):.2f} ms, p99 {np.percentile(lat, 99):.2f} ms, "
+                      f"max {lat.max():.1f} ms (target p99 <= 50 ms)")
+                print(f"receive process memory: {rss0:.0f} MB before, {rss1:.0f} MB after the nominal run")
         finally:
             proc.terminate()
             proc.wait(30)
-        el, rows = drain(url, work, 272 * 600)
-        print(f"drain after a 10-minute outage at nominal load: {rows:,} rows in {el:.2f} s = {rows / el:,.0f} rows/s "
-              f"(target >= 200,000)")
+        if "drain" in args.only:
+            el, rows = drain(url, work, 272 * 600)
+            print(f"drain after a 10-minute outage at nominal load: {rows:,} rows in {el:.2f} s = {rows / el:,.0f} rows/s "
+                  f"(target >= 200,000)")
+
+
+def psycopg_conn(url: str):
+    import psycopg
+
+    return psycopg.connect(url, autocommit=True)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,17 @@
-"""The LabVIEW wire protocol (../shared/spec/labview-protocol.md): one JSON request per line.
+"""The LabVIEW wire protocol (../shared/spec/labview-protocol.md).
 
-Pure functions: bytes in, samples and a reply out. No sockets, no database, no Qt.
+Requests are JSON objects framed by JSON value boundaries (``RequestFramer``): the lab's VIs
+write bare objects without line endings and read a 3-byte ``ACK``/``ERR``; newer clients use
+the line protocol (one object per line, ``ACK n ...\r\n`` replies). A connection's framing
+follows from its first request. Pure code: bytes in, samples and replies out. No sockets, no
+database, no Qt.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -57,7 +62,12 @@ class Rejected:
 
 @dataclass
 class Request:
-    """What one line asked for and what to answer."""
+    """What one request asked for and what to answer.
+
+    ``mpp_copy``: the accepted MPP rows as COPY text for ``mpp_measurement`` (made while
+    parsing, so that a batch costs one pass of Python per row); ``t_lo``/``t_hi``: the
+    accepted rows' time range (µs); ``channels``: the MPP (board, channel) pairs.
+    """
 
     kind: str  # "data", "ping", "error", "empty"
     request_id: Any = None
@@ -65,8 +75,17 @@ class Request:
     rejected: list[Rejected] = field(default_factory=list)
     error_code: str = ""
     error_reason: str = ""
+    mpp_copy: str = ""
+    t_lo: int | None = None
+    t_hi: int | None = None
+    channels: set[tuple[int, int]] = field(default_factory=set)
 
-    def reply(self) -> bytes:
+    def reply(self, line_protocol: bool = True) -> bytes:
+        """The reply in the connection's framing: a line, or the VIs' 3 bytes ``ACK``/``ERR``."""
+        if not line_protocol:
+            if self.kind == "error" or (self.rejected and not self.samples):
+                return b"ERR"  # nothing of it could be used
+            return b"ACK"
         suffix = "" if self.request_id is None else f" id={self.request_id}"
         if self.kind == "ping":
             return f"PONG{suffix}\r\n".encode()
@@ -98,19 +117,28 @@ def _number(value: Any, name: str) -> float | None:
     return v if math.isfinite(v) else None
 
 
+INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1  # the database's integer columns
+
+
 def _int(value: Any, name: str) -> int:
     if isinstance(value, bool) or value is None:
         raise RowError(f"missing or invalid {name}")
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    raise RowError(f"{name} is not an integer: {value!r}")
+        out = value
+    elif isinstance(value, float) and value.is_integer():
+        out = int(value)
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        out = int(value)
+    else:
+        raise RowError(f"{name} is not an integer: {value!r}")
+    if not INT_MIN <= out <= INT_MAX:
+        raise RowError(f"{name} out of range: {value!r}")
+    return out
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_US = timedelta(microseconds=1)
+MIN_TS_S, MAX_TS_S = -62_135_596_800 + 86_400, 253_402_300_799 - 86_400  # years 1..9999 (datetime's range)
 
 
 def ts_datetime(us: int) -> datetime:
@@ -123,8 +151,8 @@ def parse_timestamp(value: Any, source_tz: ZoneInfo | timezone) -> int:
     if isinstance(value, bool) or value is None:
         raise RowError("missing timestamp")
     if isinstance(value, (int, float)):
-        if not math.isfinite(value):
-            raise RowError("timestamp is not finite")
+        if not math.isfinite(value) or not MIN_TS_S <= value <= MAX_TS_S:
+            raise RowError(f"timestamp out of range: {value!r}")
         return int(round(value * 1_000_000))
     if not isinstance(value, str):
         raise RowError(f"timestamp is not text or a number: {value!r}")
@@ -135,8 +163,13 @@ def parse_timestamp(value: Any, source_tz: ZoneInfo | timezone) -> int:
         raise RowError(f"unreadable timestamp {value!r}") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=source_tz)  # fold=0: the first of a repeated DST hour
-    delta = dt - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    try:
+        us = (dt - EPOCH) // _US
+    except OverflowError:
+        raise RowError(f"timestamp out of range: {value!r}") from None
+    if not MIN_TS_S * 1_000_000 <= us <= MAX_TS_S * 1_000_000:
+        raise RowError(f"timestamp out of range: {value!r}")
+    return us
 
 
 def _sample(kind: str, row: dict, meta: dict, tz: ZoneInfo | timezone) -> Sample:
@@ -164,7 +197,7 @@ def _sample(kind: str, row: dict, meta: dict, tz: ZoneInfo | timezone) -> Sample
     raw = _number(merged.get("raw_reading"), "raw_reading")
     if irradiance is None and raw is None:
         raise RowError("no irradiance value")
-    if raw is not None and not raw.is_integer():
+    if raw is not None and not (raw.is_integer() and INT_MIN <= raw <= INT_MAX):
         raise RowError(f"raw_reading is not an integer: {raw}")
     ichan = merged.get("channel")
     if merged.get("sensor_id") is None and ichan is None:
@@ -191,19 +224,52 @@ def _sensor(merged: dict, ichan: Any) -> tuple[str, str | None]:
     return str(irradiance_sensor_uuid(ident, _int(ichan, "channel"))), ident
 
 
+
+# --- COPY text -------------------------------------------------------------------------------
+
+def copy_number(v: float | int | None) -> str:
+    return "\\N" if v is None else repr(v)
+
+
+def copy_timestamp(us: int) -> str:
+    """Microseconds since the epoch as a timestamptz literal PostgreSQL reads (UTC offset)."""
+    return ts_datetime(us).isoformat()
+
+
+def mpp_copy_line(s: Sample) -> str:
+    """The row as COPY text for mpp_measurement (timestamp, power, current, voltage, board, channel)."""
+    return (f"{copy_timestamp(s.ts_us)}\t{copy_number(s.a)}\t{copy_number(s.b)}\t{copy_number(s.c)}"
+            f"\t{s.board}\t{s.channel}\n")
+
+
+# --- requests ------------------------------------------------------------------------------------
+
+_NOT_PARSED = object()
+_ABSENT = object()
+
+
 def parse_line(line: bytes, source_tz: ZoneInfo | timezone = timezone.utc) -> Request:
-    """Parse one request line (without its line ending)."""
-    text_bytes = line.strip()
-    if not text_bytes:
-        return Request("empty")
-    try:
-        text = text_bytes.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return Request("error", error_code="BAD_ENCODING", error_reason=f"not UTF-8 ({exc.reason} at byte {exc.start})")
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return Request("error", error_code="BAD_JSON", error_reason=f"not JSON: {exc.msg} at column {exc.colno}")
+    """Parse one request (one JSON object, without its line ending)."""
+    return parse_request(line, source_tz)
+
+
+def parse_request(frame: bytes, source_tz: ZoneInfo | timezone = timezone.utc, obj: Any = _NOT_PARSED) -> Request:
+    """Parse one framed request; ``obj`` is the frame's JSON value when the framer parsed it already."""
+    if obj is _NOT_PARSED:
+        text_bytes = frame.strip()
+        if not text_bytes:
+            return Request("empty")
+        try:
+            text = text_bytes.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return Request("error", error_code="BAD_ENCODING",
+                           error_reason=f"not UTF-8 ({exc.reason} at byte {exc.start})")
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            return Request("error", error_code="BAD_JSON", error_reason=f"not JSON: {exc.msg} at column {exc.colno}")
+    if isinstance(obj, _BadValue):
+        return Request("error", error_code="BAD_JSON", error_reason="not JSON after the previous object")
     if not isinstance(obj, dict):
         return Request("error", error_code="NOT_OBJECT", error_reason="the request must be a JSON object")
     request_id = obj.get("id")
@@ -222,20 +288,93 @@ def parse_line(line: bytes, source_tz: ZoneInfo | timezone = timezone.utc) -> Re
         return Request("error", request_id, error_code="BAD_REQUEST", error_reason="metadata must be an object")
     rows = data if isinstance(data, list) else [data]
     request = Request("data", request_id)
+    if kind == MPP:
+        _mpp_rows(request, rows, meta, source_tz)
+        return request
     for row in rows:
         if not isinstance(row, dict):
             request.rejected.append(Rejected(json.dumps(row), "data row is not an object"))
             continue
         try:
-            request.samples.append(_sample(kind, row, meta, source_tz))
+            s = _sample(kind, row, meta, source_tz)
         except RowError as exc:
             request.rejected.append(Rejected(json.dumps({"type": kind, "data": row, "metadata": meta}), str(exc)))
+            continue
+        request.samples.append(s)
+        request.t_lo = s.ts_us if request.t_lo is None else min(request.t_lo, s.ts_us)
+        request.t_hi = s.ts_us if request.t_hi is None else max(request.t_hi, s.ts_us)
     return request
 
 
-def too_long(max_bytes: int) -> Request:
-    return Request("error", error_code="TOO_LONG", error_reason=f"line longer than {max_bytes} bytes, skipped")
+def _mpp_rows(request: Request, rows: list, meta: dict, tz: ZoneInfo | timezone) -> None:
+    """MPP rows -> samples and their COPY text in one pass.
 
+    The common row (float values, int board/channel, a timestamp seen in the row before or
+    parsed once) takes a few attribute look-ups; anything else goes through ``_sample``, the
+    one place that defines the rules, so both paths accept and reject exactly the same rows.
+    """
+    m_get = meta.get
+    m_ts, m_board, m_chan = m_get("timestamp"), m_get("board"), m_get("channel")
+    m_p, m_i, m_v = m_get("power", _ABSENT), m_get("current"), m_get("voltage")
+    samples = request.samples
+    append = samples.append
+    lines: list[str] = []
+    add_line = lines.append
+    channels = request.channels
+    last_raw: Any = _ABSENT
+    last_type: type = type(None)
+    ts_us = 0
+    ts_text = ""
+    lo = hi = None
+    for row in rows:
+        if type(row) is dict:
+            g = row.get
+            ts = g("timestamp", m_ts)
+            b = g("board", m_board)
+            c = g("channel", m_chan)
+            p = g("power", m_p)
+            i = g("current", m_i)
+            v = g("voltage", m_v)
+            if (type(p) is float and type(i) is float and type(v) is float and type(b) is int and type(c) is int
+                    and p - p == 0.0 and i - i == 0.0 and v - v == 0.0
+                    and INT_MIN <= b <= INT_MAX and INT_MIN <= c <= INT_MAX):
+                if type(ts) is not last_type or ts != last_raw:
+                    try:
+                        ts_us = parse_timestamp(ts, tz)
+                    except RowError:
+                        ts = _ABSENT  # the slow path below says why
+                    else:
+                        ts_text = copy_timestamp(ts_us)
+                        last_raw, last_type = ts, type(ts)
+                        lo = ts_us if lo is None or ts_us < lo else lo
+                        hi = ts_us if hi is None or ts_us > hi else hi
+                if ts is not _ABSENT:
+                    append(Sample(MPP, ts_us, p, i, v, b, c))
+                    add_line(f"{ts_text}\t{p!r}\t{i!r}\t{v!r}\t{b}\t{c}\n")
+                    channels.add((b, c))
+                    continue
+        if not isinstance(row, dict):
+            request.rejected.append(Rejected(json.dumps(row), "data row is not an object"))
+            continue
+        try:
+            s = _sample(MPP, row, meta, tz)
+        except RowError as exc:
+            request.rejected.append(Rejected(json.dumps({"type": MPP, "data": row, "metadata": meta}), str(exc)))
+            continue
+        append(s)
+        add_line(mpp_copy_line(s))
+        channels.add((s.board, s.channel))  # type: ignore[arg-type]
+        lo = s.ts_us if lo is None or s.ts_us < lo else lo
+        hi = s.ts_us if hi is None or s.ts_us > hi else hi
+    request.mpp_copy = "".join(lines)
+    request.t_lo, request.t_hi = lo, hi
+
+
+def too_long(max_bytes: int) -> Request:
+    return Request("error", error_code="TOO_LONG", error_reason=f"request longer than {max_bytes} bytes, skipped")
+
+
+# --- framing -------------------------------------------------------------------------------------
 
 class LineFramer:
     """Splits a byte stream into lines, whatever the TCP segmentation.
@@ -278,6 +417,241 @@ class LineFramer:
                 self._buf += rest
         return out
 
+    def take_rest(self) -> bytes:
+        """The unfinished last line (at the end of the connection)."""
+        rest = bytes(self._buf)
+        self._buf.clear()
+        return rest
+
+
+# A frame: (raw bytes, or None for a request over the size limit; its JSON value if already parsed)
+Frame = tuple[bytes | None, Any]
+
+_WS = b" \t\r\n"
+# JSON structure: brackets, complete strings, or a lone quote (a string not finished yet)
+_TOKEN = re.compile(rb'[{}\[\]]|"[^"\\]*(?:\\.[^"\\]*)*"|"', re.DOTALL)
+_STRING_REST = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # the rest of a string, with its quote
+_STRING_PART = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)  # as far as a string goes for sure
+_GARBAGE_END = re.compile(rb"[\n{]")
+
+LINE, RAW = "line", "raw"
+
+
+class RequestFramer:
+    """Frames requests by JSON value boundaries and tells the connection's framing.
+
+    Whitespace and line endings between values are separators. ``mode`` is ``None`` until
+    the first request is complete: a line ending right after it (spaces allowed) means the
+    line protocol (``LINE``), anything else ``RAW`` (the VIs: 3-byte replies). When the
+    first request ends exactly at the end of the data so far, the caller waits a moment
+    for more and calls ``decide(RAW)`` if nothing came. In line mode, lines are requests
+    (several objects on one line are split by the parser).
+
+    Bytes that cannot start a JSON value ("garbage") form a request up to the next line
+    ending, the next ``{`` or the end of the data received so far.
+    """
+
+    def __init__(self, max_bytes: int = 1 << 20) -> None:
+        self.max_bytes = max_bytes
+        self.mode: str | None = None
+        self._buf = bytearray()
+        self._lines: LineFramer | None = None
+        self._scanning = False  # inside a JSON value that started at _buf[0]
+        self._scan_pos = 0
+        self._depth = 0
+        self._in_string = False
+        self._discard = False  # skipping the rest of a value over the limit
+        self._first_done = False
+
+    # -- public ---------------------------------------------------------------------------------
+    def feed(self, data: bytes) -> list[Frame]:
+        if self._lines is not None:
+            return [(line, _NOT_PARSED) for line in self._lines.feed(data) if line is None or line.strip()]
+        self._buf += data
+        return self._frames(eof=False)
+
+    def decide(self, mode: str) -> list[Frame]:
+        """Fix the framing (no line ending came after the first request); returns frames now complete."""
+        if self.mode is None:
+            self._set_mode(mode)
+        if self._lines is not None:
+            rest = bytes(self._buf)
+            self._buf.clear()
+            return self.feed(rest)
+        return self._frames(eof=False)
+
+    def close(self) -> tuple[list[Frame], bytes]:
+        """At the end of the connection: the frames still complete, and the bytes of an unfinished request."""
+        if self._lines is not None:
+            rest = self._lines.take_rest().strip()
+            if not rest:
+                return [], b""
+            obj = _loads(rest)
+            return ([(rest, obj)], b"") if obj is not _NOT_PARSED else ([], rest)
+        frames = self._frames(eof=True)
+        rest = bytes(self._buf).strip()
+        self._buf.clear()
+        if self._discard:
+            return frames, b""
+        return frames, rest
+
+    @property
+    def awaiting_decision(self) -> bool:
+        """The first request is complete but nothing followed it yet."""
+        return self.mode is None and self._first_done
+
+    # -- internals ----------------------------------------------------------------------------------
+    def _set_mode(self, mode: str) -> None:
+        self.mode = mode
+        if mode == LINE:
+            self._lines = LineFramer(self.max_bytes)
+
+    def _frames(self, eof: bool) -> list[Frame]:
+        out: list[Frame] = []
+        buf = self._buf
+        while True:
+            if not self._scanning and not self._discard:
+                # skip separators; the first request's follower decides the framing
+                n = len(buf)
+                k = 0
+                while k < n and buf[k] in _WS:
+                    if self.mode is None and self._first_done and buf[k] in b"\r\n":
+                        del buf[:k]
+                        self._set_mode(LINE)
+                        rest = bytes(buf)
+                        buf.clear()
+                        return out + self.feed(rest)
+                    k += 1
+                del buf[:k]
+                if not buf:
+                    return out
+                if self.mode is None and self._first_done:
+                    self._set_mode(RAW)
+                if buf[0] not in b"{[":
+                    m = _GARBAGE_END.search(buf, 1)
+                    end = m.start() if m is not None else len(buf)
+                    if end > self.max_bytes:
+                        out.append((None, _NOT_PARSED))
+                    else:
+                        out.append((bytes(buf[:end]), _NOT_PARSED))
+                    del buf[:end]
+                    self._first_done = True
+                    continue
+                # fast path: the rest of the data is exactly one value (the VIs: one object per write)
+                end = len(buf)
+                while end > 0 and buf[end - 1] in _WS:
+                    end -= 1
+                if buf[end - 1] in b"}]" and end <= self.max_bytes:
+                    obj = _loads(buf[:end])
+                    if obj is not _NOT_PARSED:
+                        out.append((bytes(buf[:end]), obj))
+                        del buf[:end]
+                        self._first_done = True
+                        continue
+                self._scanning, self._scan_pos, self._depth, self._in_string = True, 0, 0, False
+            end = self._scan()
+            if end is None:
+                if self._discard:  # nothing of it is kept
+                    del buf[:self._scan_pos]
+                    self._scan_pos = 0
+                elif len(buf) > self.max_bytes:
+                    out.append((None, _NOT_PARSED))
+                    self._discard = True
+                    del buf[:self._scan_pos]
+                    self._scan_pos = 0
+                    self._first_done = True
+                return out
+            if self._discard:
+                self._discard = False
+            elif end > self.max_bytes:
+                out.append((None, _NOT_PARSED))
+            else:
+                out.append((bytes(buf[:end]), _NOT_PARSED))
+            del buf[:end]
+            self._scanning = False
+            self._first_done = True
+
+    def _scan(self) -> int | None:
+        """Continue the structure scan; the end of the value, or None (incomplete).
+
+        Linear in the bytes received, however the value is split: the scan resumes where it
+        stopped, also inside a string."""
+        depth = self._depth
+        buf = self._buf
+        pos = self._scan_pos
+        if self._in_string:
+            m = _STRING_REST.match(buf, pos)
+            if m is None:
+                self._scan_pos = _STRING_PART.match(buf, pos).end()  # type: ignore[union-attr]
+                return None
+            pos = m.end()
+            self._in_string = False
+        for m in _TOKEN.finditer(buf, pos):
+            t = buf[m.start()]
+            if t == 0x22:  # '"'
+                if m.end() - m.start() == 1:  # a string that has not ended yet
+                    self._in_string = True
+                    self._scan_pos = _STRING_PART.match(buf, m.end()).end()  # type: ignore[union-attr]
+                    self._depth = depth
+                    return None
+                continue
+            if t == 0x7B or t == 0x5B:  # { [
+                depth += 1
+            else:
+                depth -= 1
+                if depth <= 0:
+                    self._depth = 0
+                    return m.end()
+        self._scan_pos, self._depth = len(buf), depth
+        return None
+
+
+def parse_frame(frame: bytes | None, source_tz: ZoneInfo | timezone = timezone.utc, obj: Any = _NOT_PARSED,
+                max_bytes: int = 1 << 20) -> list[Request]:
+    """The requests of one frame (``RequestFramer`` output): usually one; a line holding several
+    JSON objects gives one request each; ``None`` (over the limit) gives ``TOO_LONG``."""
+    if frame is None:
+        return [too_long(max_bytes)]
+    if obj is _NOT_PARSED:
+        try:
+            text = frame.decode("utf-8").strip()
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if exc.msg == "Extra data":
+                return [parse_request(b"", source_tz, value) for value in _values(text)]
+        except (UnicodeDecodeError, ValueError):
+            pass  # parse_request says why
+    request = parse_request(frame, source_tz, obj)
+    return [] if request.kind == "empty" else [request]
+
+
+def _values(text: str) -> list[Any]:
+    """Consecutive JSON values of one line; what cannot be parsed ends the list as an error."""
+    decoder = json.JSONDecoder()
+    out: list[Any] = []
+    pos = 0
+    n = len(text)
+    while pos < n:
+        try:
+            value, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            out.append(_BadValue(text[pos:]))
+            break
+        out.append(value)
+        while pos < n and text[pos] in " \t\r\n":
+            pos += 1
+    return out
+
+
+class _BadValue(str):
+    """Marks the unparseable rest of a line in ``_values``."""
+
+
+def _loads(data: bytes | bytearray) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return _NOT_PARSED
 
 def sample_key(s: Sample) -> str:
     """'mpp:1/3', 'temperature:<uuid>', 'irradiance:<uuid>'."""

@@ -215,3 +215,202 @@ def test_writer_fast_path_and_replay_without_duplicates(db_url, tmp_path):
         assert conn.execute("SELECT count(*) FROM rollup_dirty WHERE kind = 'mpp'").fetchone()[0] >= 1
     w.stop()
     buf.close()
+
+
+# --- clients that behave exactly like the lab's LabVIEW VIs (bare JSON, 3-byte replies) ----------
+
+import logging  # noqa: E402
+import socket  # noqa: E402
+import threading  # noqa: E402
+
+
+def vi_message(ts: float, board: int = 5, channel: int = 1) -> bytes:
+    """One object as the VIs write it: no line ending, the lab's ISO timestamps."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(round(ts % 1 * 1000)):03d}Z"
+    return json.dumps({"type": "mpp", "data": {"timestamp": stamp, "power": 12.31, "current": 13.02, "voltage": 0.945},
+                       "metadata": {"board": board, "channel": channel}}).encode()
+
+
+def read_exactly(sock: socket.socket, n: int) -> bytes:
+    out = b""
+    while len(out) < n:
+        chunk = sock.recv(n - len(out))
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+def assert_nothing_more(sock: socket.socket) -> None:
+    """No stray bytes after the expected replies (byte-exact)."""
+    sock.settimeout(0.3)
+    try:
+        extra = sock.recv(100)
+    except TimeoutError:
+        extra = b""
+    assert extra == b""
+
+
+def vi_connect(port: int) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=15)
+
+
+def stored(url: str, board: int) -> tuple[int, int]:
+    """(rows, distinct (channel, timestamp)) of one board."""
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT count(*), count(DISTINCT (tracking_channel_channel, \"timestamp\")) FROM mpp_measurement"
+                            " WHERE tracking_channel_board = %s", (board,)).fetchone()
+
+
+def test_vi_one_long_connection_without_line_endings(service, db_url):
+    s = vi_connect(service.receiver.port)
+    for i in range(30):
+        s.sendall(vi_message(T + i))
+        assert read_exactly(s, 3) == b"ACK"
+    # a partly usable batch is ACKed (the bad row is quarantined); nothing usable: ERR
+    s.sendall(json.dumps({"type": "mpp", "metadata": {"board": 5, "channel": 2}, "data": [
+        {"timestamp": T, "power": 1.0}, {"timestamp": "yesterday", "power": 1.0}]}).encode())
+    assert read_exactly(s, 3) == b"ACK"
+    s.sendall(b'{"type": "mpp", "data": {"timestamp": "never", "power": 1.0}, "metadata": {"board": 5, "channel": 3}}')
+    assert read_exactly(s, 3) == b"ERR"
+    s.sendall(b'{"type": "weather", "data": {}}')
+    assert read_exactly(s, 3) == b"ERR"
+    s.sendall(b'{"type": "ping"}')
+    assert read_exactly(s, 3) == b"ACK"
+    assert_nothing_more(s)
+    s.close()
+    wait_until(lambda: stored(db_url, 5) == (31, 31))
+    wait_until(lambda: count(db_url, "quarantine") == 3)
+
+
+def test_vi_one_connection_per_message_reading_three_bytes(service, db_url):
+    for i in range(30):
+        s = vi_connect(service.receiver.port)
+        s.sendall(vi_message(T + i, board=6))
+        assert read_exactly(s, 3) == b"ACK"
+        if i == 29:
+            assert_nothing_more(s)
+        s.close()
+    wait_until(lambda: stored(db_url, 6) == (30, 30))
+
+
+def test_vi_write_and_close_without_reading(service, db_url, caplog):
+    for i in range(30):
+        s = vi_connect(service.receiver.port)
+        s.sendall(vi_message(T + i, board=7))
+        s.close()  # at once: the object must still be stored
+    half = vi_connect(service.receiver.port)
+    half.sendall(vi_message(T + 100, board=7))
+    half.shutdown(socket.SHUT_WR)  # done writing, still reading
+    assert read_exactly(half, 4) == b"ACK"
+    half.close()
+    with caplog.at_level(logging.WARNING, logger="perocube_desktop.ingest.receiver"):
+        cut = vi_connect(service.receiver.port)
+        cut.sendall(vi_message(T + 200, board=7)[:40])  # an unfinished object, then the VI closes
+        peer = "%s:%d" % cut.getsockname()
+        cut.close()
+        wait_until(lambda: service.receiver.unfinished == 1)
+        wait_until(lambda: count(db_url, "quarantine") == 1)
+    assert any("closed in the middle of a request" in r.getMessage() and peer in r.getMessage() for r in caplog.records)
+    wait_until(lambda: stored(db_url, 7) == (31, 31))
+    with psycopg.connect(db_url) as conn:
+        origin, raw, reason = conn.execute("SELECT origin, raw, reason FROM quarantine").fetchone()
+    assert origin == peer and raw == vi_message(T + 200, board=7)[:40].decode() and "40 bytes" in reason
+
+
+def test_vi_several_objects_in_one_write_and_one_object_in_many(service, db_url):
+    s = vi_connect(service.receiver.port)
+    s.sendall(b"".join(vi_message(T + i, board=8) for i in range(10)))  # back to back
+    assert read_exactly(s, 30) == b"ACK" * 10
+    s.sendall(b"  ".join(vi_message(T + i, board=8) for i in range(10, 20)))  # whitespace between
+    assert read_exactly(s, 30) == b"ACK" * 10
+    msg = vi_message(T + 20, board=8)
+    for k in range(0, len(msg), 9):  # one object split over many writes
+        s.sendall(msg[k:k + 9])
+        time.sleep(0.01)
+    assert read_exactly(s, 3) == b"ACK"
+    batch = json.dumps({"type": "mpp", "metadata": {"board": 8}, "data": [
+        {"timestamp": T + 100 + i, "channel": 2, "power": 1.0, "current": 2.0, "voltage": 0.5} for i in range(3000)]}).encode()
+    for k in range(0, len(batch), 50_000):  # a large batch in several writes
+        s.sendall(batch[k:k + 50_000])
+        time.sleep(0.02)
+    assert read_exactly(s, 3) == b"ACK"
+    assert_nothing_more(s)
+    s.close()
+    wait_until(lambda: stored(db_url, 8) == (3021, 3021))
+
+
+def test_vi_object_over_the_limit(service, db_url):
+    s = vi_connect(service.receiver.port)
+    s.sendall(vi_message(T, board=9))
+    assert read_exactly(s, 3) == b"ACK"
+    s.sendall(b'{"type": "mpp", "data": {"timestamp": "' + b"x" * (1 << 20) + b'"}, "metadata": {}}')
+    assert read_exactly(s, 3) == b"ERR"
+    s.sendall(vi_message(T + 1, board=9))
+    assert read_exactly(s, 3) == b"ACK"
+    s.close()
+    wait_until(lambda: stored(db_url, 9) == (2, 2))
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT reason FROM quarantine").fetchone()[0].startswith("TOO_LONG")
+
+
+def test_vi_and_line_clients_together_on_one_port(service, db_url):
+    """Every style at once: each object stored exactly once, every reply byte-exact."""
+    port = service.receiver.port
+    errors: list[BaseException] = []
+    n = 40
+
+    def long_vi():
+        s = vi_connect(port)
+        for i in range(n):
+            s.sendall(vi_message(T + i, board=20))
+            assert read_exactly(s, 3) == b"ACK"
+        assert_nothing_more(s)
+        s.close()
+
+    def per_message_vi():
+        for i in range(n):
+            s = vi_connect(port)
+            s.sendall(vi_message(T + i, board=21))
+            assert read_exactly(s, 3) == b"ACK"
+            s.close()
+
+    def write_and_close_vi():
+        for i in range(n):
+            s = vi_connect(port)
+            s.sendall(vi_message(T + i, board=22))
+            s.close()
+
+    def burst_vi():
+        s = vi_connect(port)
+        for k in range(0, n, 10):
+            s.sendall(b"".join(vi_message(T + i, board=23) for i in range(k, k + 10)))
+            assert read_exactly(s, 30) == b"ACK" * 10
+        s.close()
+
+    def line_client(board: int):
+        c = LineClient(port)
+        for i in range(n):
+            assert c.request(mpp(T + i, board=board, id=i)) == f"ACK 1 id={i}"
+        assert c.request({"type": "ping", "id": "x"}) == "PONG id=x"
+        assert c.request("not json").startswith("ERR BAD_JSON ")
+        c.close()
+
+    def guarded(fn, *args):
+        try:
+            fn(*args)
+        except BaseException as exc:  # reported in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=a) for a in
+               [(long_vi,), (per_message_vi,), (write_and_close_vi,), (burst_vi,), (line_client, 24), (line_client, 25)]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    for board in range(20, 26):
+        wait_until(lambda: stored(db_url, board) == (n, n))
+    time.sleep(0.3)
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM mpp_measurement").fetchone()[0] == 6 * n

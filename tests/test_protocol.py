@@ -93,3 +93,132 @@ def test_framer_skips_overlong_lines_once():
     assert out == [None, b"ok"]
     f = LineFramer(1024)
     assert f.feed(b"x" * 2000 + b"\nfine\n") == [None, b"fine"]
+
+
+# --- framing: JSON value boundaries, the connection's framing from its first request ------------
+
+from perocube_desktop.protocol import LINE, RAW, RequestFramer, parse_frame  # noqa: E402
+
+TRICKY = [
+    b'{"type":"ping","id":"a}b{c"}',
+    b'{"type": "ping", "id": "quote \\" and backslash \\\\"}',
+    b'{"type":"mpp","data":[{"timestamp":1714745230,"power":1.0}],"metadata":{"board":1,"channel":[1]}}',
+    b'{"type":"ping","id":"\xc3\xa9\xe2\x82\xac"}',
+    b'{\r\n  "type": "ping"\r\n}',
+]
+
+
+def frames_of(framer: RequestFramer, stream: bytes, size: int) -> list[bytes | None]:
+    out = []
+    for k in range(0, len(stream), size):
+        out += [raw for raw, _obj in framer.feed(stream[k:k + size])]
+    if framer.awaiting_decision:
+        out += [raw for raw, _obj in framer.decide(RAW)]
+    frames, rest = framer.close()
+    assert rest == b""
+    return out + [raw for raw, _obj in frames]
+
+
+def test_raw_framing_survives_any_segmentation():
+    for sep in (b"", b" ", b"\t  "):
+        stream = sep.join(TRICKY * 3)
+        for size in (1, 2, 5, 13, 64, len(stream)):
+            f = RequestFramer(1 << 20)
+            assert frames_of(f, stream, size) == TRICKY * 3
+            assert f.mode == RAW
+
+
+def test_line_ending_after_the_first_object_means_line_protocol():
+    f = RequestFramer(1 << 20)
+    assert [raw for raw, _ in f.feed(b'{"type":"ping"}')] == [b'{"type":"ping"}']
+    assert f.awaiting_decision and f.mode is None
+    assert f.feed(b"\r\n") == [] and f.mode == LINE  # the line ending came in the next packet
+    assert [raw for raw, _ in f.feed(b'{"type":"ping","id":1}\n\n  \n{"a":')] == [b'{"type":"ping","id":1}']
+    assert [raw for raw, _ in f.feed(b'1}\r\n')] == [b'{"a":1}']
+    f = RequestFramer(1 << 20)
+    assert len(f.feed(b'{"type":"ping"}  \r\n{"type":"ping"}\r\n')) == 2 and f.mode == LINE
+    f = RequestFramer(1 << 20)
+    assert len(f.feed(b'{"type":"ping"}{"type":"ping"}\r\n')) == 2 and f.mode == RAW
+
+
+def test_unfinished_object_at_close_is_returned_for_quarantine():
+    f = RequestFramer(1 << 20)
+    f.feed(b'{"type":"ping"} {"type":"mpp","data":{"timest')
+    frames, rest = f.close()
+    assert frames == [] and rest == b'{"type":"mpp","data":{"timest'
+    # line protocol: a complete object without its line ending is still a request
+    f = RequestFramer(1 << 20)
+    f.feed(b'{"type":"ping"}\n{"type":"ping","id":2}')
+    frames, rest = f.close()
+    assert [raw for raw, _ in frames] == [b'{"type":"ping","id":2}'] and rest == b""
+    f = RequestFramer(1 << 20)
+    f.feed(b'{"type":"ping"}\n{"type":"pi')
+    assert f.close() == ([], b'{"type":"pi')
+
+
+def test_objects_over_the_limit_are_skipped_once():
+    big = b'{"type":"mpp","data":"' + b"x" * 3000 + b'"}'
+    for size in (100, 1000, len(big) + 40):
+        f = RequestFramer(1024)
+        out = frames_of(f, big + b'{"type":"ping"}' + big + b' {"type":"ping","id":1}', size)
+        assert out == [None, b'{"type":"ping"}', None, b'{"type":"ping","id":1}']
+
+
+def test_garbage_is_one_request_up_to_the_next_object():
+    f = RequestFramer(1 << 20)
+    f.feed(b'{"type":"ping"}')
+    out = f.decide(RAW) + f.feed(b'hello {"type":"ping"}')
+    assert [raw for raw, _ in out] == [b"hello ", b'{"type":"ping"}']
+    replies = [r.reply(False) for raw, obj in out for r in parse_frame(raw, obj=obj)]
+    assert replies == [b"ERR", b"ACK"]
+
+
+def test_three_byte_replies():
+    ok = parse_frame(b'{"type":"mpp","data":[{"timestamp":1714745230,"power":1.0},{"timestamp":"x","power":1}],'
+                     b'"metadata":{"board":1,"channel":1}}')[0]
+    assert ok.reply(False) == b"ACK" and ok.reply() == b"ACK 1 1\r\n"
+    useless = parse_frame(b'{"type":"mpp","data":{"timestamp":"x","power":1},"metadata":{"board":1,"channel":1}}')[0]
+    assert useless.reply(False) == b"ERR"
+    assert parse_frame(b'{"type":"weather"}')[0].reply(False) == b"ERR"
+    assert parse_frame(b'{"type":"ping","id":4}')[0].reply(False) == b"ACK"
+    assert parse_frame(None)[0].reply(False) == b"ERR"
+
+
+def test_several_objects_on_one_line_are_several_requests():
+    out = parse_frame(b'{"type":"ping","id":1} {"type":"ping","id":2}{"type":"ping","id":3} oops')
+    assert [r.reply() for r in out[:3]] == [b"PONG id=1\r\n", b"PONG id=2\r\n", b"PONG id=3\r\n"]
+    assert out[3].reply().startswith(b"ERR BAD_JSON")
+
+
+def test_fast_mpp_path_matches_the_rules():
+    """Batches take a fast path per row; it must accept, convert and reject exactly like ``_sample``."""
+    rows = [
+        {"timestamp": "2024-05-03T14:07:10Z", "channel": 1, "power": 1.5, "current": 2.0, "voltage": 0.75},
+        {"timestamp": "2024-05-03T14:07:10Z", "channel": 2, "power": 1.5, "current": 2.0, "voltage": 0.75},
+        {"timestamp": "2024-05-03T16:07:11+02:00", "channel": 3, "power": 1, "current": 2.0, "voltage": 0.75},
+        {"timestamp": 1714745231.25, "channel": 4, "current": 2.0, "voltage": 0.5},
+        {"timestamp": "2024-05-03T14:07:12", "channel": 5, "power": None, "current": 2.0, "voltage": 0.5},
+        {"timestamp": "2024-05-03T14:07:12", "channel": 6, "power": float("nan"), "current": 2.0, "voltage": 0.5},
+        {"timestamp": True, "channel": 7, "power": 1.0, "current": 2.0, "voltage": 0.5},
+        {"timestamp": 1e30, "channel": 7, "power": 1.0, "current": 2.0, "voltage": 0.5},
+        {"timestamp": "2024-05-03T14:07:12", "channel": 1 << 40, "power": 1.0, "current": 2.0, "voltage": 0.5},
+        {"timestamp": "2024-05-03T14:07:12", "channel": "8", "power": 1.0, "current": 2.0, "voltage": 0.5},
+        {"timestamp": "2024-05-03T14:07:12", "board": True, "channel": 9, "power": 1.0, "current": 2.0, "voltage": 0.5},
+        7,
+    ]
+    r = parse_frame(json.dumps({"type": "mpp", "data": rows, "metadata": {"board": 3}}).encode(),
+                    ZoneInfo("Europe/Berlin"))[0]
+    got = [(s.ts_us, s.a, s.b, s.c, s.board, s.channel) for s in r.samples]
+    t0 = us(datetime(2024, 5, 3, 14, 7, 10, tzinfo=UTC))
+    assert got == [
+        (t0, 1.5, 2.0, 0.75, 3, 1), (t0, 1.5, 2.0, 0.75, 3, 2), (t0 + 1_000_000, 1.0, 2.0, 0.75, 3, 3),
+        (1714745231_250000, 1.0, 2.0, 0.5, 3, 4),
+        (us(datetime(2024, 5, 3, 12, 7, 12, tzinfo=UTC)), None, 2.0, 0.5, 3, 5),
+        (us(datetime(2024, 5, 3, 12, 7, 12, tzinfo=UTC)), None, 2.0, 0.5, 3, 6),
+        (us(datetime(2024, 5, 3, 12, 7, 12, tzinfo=UTC)), 1.0, 2.0, 0.5, 3, 8),
+    ]
+    assert len(r.rejected) == 5
+    assert r.mpp_copy.splitlines()[0] == "2024-05-03T14:07:10+00:00\t1.5\t2.0\t0.75\t3\t1"
+    assert r.mpp_copy.splitlines()[4] == "2024-05-03T12:07:12+00:00\t\\N\t2.0\t0.5\t3\t5"
+    assert r.channels == {(3, c) for c in (1, 2, 3, 4, 5, 6, 8)}
+    assert (r.t_lo, r.t_hi) == (us(datetime(2024, 5, 3, 12, 7, 12, tzinfo=UTC)), 1714745231_250000)

@@ -1,25 +1,33 @@
 """The local on-disk buffer: SQLite in WAL mode with synchronous=FULL.
 
-Every accepted sample is committed here before its ACK is sent; the writer moves
-rows to PostgreSQL in id order and deletes them after the PostgreSQL commit.
-A crash between the two replays rows, which the unique keys make harmless.
+Every accepted sample is committed here before its ACK is sent; the writer moves the
+rows to PostgreSQL in id order and deletes them after the PostgreSQL commit. A crash
+between the two replays rows, which the unique keys make harmless.
+
+Rows are stored as *segments*: one SQLite row per kind and group commit, holding the rows'
+COPY text as one blob (MPP: the ``mpp_measurement`` COPY format the writer sends as it is;
+temperature/irradiance: the ``_stage_ingest`` format). A 1000-row batch is therefore one
+insert here and one string join in the writer, not a thousand of each.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..protocol import Sample, ts_datetime
+from ..protocol import MPP, Request, Sample, copy_number, mpp_copy_line
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS pending (
+CREATE TABLE IF NOT EXISTS segment (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL, ts_us INTEGER NOT NULL,
-    a REAL, b REAL, c REAL, board INTEGER, channel INTEGER,
-    sensor TEXT, ident TEXT, ichan INTEGER,
-    copy_line TEXT  -- mpp rows: the COPY line for mpp_measurement, made once at commit time
+    kind TEXT NOT NULL,        -- mpp | temperature | irradiance
+    rows INTEGER NOT NULL,
+    t_lo INTEGER, t_hi INTEGER, -- the rows' time range, microseconds since the epoch
+    channels TEXT,             -- mpp: 'board/channel' pairs separated by spaces
+    body TEXT NOT NULL         -- COPY text: mpp_measurement columns for mpp, _stage_ingest columns otherwise
 );
 CREATE TABLE IF NOT EXISTS quarantine (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -27,16 +35,84 @@ CREATE TABLE IF NOT EXISTS quarantine (
 );
 """
 
-BufferedRow = tuple  # (id, kind, ts_us, a, b, c, board, channel, sensor, ident, ichan, copy_line)
+# COPY columns of each body format
+MPP_COPY_COLUMNS = '"timestamp", power, current, voltage, tracking_channel_board, tracking_channel_channel'
+STAGE_COPY_COLUMNS = "kind, ts_us, a, b, c, board, channel, sensor, ident, ichan"
 
-def copy_number(v) -> str:
-    return "\\N" if v is None else repr(v)
+
+@dataclass(slots=True)
+class Segment:
+    id: int
+    kind: str
+    rows: int
+    t_lo: int | None
+    t_hi: int | None
+    channels: str | None
+    body: str
+
+    def channel_pairs(self) -> set[tuple[int, int]]:
+        out = set()
+        for pair in (self.channels or "").split():
+            b, c = pair.split("/")
+            out.add((int(b), int(c)))
+        return out
 
 
-def mpp_copy_line(s: Sample) -> str:
-    """The row as COPY text for mpp_measurement (timestamp, power, current, voltage, board, channel)."""
-    ts = ts_datetime(s.ts_us).isoformat()
-    return f"{ts}\t{copy_number(s.a)}\t{copy_number(s.b)}\t{copy_number(s.c)}\t{s.board}\t{s.channel}\n"
+def _txt(v: str | None) -> str:
+    if v is None:
+        return "\\N"
+    return v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def stage_copy_line(s: Sample) -> str:
+    """A temperature/irradiance (or MPP) row in the ``_stage_ingest`` COPY format."""
+    return (f"{s.kind}\t{s.ts_us}\t{copy_number(s.a)}\t{copy_number(s.b)}\t{copy_number(s.c)}\t"
+            f"{copy_number(s.board)}\t{copy_number(s.channel)}\t{_txt(s.sensor)}\t{_txt(s.ident)}\t"
+            f"{copy_number(s.ichan)}\n")
+
+
+class _Builder:
+    """Collects one group commit's rows into one segment per kind."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, list[str]] = {}
+        self.rows: dict[str, int] = {}
+        self.lo: dict[str, int] = {}
+        self.hi: dict[str, int] = {}
+        self.channels: set[tuple[int, int]] = set()
+
+    def _range(self, kind: str, lo: int | None, hi: int | None, rows: int) -> None:
+        self.rows[kind] = self.rows.get(kind, 0) + rows
+        if lo is not None and hi is not None:
+            self.lo[kind] = min(self.lo.get(kind, lo), lo)
+            self.hi[kind] = max(self.hi.get(kind, hi), hi)
+
+    def add_request(self, r: Request) -> None:
+        if not r.samples:
+            return
+        kind = r.samples[0].kind
+        if kind == MPP:
+            self.parts.setdefault(MPP, []).append(r.mpp_copy)
+            self.channels |= r.channels
+        else:
+            self.parts.setdefault(kind, []).append("".join(stage_copy_line(s) for s in r.samples))
+        self._range(kind, r.t_lo, r.t_hi, len(r.samples))
+
+    def add_samples(self, samples: Iterable[Sample]) -> None:
+        for s in samples:
+            if s.kind == MPP:
+                self.parts.setdefault(MPP, []).append(mpp_copy_line(s))
+                self.channels.add((s.board, s.channel))  # type: ignore[arg-type]
+            else:
+                self.parts.setdefault(s.kind, []).append(stage_copy_line(s))
+            self._range(s.kind, s.ts_us, s.ts_us, 1)
+
+    def rows_to_insert(self) -> list[tuple]:
+        out = []
+        for kind, parts in self.parts.items():
+            channels = " ".join(f"{b}/{c}" for b, c in sorted(self.channels)) if kind == MPP else None
+            out.append((kind, self.rows[kind], self.lo.get(kind), self.hi.get(kind), channels, "".join(parts)))
+        return out
 
 
 class DiskBuffer:
@@ -50,9 +126,7 @@ class DiskBuffer:
         self._lock = threading.Lock()
         conn = self._conn()
         conn.executescript(_SCHEMA)
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(pending)")}
-        if "copy_line" not in columns:  # a buffer file written by an earlier version
-            conn.execute("ALTER TABLE pending ADD COLUMN copy_line TEXT")
+        self._upgrade(conn)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -65,18 +139,41 @@ class DiskBuffer:
                 self._all.append(conn)
         return conn
 
-    def append(self, samples: list[Sample], quarantined: list[tuple[int, str, str, str]] = ()) -> None:
-        """Commit samples and quarantine items (received_us, origin, raw, reason) durably."""
+    @staticmethod
+    def _upgrade(conn: sqlite3.Connection) -> None:
+        """A buffer file of an earlier version kept one row per sample in ``pending``: convert them."""
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pending'").fetchone():
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            builder = _Builder()
+            select = "SELECT kind, ts_us, a, b, c, board, channel, sensor, ident, ichan FROM pending ORDER BY id"
+            builder.add_samples(Sample(*row) for row in conn.execute(select))
+            _insert(conn, builder)
+            conn.execute("DROP TABLE pending")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def append_requests(self, requests: Sequence[Request], quarantined: Sequence[tuple[int, str, str, str]] = ()) -> None:
+        """Commit the requests' rows and quarantine items (received_us, origin, raw, reason) durably."""
+        builder = _Builder()
+        for r in requests:
+            builder.add_request(r)
+        self._commit(builder, quarantined)
+
+    def append(self, samples: Sequence[Sample], quarantined: Sequence[tuple[int, str, str, str]] = ()) -> None:
+        """Commit samples and quarantine items durably."""
+        builder = _Builder()
+        builder.add_samples(samples)
+        self._commit(builder, quarantined)
+
+    def _commit(self, builder: _Builder, quarantined: Sequence[tuple[int, str, str, str]]) -> None:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if samples:
-                conn.executemany(
-                    "INSERT INTO pending (kind, ts_us, a, b, c, board, channel, sensor, ident, ichan, copy_line)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(s.kind, s.ts_us, s.a, s.b, s.c, s.board, s.channel, s.sensor, s.ident, s.ichan,
-                      mpp_copy_line(s) if s.kind == "mpp" else None) for s in samples],
-                )
+            _insert(conn, builder)
             if quarantined:
                 conn.executemany("INSERT INTO quarantine (received_us, origin, raw, reason) VALUES (?, ?, ?, ?)", quarantined)
             conn.execute("COMMIT")
@@ -84,12 +181,20 @@ class DiskBuffer:
             conn.execute("ROLLBACK")
             raise
 
-    def read_batch(self, limit: int) -> list[BufferedRow]:
-        return self._conn().execute(
-            "SELECT id, kind, ts_us, a, b, c, board, channel, sensor, ident, ichan, copy_line FROM pending"
-            " ORDER BY id LIMIT ?",
-            (limit,),
-        ).fetchall()
+    def read_segments(self, max_rows: int) -> list[Segment]:
+        """The oldest segments, up to about ``max_rows`` rows (at least one segment)."""
+        out: list[Segment] = []
+        total = 0
+        cur = self._conn().execute("SELECT id, kind, rows, t_lo, t_hi, channels, body FROM segment ORDER BY id")
+        try:
+            for row in cur:
+                if out and total + row[2] > max_rows:
+                    break
+                out.append(Segment(*row))
+                total += row[2]
+        finally:
+            cur.close()
+        return out
 
     def read_quarantine(self, limit: int) -> list[tuple]:
         return self._conn().execute(
@@ -99,13 +204,14 @@ class DiskBuffer:
     def delete_upto(self, last_id: int, quarantine_last_id: int | None = None) -> None:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("DELETE FROM pending WHERE id <= ?", (last_id,))
+        conn.execute("DELETE FROM segment WHERE id <= ?", (last_id,))
         if quarantine_last_id is not None:
             conn.execute("DELETE FROM quarantine WHERE id <= ?", (quarantine_last_id,))
         conn.execute("COMMIT")
 
     def count(self) -> int:
-        row = self._conn().execute("SELECT coalesce(max(id) - min(id) + 1, 0) FROM pending").fetchone()
+        """Rows waiting for the database."""
+        row = self._conn().execute("SELECT coalesce(sum(rows), 0) FROM segment").fetchone()
         return int(row[0])
 
     def close(self) -> None:
@@ -117,3 +223,10 @@ class DiskBuffer:
                     pass  # closed from another thread already
             self._all.clear()
         self._local = threading.local()
+
+
+def _insert(conn: sqlite3.Connection, builder: _Builder) -> None:
+    rows = builder.rows_to_insert()
+    if rows:
+        conn.executemany("INSERT INTO segment (kind, rows, t_lo, t_hi, channels, body) VALUES (?, ?, ?, ?, ?, ?)", rows)
+

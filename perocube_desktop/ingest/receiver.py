@@ -1,8 +1,12 @@
 """TCP receiver for the LabVIEW protocol: an asyncio server in its own thread.
 
-Lines of one read are parsed together and their samples committed to the disk buffer
-as one group (the ``GroupCommitter`` also merges groups from all clients); replies are
-written, in order, only after that commit. Nothing here touches Qt or PostgreSQL.
+Requests are framed by JSON value boundaries (``protocol.RequestFramer``); a connection
+answers in the framing its first request used: reply lines for line-protocol clients, the
+3-byte ``ACK``/``ERR`` for the lab's VIs. The requests of one read are parsed together and
+committed to the disk buffer as one group (the ``GroupCommitter`` also merges groups from
+all clients); replies are written, in order, only after that commit. A complete request is
+stored even when the peer closes right after sending it; the bytes of an unfinished one are
+quarantined. Nothing here touches Qt or PostgreSQL.
 """
 
 from __future__ import annotations
@@ -19,17 +23,19 @@ from dataclasses import dataclass
 from datetime import timezone
 from zoneinfo import ZoneInfo
 
-from ..protocol import LineFramer, Request, Sample, parse_line, too_long
+from ..protocol import LINE, RAW, Frame, Request, RequestFramer, parse_frame
 from .buffer import DiskBuffer
 
 log = logging.getLogger(__name__)
 
 MAX_CLIENTS = 256
+READ_BYTES = 1 << 18
+LINE_WAIT_S = 0.1  # how long a line ending may take to follow a connection's first request
 
 
 @dataclass
 class _Group:
-    samples: list[Sample]
+    requests: list[Request]
     quarantined: list[tuple[int, str, str, str]]
     future: Future
 
@@ -37,16 +43,16 @@ class _Group:
 class GroupCommitter:
     """One thread that commits everything queued since its last commit in one transaction."""
 
-    def __init__(self, buffer: DiskBuffer, on_committed: Callable[[list[Sample]], None]) -> None:
+    def __init__(self, buffer: DiskBuffer, on_committed: Callable[[list[Request]], None]) -> None:
         self.buffer = buffer
         self.on_committed = on_committed
         self._queue: queue.SimpleQueue[_Group | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="buffer-commit", daemon=True)
         self._thread.start()
 
-    def submit(self, samples: list[Sample], quarantined: list[tuple[int, str, str, str]]) -> Future:
+    def submit(self, requests: list[Request], quarantined: list[tuple[int, str, str, str]]) -> Future:
         fut: Future = Future()
-        self._queue.put(_Group(samples, quarantined, fut))
+        self._queue.put(_Group(requests, quarantined, fut))
         return fut
 
     def stop(self) -> None:
@@ -69,10 +75,10 @@ class GroupCommitter:
                     stop = True
                     break
                 groups.append(nxt)
-            samples = [s for g in groups for s in g.samples]
+            requests = [r for g in groups for r in g.requests]
             quarantined = [q for g in groups for q in g.quarantined]
             try:
-                self.buffer.append(samples, quarantined)
+                self.buffer.append_requests(requests, quarantined)
             except Exception as exc:  # the clients get no ACK and will re-send
                 log.exception("local buffer commit failed")
                 for g in groups:
@@ -80,7 +86,7 @@ class GroupCommitter:
             else:
                 for g in groups:
                     g.future.set_result(None)
-                self.on_committed(samples)
+                self.on_committed(requests)
             if stop:
                 return
 
@@ -96,6 +102,7 @@ class Receiver:
         allow: list[str] | None = None,
         source_timezone: str = "UTC",
         max_line_bytes: int = 1 << 20,
+        line_wait_s: float = LINE_WAIT_S,
     ) -> None:
         self.committer = committer
         self.host = host
@@ -103,12 +110,14 @@ class Receiver:
         self.allow = [ipaddress.ip_network(a, strict=False) for a in (allow or ["127.0.0.1", "::1"])]
         self.tz = timezone.utc if source_timezone == "UTC" else ZoneInfo(source_timezone)
         self.max_line_bytes = max_line_bytes
+        self.line_wait_s = line_wait_s
         self.clients = 0
         self.requests = 0
         self.rows_accepted = 0
         self.rows_rejected = 0
         self.lines_refused = 0
         self.peers_refused = 0
+        self.unfinished = 0  # connections closed in the middle of a request
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
@@ -143,7 +152,7 @@ class Receiver:
         self._loop = loop
         try:
             self._server = loop.run_until_complete(
-                asyncio.start_server(self._handle, self.host, self.port, limit=1 << 16)
+                asyncio.start_server(self._handle, self.host, self.port, limit=READ_BYTES)
             )
             self.port = self._server.sockets[0].getsockname()[1]
             log.info("receiver listening on %s:%d", self.host, self.port)
@@ -193,48 +202,70 @@ class Receiver:
         self.clients += 1
         self._writers.add(writer)
         log.info("client connected: %s", peer_text)
-        framer = LineFramer(self.max_line_bytes)
+        framer = RequestFramer(self.max_line_bytes)
         try:
-            while True:
-                data = await reader.read(1 << 16)
+            eof = False
+            while not eof:
+                data = await reader.read(READ_BYTES)
                 if not data:
                     break
-                lines = framer.feed(data)
-                if lines:
-                    await self._answer(lines, peer_text, writer)
+                frames = framer.feed(data)
+                # the first request's framing: does a line ending follow it (maybe in the next packet)?
+                while framer.awaiting_decision:
+                    try:
+                        more = await asyncio.wait_for(reader.read(READ_BYTES), self.line_wait_s)
+                    except asyncio.TimeoutError:
+                        more = None
+                    if not more:
+                        eof = more is not None
+                        frames += framer.decide(RAW)
+                        break
+                    frames += framer.feed(more)
+                if frames:
+                    await self._answer(frames, peer_text, writer, framer.mode == LINE)
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             log.info("client %s dropped: %s", peer_text, exc)
+        try:
+            # the end of the connection: what is complete is stored, an unfinished request quarantined
+            frames, rest = framer.close()
+            if frames or rest:
+                await self._answer(frames, peer_text, writer, framer.mode == LINE, unfinished=rest)
+        except ConnectionError as exc:
+            log.debug("no reply to %s after it closed: %s", peer_text, exc)
         finally:
             self.clients -= 1
             self._writers.discard(writer)
             log.info("client disconnected: %s", peer_text)
             writer.close()
 
-    async def _answer(self, lines: list[bytes | None], peer: str, writer: asyncio.StreamWriter) -> None:
+    async def _answer(self, frames: list[Frame], peer: str, writer: asyncio.StreamWriter, line_protocol: bool,
+                      unfinished: bytes = b"") -> None:
         requests: list[Request] = []
-        samples: list[Sample] = []
         quarantined: list[tuple[int, str, str, str]] = []
         now_us = int(time.time() * 1_000_000)
-        for line in lines:
-            req = too_long(self.max_line_bytes) if line is None else parse_line(line, self.tz)
-            if req.kind == "empty":
-                continue
-            requests.append(req)
-            if req.kind == "error":
-                self.lines_refused += 1
-                raw = "<line longer than the limit>" if line is None else line[:4096].decode("utf-8", "replace")
-                quarantined.append((now_us, peer, raw, f"{req.error_code} {req.error_reason}"))
-                log.warning("from %s: %s %s", peer, req.error_code, req.error_reason)
-            for rej in req.rejected:
-                quarantined.append((now_us, peer, rej.raw, rej.reason))
-                log.warning("from %s: row rejected: %s", peer, rej.reason)
-            samples.extend(req.samples)
-        if not requests:
+        for raw, obj in frames:
+            for req in parse_frame(raw, self.tz, obj, self.max_line_bytes):
+                requests.append(req)
+                if req.kind == "error":
+                    self.lines_refused += 1
+                    text = "<request longer than the limit>" if raw is None else raw.decode("utf-8", "replace")
+                    quarantined.append((now_us, peer, text, f"{req.error_code} {req.error_reason}"))
+                    log.warning("from %s: %s %s", peer, req.error_code, req.error_reason)
+                for rej in req.rejected:
+                    quarantined.append((now_us, peer, rej.raw, rej.reason))
+                    log.warning("from %s: row rejected: %s", peer, rej.reason)
+        if unfinished:
+            self.unfinished += 1
+            reason = f"connection closed in the middle of a request ({len(unfinished)} bytes), nothing of it stored"
+            quarantined.append((now_us, peer, unfinished.decode("utf-8", "replace"), reason))
+            log.warning("from %s: %s", peer, reason)
+        if not requests and not quarantined:
             return
-        if samples or quarantined:
-            await asyncio.wrap_future(self.committer.submit(samples, quarantined))
+        if any(r.samples for r in requests) or quarantined:
+            await asyncio.wrap_future(self.committer.submit(requests, quarantined))
         self.requests += len(requests)
-        self.rows_accepted += len(samples)
+        self.rows_accepted += sum(len(r.samples) for r in requests)
         self.rows_rejected += sum(len(r.rejected) for r in requests)
-        writer.write(b"".join(r.reply() for r in requests))
-        await writer.drain()
+        if requests and not writer.is_closing():
+            writer.write(b"".join(r.reply(line_protocol) for r in requests))
+            await writer.drain()

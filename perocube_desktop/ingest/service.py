@@ -14,7 +14,7 @@ from collections import deque
 from pathlib import Path
 
 from ..config import Settings
-from ..protocol import Sample, sample_key
+from ..protocol import MPP, Request, Sample, sample_key
 from ..status import IngestStatus
 from .buffer import DiskBuffer
 from .receiver import GroupCommitter, Receiver
@@ -45,18 +45,30 @@ class IngestService:
             rs.source_timezone, rs.max_line_bytes,
         )
 
-    def _committed(self, samples: list[Sample]) -> None:
-        if not samples:
+    def _committed(self, requests: list[Request]) -> None:
+        newest: dict[tuple, int] = {}
+        get = newest.get
+        for r in requests:
+            samples = r.samples
+            if not samples:
+                continue
+            self.tap.extend(samples)
+            if samples[0].kind == MPP:
+                for s in samples:
+                    k = (s.board, s.channel)
+                    if s.ts_us > get(k, 0):
+                        newest[k] = s.ts_us
+            else:
+                for s in samples:
+                    k = (s.kind, s.sensor)
+                    if s.ts_us > get(k, 0):
+                        newest[k] = s.ts_us
+        if not newest:
             return
-        self.tap.extend(samples)
-        newest: dict[str, int] = {}
-        for s in samples:
-            k = sample_key(s)
-            if s.ts_us > newest.get(k, 0):
-                newest[k] = s.ts_us
         with self._lock:
             for k, us in newest.items():
-                self._last_sample[k] = max(self._last_sample.get(k, 0.0), us / 1e6)
+                key = f"mpp:{k[0]}/{k[1]}" if type(k[0]) is int else f"{k[0]}:{k[1]}"
+                self._last_sample[key] = max(self._last_sample.get(key, 0.0), us / 1e6)
         self.writer.wakeup.set()
 
     def start(self) -> None:

@@ -15,8 +15,8 @@ from collections.abc import Callable
 import psycopg
 
 from ..db import bulk, queries
-from ..protocol import Sample, ts_datetime
-from .buffer import DiskBuffer, copy_number, mpp_copy_line
+from ..protocol import MPP, ts_datetime
+from .buffer import MPP_COPY_COLUMNS, STAGE_COPY_COLUMNS, DiskBuffer, Segment
 
 log = logging.getLogger(__name__)
 
@@ -130,30 +130,74 @@ class DatabaseWriter:
 
     def flush_once(self) -> int:
         """Move one batch; returns the number of buffered rows handled (0 = nothing to do)."""
-        rows = self.buffer.read_batch(self.batch_rows)
+        segments = self.buffer.read_segments(self.batch_rows)
         quarantine = self.buffer.read_quarantine(self.batch_rows)
-        if not rows and not quarantine:
+        if not segments and not quarantine:
             self._maybe_refresh_rollups(force=False)
             return 0
         conn = self._connection()
+        mpp = [s for s in segments if s.kind == MPP]
+        staged = [s for s in segments if s.kind != MPP]
         with conn.transaction():
             if self._skip_fk_triggers:
                 bulk.skip_fk_triggers(conn)  # channels and sensors are registered first, in this transaction
             with conn.cursor() as cur:
-                rest = self._copy_mpp_direct(conn, cur, rows) if rows else rows
-                if rest:
-                    self._copy(cur, rest)
-                    self._merge(cur, {r[1] for r in rest})
+                if mpp:
+                    self._write_mpp(conn, cur, mpp)
+                if staged:
+                    with cur.copy(f"COPY _stage_ingest ({STAGE_COPY_COLUMNS}) FROM STDIN") as copy:
+                        copy.write("".join(s.body for s in staged).encode())
+                    self._merge(cur, {s.kind for s in staged})
                 if quarantine:
                     with cur.copy("COPY quarantine (received_at, source, origin, raw, reason) FROM STDIN") as copy:
                         for _id, received_us, origin, raw, reason in quarantine:
                             copy.write_row((ts_datetime(received_us), "receiver", origin, raw, reason))
-        self.buffer.delete_upto(rows[-1][0] if rows else 0, quarantine[-1][0] if quarantine else None)
-        self.rows_written += len(rows)
+        self.buffer.delete_upto(segments[-1].id if segments else 0, quarantine[-1][0] if quarantine else None)
+        rows = sum(s.rows for s in segments)
+        self.rows_written += rows
         self.state = "connected"
         self.last_error = None
         self._maybe_refresh_rollups(force=False)
-        return len(rows) + len(quarantine)
+        return rows + len(quarantine)
+
+    def _write_mpp(self, conn: psycopg.Connection, cur: psycopg.Cursor, segments: list[Segment]) -> None:
+        """MPP segments hold mpp_measurement COPY text. Batches of 1000+ rows go straight into the
+        table (no staging, no ON CONFLICT); a replayed or re-sent row makes that fail on the unique
+        key, and then (and for small batches) the rows go through a staging table and
+        ``ON CONFLICT DO NOTHING``."""
+        channels: set[tuple[int, int]] = set()
+        for text in {s.channels for s in segments}:
+            for pair in (text or "").split():
+                b, c = pair.split("/")
+                channels.add((int(b), int(c)))
+        pairs = sorted(channels)
+        cur.execute(queries.get("writer_mpp", "register_channels"), ([b for b, _ in pairs], [c for _, c in pairs]))
+        for b, c in cur.fetchall():
+            log.info("registered new MPP channel %d/%d", b, c)
+        payload = "".join(s.body for s in segments).encode()
+        rows = sum(s.rows for s in segments)
+        direct = False
+        if rows >= 1000:
+            try:
+                with conn.transaction():
+                    with cur.copy(f"COPY mpp_measurement ({MPP_COPY_COLUMNS}) FROM STDIN") as copy:
+                        copy.write(payload)
+                direct = True
+            except psycopg.errors.UniqueViolation:
+                log.debug("re-sent rows in this batch: merging through the staging table")
+        if not direct:
+            with cur.copy(f"COPY _stage_mpp ({MPP_COPY_COLUMNS}) FROM STDIN") as copy:
+                copy.write(payload)
+            cur.execute(queries.get("writer_mpp", "insert_staged"))
+        lo = min((s.t_lo for s in segments if s.t_lo is not None), default=None)
+        hi = max((s.t_hi for s in segments if s.t_hi is not None), default=None)
+        if lo is not None:
+            self._mark_dirty(cur, MPP, lo, hi)
+
+    @staticmethod
+    def _mark_dirty(cur: psycopg.Cursor, kind: str, lo_us: int, hi_us: int | None) -> None:
+        """Rollups: the time range that changed (plain PostgreSQL refreshes it; see perocube_refresh_rollups)."""
+        cur.execute(queries.get("writer_mpp", "mark_dirty"), (kind, lo_us, hi_us))
 
     def _merge(self, cur: psycopg.Cursor, kinds: set[str]) -> None:
         for name, sql in queries.named("writer_merge").items():
@@ -174,44 +218,6 @@ class DatabaseWriter:
                 else:
                     log.info("registered new %s", text)
 
-    def _copy_mpp_direct(self, conn: psycopg.Connection, cur: psycopg.Cursor, rows: list[tuple]) -> list[tuple]:
-        """Fast path for MPP rows: straight COPY into mpp_measurement (no staging, no ON CONFLICT).
-        A replayed or re-sent row makes it fail on the unique key; then everything takes the
-        staging path. Returns the rows still to be merged."""
-        mpp = [r for r in rows if r[1] == "mpp"]
-        if len(mpp) < 1000:  # small batches: the staging path costs nothing noticeable
-            return rows
-        channels = sorted({(r[6], r[7]) for r in mpp})
-        t_lo = min(r[2] for r in mpp)
-        t_hi = max(r[2] for r in mpp)
-        try:
-            with conn.transaction():
-                cur.execute("INSERT INTO mpp_tracking_channel (board, channel) SELECT * FROM unnest(%s::int[], %s::int[])"
-                            " ON CONFLICT DO NOTHING RETURNING board, channel",
-                            ([b for b, _ in channels], [c for _, c in channels]))
-                for b, c in cur.fetchall():
-                    log.info("registered new MPP channel %d/%d", b, c)
-                payload = "".join(r[11] or mpp_copy_line(_sample(r)) for r in mpp)
-                with cur.copy('COPY mpp_measurement ("timestamp", power, current, voltage, tracking_channel_board,'
-                              " tracking_channel_channel) FROM STDIN") as copy:
-                    copy.write(payload.encode())
-                cur.execute("INSERT INTO rollup_dirty (kind, t0, t1) VALUES ('mpp', %s, %s)",
-                            (ts_datetime(t_lo), ts_datetime(t_hi)))
-        except psycopg.errors.UniqueViolation:
-            return rows
-        return [r for r in rows if r[1] != "mpp"]
-
-    @staticmethod
-    def _copy(cur: psycopg.Cursor, rows: list[tuple]) -> None:
-        # COPY text built in one pass; the server turns microseconds into timestamps
-        lines = [
-            f"{kind}\t{ts_us}\t{copy_number(a)}\t{copy_number(b)}\t{copy_number(c)}\t{copy_number(board)}\t{copy_number(channel)}\t"
-            f"{_txt(sensor)}\t{_txt(ident)}\t{copy_number(ichan)}\n"
-            for _id, kind, ts_us, a, b, c, board, channel, sensor, ident, ichan, _line in rows
-        ]
-        with cur.copy("COPY _stage_ingest (kind, ts_us, a, b, c, board, channel, sensor, ident, ichan) FROM STDIN") as copy:
-            copy.write("".join(lines).encode())
-
     def _maybe_refresh_rollups(self, force: bool) -> None:
         now = time.monotonic()
         if not force and now - self._last_rollup < self.rollup_interval_s:
@@ -221,14 +227,3 @@ class DatabaseWriter:
         self._last_rollup = now
         with self._conn.transaction():
             self._conn.execute("SELECT perocube_refresh_rollups()")
-
-
-def _sample(r: tuple) -> Sample:
-    return Sample(r[1], r[2], r[3], r[4], r[5], board=r[6], channel=r[7])
-
-
-def _txt(v: str | None) -> str:
-    if v is None:
-        return "\\N"
-    return v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-

@@ -1,0 +1,16 @@
+-- The live writer's MPP path (perocube_desktop/ingest/writer.py).
+
+-- name: register_channels
+INSERT INTO mpp_tracking_channel (board, channel)
+SELECT * FROM unnest(%s::int[], %s::int[])
+ON CONFLICT DO NOTHING
+RETURNING board, channel
+
+-- name: insert_staged
+INSERT INTO mpp_measurement ("timestamp", power, current, voltage, tracking_channel_board, tracking_channel_channel)
+SELECT "timestamp", power, current, voltage, tracking_channel_board, tracking_channel_channel FROM _stage_mpp
+ON CONFLICT DO NOTHING
+
+-- name: mark_dirty
+INSERT INTO rollup_dirty (kind, t0, t1)
+VALUES (%s, timestamptz 'epoch' + %s * interval '1 microsecond', timestamptz 'epoch' + %s * interval '1 microsecond')
