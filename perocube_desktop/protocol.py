@@ -549,8 +549,8 @@ class RequestFramer:
                         self._first_done = True
                         continue
                 self._scanning, self._scan_pos, self._depth, self._in_string = True, 0, 0, False
-            end = self._scan()
-            if end is None:
+            found = self._scan()
+            if found is None:
                 if self._discard:  # nothing of it is kept
                     del buf[:self._scan_pos]
                     self._scan_pos = 0
@@ -563,11 +563,11 @@ class RequestFramer:
                 return out
             if self._discard:
                 self._discard = False
-            elif end > self.max_bytes:
+            elif found > self.max_bytes:
                 out.append((None, _NOT_PARSED))
             else:
-                out.append((bytes(buf[:end]), _NOT_PARSED))
-            del buf[:end]
+                out.append((bytes(buf[:found]), _NOT_PARSED))
+            del buf[:found]
             self._scanning = False
             self._first_done = True
 

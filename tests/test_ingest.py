@@ -410,7 +410,7 @@ def test_vi_and_line_clients_together_on_one_port(service, db_url):
         t.join(120)
     assert not errors, errors
     for board in range(20, 26):
-        wait_until(lambda: stored(db_url, board) == (n, n))
+        wait_until(lambda b=board: stored(db_url, b) == (n, n))
     time.sleep(0.3)
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM mpp_measurement").fetchone()[0] == 6 * n

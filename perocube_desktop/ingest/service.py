@@ -60,9 +60,9 @@ class IngestService:
                         newest[k] = s.ts_us
             else:
                 for s in samples:
-                    k = (s.kind, s.sensor)
-                    if s.ts_us > get(k, 0):
-                        newest[k] = s.ts_us
+                    ks = (s.kind, s.sensor)
+                    if s.ts_us > get(ks, 0):
+                        newest[ks] = s.ts_us
         if not newest:
             return
         with self._lock:
