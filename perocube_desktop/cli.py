@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     csub.add_parser("path", help="print the config file path")
     q = csub.add_parser("set-password", help="store the database password in the OS keyring")
     _add_db(q)
+    from .api.cli import register as register_serve
+
+    register_serve(sub)
     return parser
 
 
@@ -328,6 +331,10 @@ def main(argv: list[str] | None = None) -> int:
             from .importer.cli import run as run_import
 
             return run_import(args, settings)
+        if args.command == "serve":
+            from .api.cli import run as run_serve
+
+            return run_serve(args, settings)
         if args.command == "report":
             from .stats.cli import run as run_report
 

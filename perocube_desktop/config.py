@@ -77,6 +77,15 @@ class LoggingSettings:
 
 
 @dataclass
+class ApiSettings:
+    """The read API (docs/api.md) run beside the receiver by the desktop app."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"  # a non-loopback address needs a token (PEROCUBE_API_TOKEN or the OS keyring)
+    port: int = 8000
+
+
+@dataclass
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     receiver: ReceiverSettings = field(default_factory=ReceiverSettings)
@@ -84,6 +93,7 @@ class Settings:
     alarms: AlarmSettings = field(default_factory=AlarmSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
     source: str | None = field(default=None, metadata={"internal": True})
 
     # derived paths -------------------------------------------------------
@@ -182,6 +192,8 @@ def _validate(obj: Any, where: typing.Callable[[str], str]) -> None:
         check_timezone(obj.source_timezone, where("source_timezone"))
         if obj.max_line_bytes < 1024:
             raise ConfigError(f"{where('max_line_bytes')}: must be at least 1024")
+    if isinstance(obj, ApiSettings) and not 0 < obj.port < 65536:
+        raise ConfigError(f"{where('port')}: must be between 1 and 65535, got {obj.port}")
     if isinstance(obj, DatabaseSettings) and obj.url:
         check_no_password(obj.url, where("url"))
     if isinstance(obj, LoggingSettings) and obj.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):

@@ -1,0 +1,114 @@
+"""The read API's own small connection pool: read-only sessions in UTC, failing fast.
+
+Not psycopg_pool: when the database is down a request must fail at once with the reason
+(an HTTP 503), not wait for a pool timeout, and a connection broken by a server restart is
+replaced transparently (every API query is a read, so one retry is always safe).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class PoolBusy(Exception):
+    """Every connection is in use for longer than the wait limit."""
+
+
+class ReadOnlyPool:
+    def __init__(self, conninfo: str, max_size: int = 8, statement_timeout_s: float = 60.0,
+                 wait_s: float = 10.0, connect_timeout_s: int = 5) -> None:
+        self.conninfo = conninfo
+        self.max_size = max_size
+        self.statement_timeout_s = statement_timeout_s
+        self.wait_s = wait_s
+        self.connect_timeout_s = connect_timeout_s
+        self._idle: list[psycopg.Connection] = []
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max_size)
+        self._closed = False
+
+    def _connect(self) -> psycopg.Connection:
+        conn = psycopg.connect(self.conninfo, connect_timeout=self.connect_timeout_s, application_name="perocube-api",
+                               prepare_threshold=None)
+        # read-only whatever the role may do; UTC so that JSON and CSV timestamps are unambiguous
+        conn.execute("SET TIME ZONE 'UTC'")
+        conn.execute("SELECT set_config('default_transaction_read_only', 'on', false), "
+                     "set_config('statement_timeout', %s, false)", (f"{int(self.statement_timeout_s * 1000)}ms",))
+        conn.commit()
+        conn.read_only = True
+        return conn
+
+    def _take(self) -> tuple[psycopg.Connection, bool]:
+        with self._lock:
+            while self._idle:
+                conn = self._idle.pop()
+                if not conn.closed and not conn.broken:
+                    return conn, True
+        return self._connect(), False
+
+    def _give_back(self, conn: psycopg.Connection) -> None:
+        if conn.closed or conn.broken or self._closed:
+            conn.close()
+            return
+        try:
+            conn.rollback()  # ends the read-only transaction (nothing to keep)
+        except psycopg.Error:
+            conn.close()
+            return
+        with self._lock:
+            self._idle.append(conn)
+
+    def _discard_idle(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for c in idle:
+            c.close()
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """A connection for one request (or one stream). Fails fast when the database is down."""
+        if not self._slots.acquire(timeout=self.wait_s):
+            raise PoolBusy(f"all {self.max_size} database connections are busy")
+        try:
+            conn, _ = self._take()
+            try:
+                yield conn
+            finally:
+                self._give_back(conn)
+        finally:
+            self._slots.release()
+
+    def run(self, fn: Callable[[psycopg.Connection], T]) -> T:
+        """``fn(conn)``; retried once on a fresh connection when a reused one turns out dead."""
+        if not self._slots.acquire(timeout=self.wait_s):
+            raise PoolBusy(f"all {self.max_size} database connections are busy")
+        try:
+            conn, reused = self._take()
+            try:
+                return fn(conn)
+            except psycopg.OperationalError:
+                if not reused or not conn.broken:
+                    raise
+                log.info("database connection lost; retrying on a new connection")
+                self._discard_idle()
+                conn.close()
+                conn = self._connect()
+                return fn(conn)
+            finally:
+                self._give_back(conn)
+        finally:
+            self._slots.release()
+
+    def close(self) -> None:
+        self._closed = True
+        self._discard_idle()

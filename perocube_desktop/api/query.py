@@ -1,0 +1,290 @@
+"""The read API's query layer (no web framework here): named SQL from ``sql/queries/api.sql``,
+the lab's functions, the plots' rollups and the report's code.
+
+Paging deep into a large table: ``OFFSET 1000000`` makes PostgreSQL read and throw away a
+million rows, and ``count(*)`` for ``total`` reads them all. Instead the pager counts rows from
+the rollups the plots use (``*_rollup_1h`` / ``_1m``: ``n`` rows per bucket), exactly:
+
+* whole hours inside the range come from the hourly rollup, the partial hours at the edges from
+  the minute rollup, the partial minutes at the edges from the raw table;
+* ranges whose rollups are not refreshed yet (``rollup_dirty`` on plain PostgreSQL, pending
+  invalidations of the continuous aggregate with TimescaleDB) are counted from the raw table.
+
+That gives ``total`` and, for any offset, the minute in which the page starts and ends; the
+page is then read from the raw table inside that window with a residual offset below one
+minute of rows. When the unrefreshed ranges are too large to count quickly (a big import
+whose rollups are still being refreshed), ``total`` is the exact count up to ``COUNT_CAP``
+or else the rollup estimate (``total_exact`` false) and the page uses a plain OFFSET.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+from psycopg import sql
+
+from ..db import queries
+
+log = logging.getLogger(__name__)
+
+MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
+USEC = timedelta(microseconds=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+COUNT_CAP = 10_000
+MAX_RAW_COUNT_SPAN = timedelta(hours=6)  # unrefreshed time counted from raw rows, at most
+MAX_INTERVALS = 200
+FAR_PAST = datetime(2, 1, 1, tzinfo=timezone.utc)
+FAR_FUTURE = datetime(9999, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str  # mpp | temperature | irradiance
+    table: str
+    cols: tuple[str, ...]
+    key_cols: tuple[str, ...]  # tie-breakers after "timestamp"
+
+    @property
+    def filter(self) -> sql.SQL:
+        return sql.SQL(queries.get("api", f"filter_{self.name}"))
+
+    def rollup(self, level: str) -> str:
+        return f"{self.name}_rollup_{level}"
+
+
+KINDS = {
+    "mpp": Kind("mpp", "mpp_measurement",
+                ("timestamp", "current", "voltage", "power", "tracking_channel_board", "tracking_channel_channel"),
+                ("tracking_channel_board", "tracking_channel_channel")),
+    "temperature": Kind("temperature", "temperature_measurement", ("timestamp", "temperature", "temperature_sensor_id"),
+                        ("temperature_sensor_id",)),
+    "irradiance": Kind("irradiance", "irradiance_measurement",
+                       ("timestamp", "raw_reading", "irradiance", "irradiance_sensor_id"), ("irradiance_sensor_id",)),
+}
+
+
+def compose(name: str, kind: Kind | None = None, order: str = "ASC", rollup: str | None = None) -> sql.Composed:
+    """A named api.sql template with its identifiers filled in."""
+    if order not in ("ASC", "DESC"):
+        raise ValueError(order)
+    parts: dict[str, sql.Composable] = {}
+    if kind is not None:
+        direction = sql.SQL(order)
+        parts.update(
+            table=sql.Identifier(kind.table),
+            cols=sql.SQL(", ").join(map(sql.Identifier, kind.cols)),
+            filter=kind.filter,
+            order=sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), direction)
+                                     for c in ("timestamp", *kind.key_cols)),
+            rollup=sql.Identifier(rollup or kind.rollup("1h")))
+    template = queries.get("api", name)
+    used = {k: v for k, v in parts.items() if "{" + k + "}" in template}
+    return sql.SQL(template).format(**used)  # type: ignore[arg-type]
+
+
+# --- time arithmetic ------------------------------------------------------------
+
+def floor(t: datetime, step: timedelta) -> datetime:
+    return EPOCH + ((t - EPOCH) // step) * step
+
+
+def ceil(t: datetime, step: timedelta) -> datetime:
+    f = floor(t, step)
+    return f if f == t else f + step
+
+
+Interval = tuple[datetime, datetime]  # [lo, hi)
+
+
+def merge(ivs: list[Interval]) -> list[Interval]:
+    out: list[Interval] = []
+    for lo, hi in sorted(i for i in ivs if i[0] < i[1]):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def subtract(ivs: list[Interval], cuts: list[Interval]) -> list[Interval]:
+    out: list[Interval] = []
+    cuts = merge(cuts)
+    for lo, hi in merge(ivs):
+        pos = lo
+        for clo, chi in cuts:
+            if chi <= pos or clo >= hi:
+                continue
+            if clo > pos:
+                out.append((pos, clo))
+            pos = max(pos, chi)
+        if pos < hi:
+            out.append((pos, hi))
+    return out
+
+
+def clip(ivs: list[Interval], lo: datetime, hi: datetime) -> list[Interval]:
+    return merge([(max(a, lo), min(b, hi)) for a, b in ivs])
+
+
+def expand(ivs: list[Interval], step: timedelta) -> list[Interval]:
+    return merge([(floor(a, step), ceil(b, step)) for a, b in ivs])
+
+
+# --- counting from the rollups ------------------------------------------------------
+
+@dataclass
+class Seg:
+    lo: datetime
+    hi: datetime
+    n: int
+    level: str  # 1h | 1m | raw
+
+
+def unrefreshed(conn: psycopg.Connection, kind: Kind, timescaledb: bool) -> list[Interval] | None:
+    """Ranges whose rollups may be stale; None when that cannot be told."""
+    rows = conn.execute(compose("dirty_ranges"), {"kind": kind.name}).fetchall()
+    ivs = [(a, b + USEC) for a, b in rows]
+    if timescaledb:
+        for level in ("1h", "1m"):
+            try:
+                with conn.transaction():
+                    rows = conn.execute(compose("timescale_invalid_ranges"), {"rollup": kind.rollup(level)}).fetchall()
+            except psycopg.DatabaseError as exc:
+                if isinstance(exc, psycopg.OperationalError):
+                    raise
+                log.debug("TimescaleDB invalidation catalog not readable: %s", exc)
+                return None
+            ivs += [(a, b) for a, b in rows]
+    return merge(ivs)
+
+
+def _counts(conn: psycopg.Connection, kind: Kind, params: dict, level: str, iv: Interval) -> list[Seg]:
+    if level == "raw":
+        rows = conn.execute(compose("raw_counts", kind), {**params, "w0": iv[0], "w1": iv[1]}).fetchall()
+        return [Seg(max(b, iv[0]), min(b + MINUTE, iv[1]), int(n), "raw") for b, n in rows]
+    step = HOUR if level == "1h" else MINUTE
+    rows = conn.execute(compose("rollup_counts", kind, rollup=kind.rollup(level)),
+                        {**params, "w0": iv[0], "w1": iv[1]}).fetchall()
+    return [Seg(b, b + step, int(n), level) for b, n in rows]
+
+
+def segments(conn: psycopg.Connection, kind: Kind, params: dict, t0: datetime | None, t1: datetime | None,
+             timescaledb: bool) -> list[Seg] | None:
+    """Exact row counts of the selection in [t0, t1] as time-ordered segments, or None when the
+    unrefreshed part is too large to count quickly."""
+    dirty = unrefreshed(conn, kind, timescaledb)
+    if dirty is None or len(dirty) > MAX_INTERVALS:
+        return None
+    first, last = conn.execute(compose("extent", kind), params).fetchone()
+    bounds = [(first, last)] if first is not None else []
+    bounds += [d for d in dirty if d[0] > FAR_PAST and d[1] < FAR_FUTURE]
+    if not bounds:
+        return []
+    open0 = t0 is None or t0 <= FAR_PAST
+    open1 = t1 is None or t1 >= FAR_FUTURE
+    lo = floor(min(b[0] for b in bounds), HOUR) if open0 else t0
+    hi = ceil(max(b[1] for b in bounds), HOUR) if open1 else t1 + USEC
+    if open0 and any(d[0] < lo for d in dirty) or open1 and any(d[1] > hi for d in dirty):
+        return None  # unrefreshed range without an end (TimescaleDB: never materialised)
+    if hi <= lo:
+        return []
+    lo_m, hi_m, lo_h, hi_h = ceil(lo, MINUTE), floor(hi, MINUTE), ceil(lo, HOUR), floor(hi, HOUR)
+    if lo_m >= hi_m:
+        raw, minutes, hours = [(lo, hi)], [], []
+    else:
+        d_min = clip(expand(dirty, MINUTE), lo_m, hi_m)
+        raw = merge([(lo, lo_m), (hi_m, hi), *d_min])
+        if lo_h >= hi_h:
+            minutes, hours = subtract([(lo_m, hi_m)], raw), []
+        else:
+            d_hour = clip(expand(dirty, HOUR), lo_h, hi_h)
+            minutes = subtract([(lo_m, lo_h), (hi_h, hi_m), *d_hour], raw)
+            hours = subtract([(lo_h, hi_h)], d_hour)
+    raw = clip(raw, lo, hi)
+    if sum((b - a for a, b in raw), timedelta()) > MAX_RAW_COUNT_SPAN + 2 * MINUTE \
+            or len(raw) + len(minutes) + len(hours) > MAX_INTERVALS:
+        return None
+    params = {**params, "t0": t0, "t1": t1}
+    segs: list[Seg] = []
+    for level, ivs in (("1h", hours), ("1m", minutes), ("raw", raw)):
+        for iv in ivs:
+            segs += _counts(conn, kind, params, level, iv)
+    segs.sort(key=lambda s: s.lo)
+    return [s for s in segs if s.n > 0]
+
+
+def _locate(conn: psycopg.Connection, kind: Kind, params: dict, segs: list[Seg], index: int,
+            desc: bool) -> tuple[Seg, int]:
+    """The segment (at minute resolution) holding row ``index`` of ``segs`` (in their order), and
+    the number of rows before it."""
+    before = 0
+    for s in segs:
+        if before + s.n > index:
+            if s.level != "1h":
+                return s, before
+            fine = _counts(conn, kind, params, "1m", (s.lo, s.hi))
+            if sum(f.n for f in fine) != s.n:  # the two rollups disagree: count the hour from raw rows
+                fine = _counts(conn, kind, params, "raw", (s.lo, s.hi))
+            if desc:
+                fine.reverse()
+            for f in fine:
+                if before + f.n > index:
+                    return f, before
+                before += f.n
+            return s, before - s.n  # not reached when the counts agree
+        before += s.n
+    raise IndexError(index)
+
+
+@dataclass
+class Page:
+    data_json: str
+    total: int
+    total_exact: bool
+
+
+def page(conn: psycopg.Connection, kind: Kind, filters: dict, t0: datetime | None, t1: datetime | None,
+         limit: int, offset: int, order: str, timescaledb: bool) -> Page:
+    params = {**filters, "t0": t0, "t1": t1}
+    segs = segments(conn, kind, filters, t0, t1, timescaledb)
+    query = compose("page", kind, order)
+    if segs is None:
+        n = conn.execute(compose("capped_count", kind), {**params, "cap": COUNT_CAP + 1}).fetchone()[0]
+        exact = n <= COUNT_CAP
+        if not exact:
+            est = conn.execute(compose("rollup_counts", kind, rollup=kind.rollup("1h")),
+                               {**params, "w0": t0 or datetime.min.replace(tzinfo=timezone.utc),
+                                "w1": t1 or datetime.max.replace(tzinfo=timezone.utc)}).fetchall()
+            n = max(sum(int(r[1]) for r in est), COUNT_CAP + 1)
+        data = conn.execute(query, {**params, "w0": None, "w1": None, "limit": limit, "offset": offset}).fetchone()[0]
+        return Page(data, int(n), exact)
+    total = sum(s.n for s in segs)
+    if offset >= total or limit == 0:
+        return Page("[]", total, True)
+    ordered = segs if order == "ASC" else segs[::-1]
+    last = min(offset + limit, total) - 1
+    seg_a, before_a = _locate(conn, kind, params, ordered, offset, order == "DESC")
+    seg_b, _ = _locate(conn, kind, params, ordered, last, order == "DESC")
+    w0, w1 = (seg_a.lo, seg_b.hi) if order == "ASC" else (seg_b.lo, seg_a.hi)
+    data = conn.execute(query, {**params, "w0": w0, "w1": w1, "limit": limit, "offset": offset - before_a}).fetchone()[0]
+    return Page(data, total, True)
+
+
+def copy_csv(conn: psycopg.Connection, statement: sql.Composed, params: dict, chunk_bytes: int = 1 << 20) -> Iterator[bytes]:
+    """COPY ... TO STDOUT as CSV blocks of about ``chunk_bytes`` (constant memory)."""
+    buf: list[bytes] = []
+    size = 0
+    with conn.cursor() as cur, cur.copy(statement, params) as copy:
+        for block in copy:
+            buf.append(bytes(block))
+            size += len(block)
+            if size >= chunk_bytes:
+                yield b"".join(buf)
+                buf, size = [], 0
+    if buf:
+        yield b"".join(buf)
