@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 
 import httpx
 import psycopg
@@ -243,10 +243,12 @@ def test_pixels_and_a_moved_pixel(api, sample_db):
 def test_figures_are_the_reports(api, sample_db):
     from perocube_desktop.stats.report import Selection, build, to_json
 
-    expect = to_json(build(sample_db, Selection(device="OK_240415_02", pixel="A"), ReportSettings()))[0]
-    got = api.get("/pixels/OK_240415_02/A/figures").json()
-    assert set(got) == set(expect)
+    expect = to_json(build(sample_db, Selection(device="OK_240415_02", pixel="B"), ReportSettings()))
+    got = api.get("/pixels/OK_240415_02/B/figures").json()
+    assert set(got) == set(expect) and len(got["pixels"]) == 1
+    expect.pop("created"), got.pop("created")
     assert json.loads(json.dumps(expect)) == got
+    assert got["pixels"][0]["device"] == "OK_240415_02" and got["pixels"][0]["pixel"] == "B"
     assert api.get("/pixels/OK_240415_02/Q/figures").status_code == 404
 
 

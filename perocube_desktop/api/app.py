@@ -13,7 +13,7 @@ import logging
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from enum import Enum
 from typing import Annotated, Any, TypeVar
@@ -335,7 +335,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     def health() -> Response:
         now = datetime.now(timezone.utc)
         try:
-            _, ts = db(lambda c: c.execute(queries.get("api", "health")).fetchone())
+            _, ts = db(lambda c: query.one(c.execute(queries.get("api", "health")).fetchone()))
         except (psycopg.Error, PoolBusy) as exc:
             body = Health(status="degraded", timestamp=now, database="unreachable", timescaledb=None,
                           version=__version__, database_error=_first_line(exc))
@@ -452,8 +452,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
         def run(conn: psycopg.Connection) -> tuple:
             if exists and conn.execute(query.compose(exists), filters).fetchone() is None:
                 raise HTTPException(404, detail=f"unknown {what}")
-            return conn.execute(query.compose(f"{kind}_statistics", query.KINDS[kind]),
-                                {**filters, "t0": t0, "t1": t1}).fetchone()
+            return query.one(conn.execute(query.compose(f"{kind}_statistics", query.KINDS[kind]),
+                                          {**filters, "t0": t0, "t1": t1}).fetchone())
 
         row = db(run)
         out: dict[str, Any] = {"count": int(row[0])}
@@ -521,7 +521,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             parts = []
             periods = conn.execute(queries.get("report", "pixel_periods"), (device, pixel)).fetchall()
             statement = query.compose("pixel_rollup", query.KINDS["mpp"], rollup=f"mpp_rollup_{resolution.value}")
-            for b, c, p0, p1, _temp, _irr in periods:
+            for b, c, p0, p1, *_sensors in periods:
                 text = conn.execute(statement, {**params, "board": b, "channel": c, "p0": p0, "p1": p1,
                                                 "period": p0}).fetchone()[0]
                 if text != "[]":
@@ -540,8 +540,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
     @router.get("/pixels/{device}/{pixel}/figures", tags=["pixels"])
     def pixel_figures(device: DeviceP, pixel: PixelP, start_time: StartTime = None,
                       end_time: EndTime = None) -> dict:
-        """The ISOS figures of merit of the stability report for this pixel: the same code and the
-        same keys as ``perocube-desktop report --device D --pixel P --out F.json`` (one element)."""
+        """The stability report of this one pixel: the same code and the same JSON as
+        ``perocube-desktop report --device D --pixel P --out F.json`` (figures of merit under
+        ``pixels[0]``, with the method, ISOS protocol and checklist)."""
         from ..stats import report
 
         t0, t1 = _utc(start_time), _utc(end_time, "end_time")
@@ -550,9 +551,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
         def run(conn: psycopg.Connection) -> dict:
             known_pixel(conn, device, pixel)
-            res = report.analyse_pixel(conn, device, pixel, sel, ctx.report, {})
-            rep = report.Report(sel, asdict(ctx.report), [res], [], [], datetime.now(timezone.utc).isoformat())
-            return report.to_json(rep)[0]
+            return report.to_json(report.build(ctx.pool.conninfo, sel, ctx.report, conn=conn))
 
         return jsonable_encoder(db(run))
 

@@ -20,8 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Serve the lab's read API (docs/api.md). Loopback needs no credentials; "
                                    "any other address needs a bearer token (PEROCUBE_API_TOKEN or the OS "
                                    "keyring, see --new-token).")
-    p.add_argument("--db", metavar="URL", help="libpq URI or conninfo (default: PEROCUBE_DB_URL, the config, "
-                                                "else the embedded database)")
+    # --db and --config come from cli.GLOBAL_OPTIONS (added to every subcommand)
     p.add_argument("--host", help="listen address (default: api.host in the config, 127.0.0.1)")
     p.add_argument("--port", type=int, help="listen port (default: api.port in the config, 8000)")
     p.add_argument("--new-token", action="store_true",
@@ -52,7 +51,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except ApiConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    target = connection.resolve(settings, args.db)
+    target = connection.resolve(settings, getattr(args, "db", None))
     try:
         if target.embedded is not None:  # ours: bring it to the current schema
             migrate.migrate(target.conninfo, settings.database.compress_after_days)

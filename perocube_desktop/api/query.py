@@ -20,7 +20,7 @@ or else the rollup estimate (``total_exact`` false) and the page uses a plain OF
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -84,7 +84,7 @@ def compose(name: str, kind: Kind | None = None, order: str = "ASC", rollup: str
             rollup=sql.Identifier(rollup or kind.rollup("1h")))
     template = queries.get("api", name)
     used = {k: v for k, v in parts.items() if "{" + k + "}" in template}
-    return sql.SQL(template).format(**used)  # type: ignore[arg-type]
+    return sql.SQL(template).format(**used)  # type: ignore[arg-type,unused-ignore]
 
 
 # --- time arithmetic ------------------------------------------------------------
@@ -163,6 +163,11 @@ def unrefreshed(conn: psycopg.Connection, kind: Kind, timescaledb: bool) -> list
     return merge(ivs)
 
 
+def one(row: tuple | None) -> tuple:
+    assert row is not None, "an aggregate query returns one row"
+    return row
+
+
 def _counts(conn: psycopg.Connection, kind: Kind, params: dict, level: str, iv: Interval) -> list[Seg]:
     if level == "raw":
         rows = conn.execute(compose("raw_counts", kind), {**params, "w0": iv[0], "w1": iv[1]}).fetchall()
@@ -180,27 +185,33 @@ def segments(conn: psycopg.Connection, kind: Kind, params: dict, t0: datetime | 
     dirty = unrefreshed(conn, kind, timescaledb)
     if dirty is None or len(dirty) > MAX_INTERVALS:
         return None
-    first, last = conn.execute(compose("extent", kind), params).fetchone()
-    bounds = [(first, last)] if first is not None else []
+    first, last = one(conn.execute(compose("extent", kind), params).fetchone())
+    bounds: list[Interval] = [(first, last)] if first is not None else []
     bounds += [d for d in dirty if d[0] > FAR_PAST and d[1] < FAR_FUTURE]
     if not bounds:
         return []
-    open0 = t0 is None or t0 <= FAR_PAST
-    open1 = t1 is None or t1 >= FAR_FUTURE
-    lo = floor(min(b[0] for b in bounds), HOUR) if open0 else t0
-    hi = ceil(max(b[1] for b in bounds), HOUR) if open1 else t1 + USEC
+    if t0 is None or t0 <= FAR_PAST:
+        lo, open0 = floor(min(b[0] for b in bounds), HOUR), True
+    else:
+        lo, open0 = t0, False
+    if t1 is None or t1 >= FAR_FUTURE:
+        hi, open1 = ceil(max(b[1] for b in bounds), HOUR), True
+    else:
+        hi, open1 = t1 + USEC, False
     if open0 and any(d[0] < lo for d in dirty) or open1 and any(d[1] > hi for d in dirty):
         return None  # unrefreshed range without an end (TimescaleDB: never materialised)
     if hi <= lo:
         return []
     lo_m, hi_m, lo_h, hi_h = ceil(lo, MINUTE), floor(hi, MINUTE), ceil(lo, HOUR), floor(hi, HOUR)
+    minutes: list[Interval] = []
+    hours: list[Interval] = []
     if lo_m >= hi_m:
-        raw, minutes, hours = [(lo, hi)], [], []
+        raw = [(lo, hi)]
     else:
         d_min = clip(expand(dirty, MINUTE), lo_m, hi_m)
         raw = merge([(lo, lo_m), (hi_m, hi), *d_min])
         if lo_h >= hi_h:
-            minutes, hours = subtract([(lo_m, hi_m)], raw), []
+            minutes = subtract([(lo_m, hi_m)], raw)
         else:
             d_hour = clip(expand(dirty, HOUR), lo_h, hi_h)
             minutes = subtract([(lo_m, lo_h), (hi_h, hi_m), *d_hour], raw)
@@ -254,14 +265,14 @@ def page(conn: psycopg.Connection, kind: Kind, filters: dict, t0: datetime | Non
     segs = segments(conn, kind, filters, t0, t1, timescaledb)
     query = compose("page", kind, order)
     if segs is None:
-        n = conn.execute(compose("capped_count", kind), {**params, "cap": COUNT_CAP + 1}).fetchone()[0]
+        n = one(conn.execute(compose("capped_count", kind), {**params, "cap": COUNT_CAP + 1}).fetchone())[0]
         exact = n <= COUNT_CAP
         if not exact:
             est = conn.execute(compose("rollup_counts", kind, rollup=kind.rollup("1h")),
                                {**params, "w0": t0 or datetime.min.replace(tzinfo=timezone.utc),
                                 "w1": t1 or datetime.max.replace(tzinfo=timezone.utc)}).fetchall()
             n = max(sum(int(r[1]) for r in est), COUNT_CAP + 1)
-        data = conn.execute(query, {**params, "w0": None, "w1": None, "limit": limit, "offset": offset}).fetchone()[0]
+        data = one(conn.execute(query, {**params, "w0": None, "w1": None, "limit": limit, "offset": offset}).fetchone())[0]
         return Page(data, int(n), exact)
     total = sum(s.n for s in segs)
     if offset >= total or limit == 0:
@@ -271,11 +282,12 @@ def page(conn: psycopg.Connection, kind: Kind, filters: dict, t0: datetime | Non
     seg_a, before_a = _locate(conn, kind, params, ordered, offset, order == "DESC")
     seg_b, _ = _locate(conn, kind, params, ordered, last, order == "DESC")
     w0, w1 = (seg_a.lo, seg_b.hi) if order == "ASC" else (seg_b.lo, seg_a.hi)
-    data = conn.execute(query, {**params, "w0": w0, "w1": w1, "limit": limit, "offset": offset - before_a}).fetchone()[0]
+    data = one(conn.execute(query, {**params, "w0": w0, "w1": w1, "limit": limit,
+                                     "offset": offset - before_a}).fetchone())[0]
     return Page(data, total, True)
 
 
-def copy_csv(conn: psycopg.Connection, statement: sql.Composed, params: dict, chunk_bytes: int = 1 << 20) -> Iterator[bytes]:
+def copy_csv(conn: psycopg.Connection, statement: sql.Composed, params: dict, chunk_bytes: int = 1 << 20) -> Generator[bytes, None, None]:
     """COPY ... TO STDOUT as CSV blocks of about ``chunk_bytes`` (constant memory)."""
     buf: list[bytes] = []
     size = 0

@@ -64,15 +64,19 @@ class Report:
 
 
 def build(conninfo: str, sel: Selection, settings: ReportSettings,
-          progress: Callable[[int, int], None] | None = None, cancel: threading.Event | None = None) -> Report:
-    """Load every selected pixel's series, analyse each, and check the ISOS items."""
+          progress: Callable[[int, int], None] | None = None, cancel: threading.Event | None = None,
+          conn: psycopg.Connection | None = None) -> Report:
+    """Load every selected pixel's series, analyse each, and check the ISOS items (on ``conn``
+    when given: the read API's read-only session)."""
     from .checklist import fill_checklist
 
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    with psycopg.connect(conninfo, connect_timeout=10, application_name="perocube-report") as conn:
-        pixels = select_pixels(conn, sel)
-        loaded = load(conn, pixels, sel, settings)
+    if conn is not None:
+        loaded = load(conn, select_pixels(conn, sel), sel, settings)
+    else:
+        with psycopg.connect(conninfo, connect_timeout=10, application_name="perocube-report") as own:
+            loaded = load(own, select_pixels(own, sel), sel, settings)
     timings["load"] = time.perf_counter() - t
     t = time.perf_counter()
     width = smoothing_hours(settings.smoothing)
