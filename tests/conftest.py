@@ -170,6 +170,13 @@ def sample_dir(tmp_path) -> Path:
     return dest
 
 
+def pytest_configure(config):
+    # each session's tmp_path folders live in its own session folder: several test sessions on one
+    # machine must not prune each other's /tmp/pytest-of-<user>/pytest-N folders (pytest keeps 3)
+    if not config.option.basetemp:
+        config.option.basetemp = str(_SESSION_DIR / "tmp")
+
+
 def pytest_sessionfinish(session, exitstatus):
-    # the embedded server is stopped by its fixture; its 80 MB data folder goes too
+    # the embedded server is stopped by its fixture; its 80 MB data folder and the tmp_paths go too
     shutil.rmtree(_SESSION_DIR, ignore_errors=True)
