@@ -146,6 +146,17 @@ def ts_datetime(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
 
 
+def localize(naive: datetime, zone: ZoneInfo | timezone) -> datetime:
+    """A naive local time in ``zone``, resolved as PostgreSQL does (which converts the imported
+    files): in a repeated hour the later (standard-time) offset, in a skipped hour the offset from
+    before the change; both are the smaller of the two candidate offsets. So a sample gets the same
+    instant whether it arrives live or from a file."""
+    if isinstance(zone, timezone):
+        return naive.replace(tzinfo=zone)
+    first, second = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
+    return first if first.utcoffset() <= second.utcoffset() else second  # type: ignore[operator]
+
+
 def parse_timestamp(value: Any, source_tz: ZoneInfo | timezone) -> int:
     """ISO 8601 text (naive = source zone) or epoch seconds -> microseconds since epoch."""
     if isinstance(value, bool) or value is None:
@@ -162,7 +173,7 @@ def parse_timestamp(value: Any, source_tz: ZoneInfo | timezone) -> int:
     except ValueError:
         raise RowError(f"unreadable timestamp {value!r}") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=source_tz)  # fold=0: the first of a repeated DST hour
+        dt = localize(dt, source_tz)
     try:
         us = (dt - EPOCH) // _US
     except OverflowError:

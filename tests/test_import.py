@@ -8,11 +8,13 @@ import subprocess
 import sys
 import threading
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 import psycopg
 
 from perocube_desktop.importer.engine import ImportOptions, run_import
 from perocube_desktop.importer.scan import scan
+from perocube_desktop.protocol import parse_timestamp
 
 from conftest import MANIFEST
 
@@ -124,6 +126,13 @@ def test_source_time_zone_with_dst(db_url, tmp_path):
     assert t[5.0] == datetime(2024, 7, 1, 10, 0, tzinfo=timezone.utc)
     assert t[1.0] == datetime(2024, 10, 26, 23, 30, tzinfo=timezone.utc)
     assert t[3.0] == datetime(2024, 10, 27, 2, 30, tzinfo=timezone.utc)
+    # the repeated hour takes standard time, the skipped hour the offset from before the change:
+    # the same instants as a live sample with the same naive time (protocol.localize)
+    assert t[2.0] == datetime(2024, 10, 27, 1, 30, tzinfo=timezone.utc)
+    assert t[4.0] == datetime(2024, 3, 31, 1, 30, tzinfo=timezone.utc)
+    berlin = ZoneInfo("Europe/Berlin")
+    for naive, power in (("2024-10-27T02:30:00", 2.0), ("2024-03-31T02:30:00", 4.0), ("2024-07-01T12:00:00", 5.0)):
+        assert parse_timestamp(naive, berlin) == int(t[power].timestamp() * 1_000_000)
 
 
 def test_dry_run_writes_nothing(db_url, sample_dir):

@@ -55,9 +55,13 @@ def test_naive_time_in_source_zone_with_dst():
     berlin = ZoneInfo("Europe/Berlin")
     assert parse_timestamp("2024-07-01T12:00:00", berlin) == us(datetime(2024, 7, 1, 10, 0, tzinfo=UTC))
     assert parse_timestamp("2024-01-01T12:00:00", berlin) == us(datetime(2024, 1, 1, 11, 0, tzinfo=UTC))
-    # repeated hour at the end of DST: first occurrence; missing hour: does not crash
-    assert parse_timestamp("2024-10-27T02:30:00", berlin) == us(datetime(2024, 10, 27, 0, 30, tzinfo=UTC))
-    parse_timestamp("2024-03-31T02:30:00", berlin)
+    # as PostgreSQL resolves them (the importer converts files there): a repeated hour at the end of
+    # DST takes standard time (the second occurrence), a skipped hour the offset from before the change
+    assert parse_timestamp("2024-10-27T02:30:00", berlin) == us(datetime(2024, 10, 27, 1, 30, tzinfo=UTC))
+    assert parse_timestamp("2024-03-31T02:30:00", berlin) == us(datetime(2024, 3, 31, 1, 30, tzinfo=UTC))
+    new_york = ZoneInfo("America/New_York")
+    assert parse_timestamp("2024-11-03T01:30:00", new_york) == us(datetime(2024, 11, 3, 6, 30, tzinfo=UTC))
+    assert parse_timestamp("2024-03-10T02:30:00", new_york) == us(datetime(2024, 3, 10, 7, 30, tzinfo=UTC))
     assert parse_timestamp("2024-05-03T14:07:10+02:00", berlin) == us(datetime(2024, 5, 3, 12, 7, 10, tzinfo=UTC))
 
 
