@@ -103,16 +103,18 @@ def hourly_median(t_h: np.ndarray, pce: np.ndarray, min_points: int = 10,
     if t.size == 0:
         return np.empty(0), np.empty(0)
     hours = np.floor(t / width_h).astype(np.int64)
-    order = np.argsort(hours, kind="stable")
+    order = np.lexsort((v, hours))  # by window, then value: medians are the middle elements
     hours, t, v = hours[order], t[order], v[order]
     starts = np.flatnonzero(np.r_[True, hours[1:] != hours[:-1]])
-    ends = np.r_[starts[1:], hours.size]
-    tt, vv = [], []
-    for a, b in zip(starts, ends):
-        if b - a >= min_points:
-            tt.append(float(t[a:b].mean()))
-            vv.append(float(np.median(v[a:b])))
-    return np.array(tt), np.array(vv)
+    counts = np.diff(np.r_[starts, hours.size])
+    keep = counts >= min_points
+    starts, counts = starts[keep], counts[keep]
+    if starts.size == 0:
+        return np.empty(0), np.empty(0)
+    med = 0.5 * (v[starts + (counts - 1) // 2] + v[starts + counts // 2])
+    csum = np.r_[0.0, np.cumsum(t)]
+    mean_t = (csum[starts + counts] - csum[starts]) / counts
+    return mean_t, med
 
 
 def crossing(t_h: np.ndarray, v: np.ndarray, frac: float, t_start: float | None = 0.0,

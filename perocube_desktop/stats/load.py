@@ -1,5 +1,5 @@
 """The database part of a report: which pixels, their connected periods, and their series
-(1-minute rollups read with binary COPY straight into numpy). No figures are computed here."""
+(1-minute rollups read in one pass as raw float8 arrays, straight into numpy). No figures are computed here."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from psycopg import postgres
+from psycopg.adapt import Loader
+from psycopg.pq import Format
+
 from ..config import ReportSettings
 from ..db import queries
 from .series import MOVE_WINDOW_S, PixelSeries, Segment
 
 log = logging.getLogger(__name__)
-_HEADER = 19  # PGCOPY signature, flags, header extension length
-_TRAILER = 2
 
 
 @dataclass
@@ -57,32 +59,60 @@ def select_pixels(conn, sel) -> list[tuple[str, str]]:
     return conn.execute(q["pixels"]).fetchall()
 
 
-def copy_floats(conn, query: str, args: tuple, columns: int) -> np.ndarray:
-    """Run a ``COPY (...) TO STDOUT (FORMAT BINARY)`` of ``columns`` non-null float8 columns into an
-    (n, columns) array without a Python object per value."""
-    with conn.cursor() as cur, cur.copy(query, args) as copy:
-        data = b"".join(bytes(chunk) for chunk in copy)
-    body = memoryview(data)[_HEADER:len(data) - _TRAILER]
-    fields = [("count", ">i2")]
-    for k in range(columns):
-        fields += [(f"len{k}", ">i4"), (f"v{k}", ">f8")]
-    dtype = np.dtype(fields)
-    if len(body) % dtype.itemsize:
-        raise ValueError(f"unexpected binary COPY layout ({len(body)} bytes, rows of {dtype.itemsize})")
-    rows = np.frombuffer(body, dtype=dtype)
-    return np.stack([rows[f"v{k}"].astype(np.float64) for k in range(columns)], axis=1) if rows.size else \
-        np.empty((0, columns))
+class _RawArrayLoader(Loader):
+    """float8[] in binary as its raw bytes: numpy reads them without a Python float per value."""
+
+    format = Format.BINARY
+
+    def load(self, data) -> bytes:
+        return bytes(data)
 
 
-def aligned(t: np.ndarray, series: np.ndarray) -> np.ndarray:
-    """Values of a (time, value) array at the times ``t`` (same minute buckets), NaN where missing."""
+FLOAT8_ARRAY_OID = postgres.types["float8"].array_oid
+_ARRAY = np.dtype([("len", ">i4"), ("value", ">f8")])
+_ARRAY_HEADER = 20  # ndim, has-nulls flag, element type, length, lower bound (one dimension)
+
+
+def _floats(data: bytes | None) -> np.ndarray:
+    if not data:
+        return np.empty(0)
+    body = memoryview(data)[_ARRAY_HEADER:]
+    if len(body) % _ARRAY.itemsize:
+        raise ValueError("float8[] with NULLs or more than one dimension: the series query must coalesce")
+    return np.frombuffer(body, dtype=_ARRAY)["value"].astype(np.float64)
+
+
+def fetch_series(conn, query: str, args: tuple, requests: int) -> list[list[np.ndarray]]:
+    """Run a series query whose columns are float8 arrays, the first one the 1-based request index k
+    and the second the time; returns the other columns of each request, sorted by time."""
+    with conn.cursor(binary=True) as cur:
+        cur.adapters.register_loader(FLOAT8_ARRAY_OID, _RawArrayLoader)
+        row = cur.execute(query, args).fetchone()
+    cols = [_floats(x) for x in row] if row else []
+    if not cols or cols[0].size == 0:
+        return [[np.empty(0) for _ in range(max(len(cols) - 1, 2))] for _ in range(requests)]
+    k = cols[0].astype(np.int32)
+    order = np.argsort(k, kind="stable")  # radix sort on integers; rows keep their physical (time-like) order
+    bounds = np.searchsorted(k[order], np.arange(1, requests + 2))
+    out = []
+    for i in range(requests):
+        idx = order[bounds[i]:bounds[i + 1]]
+        t = cols[1][idx]
+        if t.size > 1 and not (np.diff(t) > 0).all():
+            idx = idx[np.argsort(t, kind="stable")]
+        out.append([c[idx] for c in cols[1:]])
+    return out
+
+
+def aligned(t: np.ndarray, series: list[np.ndarray] | None) -> np.ndarray:
+    """Values of a (time, value) series at the times ``t`` (same minute buckets), NaN where missing."""
     out = np.full(t.shape, np.nan)
-    if series.shape[0] == 0 or t.size == 0:
+    if series is None or series[0].size == 0 or t.size == 0:
         return out
-    ts = series[:, 0]
+    ts, vs = series[0], series[1]
     idx = np.clip(np.searchsorted(ts, t), 0, ts.size - 1)
     hit = np.abs(ts[idx] - t) < 1.0
-    out[hit] = series[idx[hit], 1]
+    out[hit] = vs[idx[hit]]
     return out
 
 
@@ -137,22 +167,23 @@ def load(conn, pixels: list[tuple[str, str]], sel, settings: ReportSettings) -> 
         out.periods[(device, pixel)] = _periods(conn, device, pixel, settings, ps.notes)
         out.series.append(ps)
     sensor_cache = _load_sensors(conn, out.periods.values(), lo, hi)
-    for ps in out.series:
-        for per in out.periods[(ps.device, ps.pixel)]:
-            a, z = max(per.t0, lo), min(per.load_to, hi)
-            if z <= a:
-                continue
-            m = copy_floats(conn, q["mpp_series"], (per.board, per.channel, a, z), 7)
-            t = m[:, 0]
-            g = aligned(t, sensor_cache.get(per.irr_id or "", np.empty((0, 2))))
-            temp = aligned(t, sensor_cache.get(per.temp_id or "", np.empty((0, 2))))
-            ps.segments.append(Segment(per.board, per.channel, per.t0, per.t1, t, m[:, 1], m[:, 2], m[:, 3], m[:, 4],
-                                       m[:, 5], m[:, 6], g, temp, move_in=per.move_in))
+    wanted = [(ps, per, max(per.t0, lo), min(per.load_to, hi)) for ps in out.series
+              for per in out.periods[(ps.device, ps.pixel)]]
+    wanted = [w for w in wanted if w[3] > w[2]]
+    arrays = fetch_series(conn, q["mpp_series"], ([w[1].board for w in wanted], [w[1].channel for w in wanted],
+                                                  [w[2] for w in wanted], [w[3] for w in wanted]), len(wanted))
+    for (ps, per, _a, _z), m in zip(wanted, arrays):
+        t = m[0]
+        g = aligned(t, sensor_cache.get(per.irr_id or ""))
+        temp = aligned(t, sensor_cache.get(per.temp_id or ""))
+        n, power, power_min, power_max, voltage, current = m[1:7]
+        ps.segments.append(Segment(per.board, per.channel, per.t0, per.t1, t, n, power, power_min, power_max, voltage,
+                                   current, g, temp, move_in=per.move_in))
     _registry(conn, out)
     return out
 
 
-def _load_sensors(conn, all_periods, lo: float, hi: float) -> dict[str, np.ndarray]:
+def _load_sensors(conn, all_periods, lo: float, hi: float) -> dict[str, list[np.ndarray]]:
     """Each sensor once, over the union of the periods that use it."""
     q = queries.named("report")
     ranges: dict[tuple[str, str], list[float]] = {}
@@ -165,7 +196,14 @@ def _load_sensors(conn, all_periods, lo: float, hi: float) -> dict[str, np.ndarr
                 if sid:
                     r = ranges.setdefault((kind, sid), [a, z])
                     r[0], r[1] = min(r[0], a), max(r[1], z)
-    return {sid: copy_floats(conn, q[f"{kind}_series"], (sid, a, z), 2) for (kind, sid), (a, z) in ranges.items()}
+    out: dict[str, list[np.ndarray]] = {}
+    for kind in ("irradiance", "temperature"):
+        items = [(sid, a, z) for (k, sid), (a, z) in ranges.items() if k == kind]
+        if items:
+            arrays = fetch_series(conn, q[f"{kind}_series"], ([i[0] for i in items], [i[1] for i in items],
+                                                              [i[2] for i in items]), len(items))
+            out.update({sid: arr for (sid, _a, _z), arr in zip(items, arrays)})
+    return out
 
 
 def _registry(conn, out: Loaded) -> None:

@@ -22,14 +22,13 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
 
 from .analysis import PROJECTION_LIMIT, describe_spans  # noqa: E402
+from .pdf_layout import A4, Flow, table_pages  # noqa: E402
 from .pdf_tables import figure_rows, fmt_sig, statistics_rows  # noqa: E402
 
-A4 = (11.69, 8.27)  # landscape, inches
 EPOCH_DAYS = mdates.date2num(datetime(1970, 1, 1, tzinfo=timezone.utc))
-TABLE_ROWS = 22
+TABLE_ROWS = 26
 GREY = "#666666"
 
 
@@ -59,89 +58,6 @@ def binned(t: np.ndarray, v: np.ndarray, max_points: int = 1500, gap_s: float = 
     return centres, mean
 
 
-class Flow:
-    """Text that flows over pages: headings, wrapped paragraphs, monospace lines."""
-
-    def __init__(self, pdf: PdfPages, title: str) -> None:
-        self.pdf, self.title, self.y = pdf, title, 0.0
-        self.fig: Figure | None = None
-        self._new(title)
-
-    def _new(self, title: str) -> None:
-        if self.fig is not None:
-            self.pdf.savefig(self.fig)
-            plt.close(self.fig)
-        self.fig = fig = plt.figure(figsize=A4)
-        fig.text(0.05, 0.94, title, fontsize=15, weight="bold")
-        self.y = 0.89
-
-    def _page(self) -> Figure:
-        assert self.fig is not None, "text after close()"
-        return self.fig
-
-    def _room(self, dy: float) -> None:
-        if self.y - dy < 0.05:
-            self._new(self.title + " (continued)")
-
-    def block(self, heading: str, paragraphs: list[str], indent: float = 0.02) -> None:
-        """A heading with its paragraphs, moved to the next page whole when it does not fit here."""
-        lines = sum(max(len(textwrap.wrap(p, 150 - int(indent * 150))), 1) for p in paragraphs)
-        need = 0.056 + 0.024 * lines
-        if self.y - need < 0.05 and need < 0.8:
-            self._new(self.title + " (continued)")
-        self.heading(heading)
-        for p in paragraphs:
-            self.para(p, indent)
-
-    def heading(self, text: str) -> None:
-        self._room(0.08)
-        self.y -= 0.012
-        self._page().text(0.05, self.y, text, fontsize=11.5, weight="bold")
-        self.y -= 0.032
-
-    def para(self, text: str, indent: float = 0.0, width: int = 150, **kw) -> None:
-        for part in textwrap.wrap(text, width - int(indent * 150)) or [""]:
-            self._room(0.024)
-            self._page().text(0.05 + indent, self.y, part, fontsize=kw.get("size", 9), color=kw.get("color", "black"),
-                          family=kw.get("family", "sans-serif"))
-            self.y -= 0.024
-
-    def close(self) -> None:
-        self.pdf.savefig(self.fig)
-        plt.close(self.fig)
-        self.fig = None
-
-
-def _table_page(pdf: PdfPages, title: str, header: list[str], rows: list[list[str]], widths: list[float],
-                lead: list[str] | None = None, colours: list[str] | None = None) -> None:
-    fig = plt.figure(figsize=A4)
-    fig.text(0.05, 0.94, title, fontsize=15, weight="bold")
-    y = 0.9
-    for line in lead or []:
-        for part in textwrap.wrap(line, 160):
-            fig.text(0.05, y, part, fontsize=9)
-            y -= 0.024
-    ax = fig.add_axes((0.04, 0.05, 0.92, y - 0.07))
-    ax.axis("off")
-    table = ax.table(cellText=rows or [["—"] * len(header)], colLabels=header, colWidths=widths, loc="upper center",
-                     cellLoc="center")
-    table.auto_set_font_size(False)
-    table.set_fontsize(8)
-    table.scale(1, 1.35)
-    for (r, _c), cell in table.get_celld().items():
-        if r == 0:
-            cell.set_height(cell.get_height() * 1.8)
-    for (r, _c), cell in table.get_celld().items():
-        cell.set_edgecolor("#bbbbbb")
-        if r == 0:
-            cell.set_facecolor("#e8ecf2")
-            cell.set_text_props(weight="bold")
-        elif colours and colours[r - 1]:
-            cell.set_facecolor(colours[r - 1])
-    pdf.savefig(fig)
-    plt.close(fig)
-
-
 def _summary(pdf: PdfPages, report) -> None:
     px = report.pixels
     with_data = [p for p in px if p.has_data]
@@ -161,13 +77,10 @@ def _summary(pdf: PdfPages, report) -> None:
         f"Cycling: {items.get('cycling', '—')}.",
     ]
     header, widths, rows = figure_rows(report)
-    chunks = [rows[i:i + TABLE_ROWS] for i in range(0, max(len(rows), 1), TABLE_ROWS)]
-    for k, chunk in enumerate(chunks):
-        _table_page(pdf, "PeroCube stability report" if k == 0 else "Figures of merit (continued)", header, chunk,
-                    widths, lead + [f"Figures of merit. — : not computable; T80 “not reached” within the ageing time "
-                                    f"(projected: linear fit after burn-in, 95 % interval, never beyond "
-                                    f"{PROJECTION_LIMIT:g}× the ageing time). Notes and exclusions: last pages."]
-                    if k == 0 else None)
+    lead.append("Figures of merit. — : not computable; T80 “not reached” within the ageing time (projected: linear "
+                f"fit after burn-in, 95 % interval, never beyond {PROJECTION_LIMIT:g}× the ageing time; “refused”: "
+                "see the data-quality notes). Notes and exclusions: last pages.")
+    table_pages(pdf, "PeroCube stability report", header, rows, widths, lead, TABLE_ROWS)
 
 
 def _checklist(pdf: PdfPages, report) -> None:
@@ -227,8 +140,8 @@ def _device_page(pdf: PdfPages, report, device: str) -> None:
             t, v = binned(p.t, p.power)
             ax_pow.plot(_days(t), v, lw=0.7, color=col, rasterized=True)
             days = sorted(p.daily_energy)
-            ax_e.bar(np.arange(len(days)) + i / (len(px) + 1), [p.daily_energy[d] for d in days], 1 / (len(px) + 1),
-                     color=col)
+            noon = [datetime.fromisoformat(d).replace(tzinfo=timezone.utc).timestamp() + 43200 for d in days]
+            ax_e.plot(_days(noon), [p.daily_energy[d] for d in days], "-o", ms=2.5, lw=0.8, color=col)
     excluded = [(s.start, s.end) for p in px for s in p.lit_zero]
     excluded += [(m.removed_at, m.installed_at) for p in px for m in p.moves if m.installed_at and m.removed_at]
     _shade(ax_pow, excluded, "excluded span")
@@ -270,9 +183,10 @@ def _decorate(ax_pce, ax_pow, ax_irr, ax_tmp, ax_e, px) -> None:
     ax_pow.set(ylabel="power (mW)", title="MPP power")
     ax_irr.set(ylabel="irradiance (W/m²)")
     ax_tmp.set(ylabel="temperature (°C)")
-    days = sorted({d for p in px for d in p.daily_energy})
-    ax_e.set(ylabel="energy (mWh)", title="Energy per UTC day")
-    ax_e.set_xticks(np.arange(len(days)) + 0.4, [d[5:] for d in days], fontsize=7)
+    ax_e.set(ylabel="energy (mWh)", title="Energy per UTC day (partial first and last days)")
+    n_days = max(len({d for p in px for d in p.daily_energy}), 1)
+    ax_e.xaxis.set_major_locator(mdates.DayLocator(interval=max(1, n_days // 7)))
+    ax_e.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
     for ax in (ax_pce, ax_pow, ax_irr, ax_tmp, ax_e):
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=7.5)
@@ -309,10 +223,9 @@ def _quality(pdf: PdfPages, report) -> None:
         flow.block("Pixels without data in the selected period", [", ".join(empty)])
     flow.close()
     header, widths, rows = statistics_rows(report)
-    for k in range(0, max(len(rows), 1), TABLE_ROWS):
-        _table_page(pdf, "Series statistics" + (" (continued)" if k else ""), header, rows[k:k + TABLE_ROWS], widths,
-                    ["Per pixel over its analysed data: count, minimum, maximum and mean of the raw samples (exact, "
-                     "from the 1-minute rollups); irradiance and temperature from the board's sensors."] if not k else None)
+    table_pages(pdf, "Series statistics", header, rows, widths,
+                ["Per pixel over its analysed data: count, minimum, maximum and mean of the raw samples (exact, from "
+                 "the 1-minute rollups); irradiance and temperature from the board's sensors."], TABLE_ROWS)
 
 
 def _pixel_quality(p) -> list[str]:

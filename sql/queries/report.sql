@@ -40,25 +40,31 @@ SELECT 'temperature', temperature_sensor_id::text, sensor_identifier, location, 
 FROM temperature_sensor WHERE temperature_sensor_id = ANY(%s::uuid[])
 
 -- name: mpp_series
--- binary COPY of fixed-width float8 rows (no NULLs) that numpy reads directly:
--- minute centre, samples, power mean/min/max, voltage mean, current mean
-COPY (SELECT extract(epoch FROM bucket)::float8 + 30, n::float8, coalesce(power_mean, 'NaN'),
-             coalesce(power_min, 'NaN'), coalesce(power_max, 'NaN'), coalesce(voltage_mean, 'NaN'),
-             coalesce(current_mean, 'NaN')
-      FROM mpp_rollup_1m
-      WHERE tracking_channel_board = %s AND tracking_channel_channel = %s
-        AND bucket >= to_timestamp(%s) AND bucket < to_timestamp(%s)
-      ORDER BY bucket) TO STDOUT (FORMAT BINARY)
+-- every requested (board, channel, from, to) in one pass over the rollup (a channel's rows are spread
+-- over the whole table, so one scan beats one index scan per channel); float8 arrays with no NULLs,
+-- read as raw binary by numpy, in no particular order (the caller sorts by k, then time):
+-- k (1-based index of the request), minute centre, samples, power mean/min/max, voltage mean, current mean
+SELECT array_agg(p.k::float8), array_agg(extract(epoch FROM r.bucket)::float8 + 30), array_agg(r.n::float8),
+       array_agg(coalesce(r.power_mean, 'NaN')), array_agg(coalesce(r.power_min, 'NaN')),
+       array_agg(coalesce(r.power_max, 'NaN')), array_agg(coalesce(r.voltage_mean, 'NaN')),
+       array_agg(coalesce(r.current_mean, 'NaN'))
+FROM unnest(%s::int[], %s::int[], %s::float8[], %s::float8[]) WITH ORDINALITY AS p(b, c, t0, t1, k)
+JOIN mpp_rollup_1m r ON r.tracking_channel_board = p.b AND r.tracking_channel_channel = p.c
+ AND r.bucket >= to_timestamp(p.t0) AND r.bucket < to_timestamp(p.t1)
 
 -- name: irradiance_series
-COPY (SELECT extract(epoch FROM bucket)::float8 + 30, coalesce(irradiance_mean, 'NaN') FROM irradiance_rollup_1m
-      WHERE irradiance_sensor_id = %s::uuid AND bucket >= to_timestamp(%s) AND bucket < to_timestamp(%s)
-      ORDER BY bucket) TO STDOUT (FORMAT BINARY)
+SELECT array_agg(p.k::float8), array_agg(extract(epoch FROM r.bucket)::float8 + 30),
+       array_agg(coalesce(r.irradiance_mean, 'NaN'))
+FROM unnest(%s::uuid[], %s::float8[], %s::float8[]) WITH ORDINALITY AS p(id, t0, t1, k)
+JOIN irradiance_rollup_1m r ON r.irradiance_sensor_id = p.id
+ AND r.bucket >= to_timestamp(p.t0) AND r.bucket < to_timestamp(p.t1)
 
 -- name: temperature_series
-COPY (SELECT extract(epoch FROM bucket)::float8 + 30, coalesce(temperature_mean, 'NaN') FROM temperature_rollup_1m
-      WHERE temperature_sensor_id = %s::uuid AND bucket >= to_timestamp(%s) AND bucket < to_timestamp(%s)
-      ORDER BY bucket) TO STDOUT (FORMAT BINARY)
+SELECT array_agg(p.k::float8), array_agg(extract(epoch FROM r.bucket)::float8 + 30),
+       array_agg(coalesce(r.temperature_mean, 'NaN'))
+FROM unnest(%s::uuid[], %s::float8[], %s::float8[]) WITH ORDINALITY AS p(id, t0, t1, k)
+JOIN temperature_rollup_1m r ON r.temperature_sensor_id = p.id
+ AND r.bucket >= to_timestamp(p.t0) AND r.bucket < to_timestamp(p.t1)
 
 -- name: irradiance_sensor_by_name
 SELECT irradiance_sensor_id::text FROM irradiance_sensor WHERE sensor_identifier = %s AND channel = %s
