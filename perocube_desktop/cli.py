@@ -344,9 +344,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        from .db.migrate import SchemaTooNewError
+        from .db.migrate import SchemaError
 
-        if isinstance(exc, SchemaTooNewError):
+        if isinstance(exc, SchemaError):  # too new, a failed migration, an edited migration
             print(f"error: {exc}", file=sys.stderr)
             return 3
         import psycopg

@@ -30,7 +30,8 @@ def temperature_sensor_uuid(identifier: str) -> uuid.UUID:
 
 
 def irradiance_sensor_uuid(identifier: str, channel: int) -> uuid.UUID:
-    return uuid.uuid5(SENSOR_NAMESPACE, f"{identifier}_channel_{channel}")
+    """The lab's deterministic id: uuid5(NAMESPACE, f"{sensor_identifier}_{channel}"), channel a plain int."""
+    return uuid.uuid5(SENSOR_NAMESPACE, f"{identifier}_{int(channel)}")
 
 
 @dataclass(slots=True)

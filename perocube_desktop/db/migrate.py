@@ -26,8 +26,34 @@ _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x5045524F  # "PERO"
 
 
-class SchemaTooNewError(RuntimeError):
+class SchemaError(RuntimeError):
+    """The schema cannot be brought up to date; the message says which migration, why, and what to do."""
+
+
+class SchemaTooNewError(SchemaError):
     pass
+
+
+class MigrationFailedError(SchemaError):
+    pass
+
+
+class ChecksumMismatchError(SchemaError):
+    pass
+
+
+# Earlier versions of migrations that were deliberately corrected after databases had applied
+# them. A database that recorded one of these checksums is accepted (a later migration brings it
+# up to date); any other changed checksum stops the runner. Add an entry only together with the
+# migration that repairs such databases, and say why here.
+SUPERSEDED_CHECKSUMS: dict[int, dict[str, str]] = {
+    2: {"7e31f6d69126d052253ac601a7475deba998ac5e180e3dc8186584452ea01c2d":
+        "first 0002: did not decompress compressed lab hypertables before adding the unique keys; "
+        "a database that got past it has the keys, nothing to repair"},
+    3: {"7bcf4b1654cb125cfd44e26a4161ee8d7348125586c091edca3c093240503cc4":
+        "first 0003: parameter names differed from the lab's functions and the activity range took a "
+        "DISCONNECTED as the later of two events at the same instant; 0006 re-creates the six functions"},
+}
 
 
 @dataclass(frozen=True)
@@ -42,7 +68,8 @@ class Migration:
 
     @property
     def checksum(self) -> str:
-        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+        # line endings normalised: a checkout with CRLF (Windows) is the same migration
+        return hashlib.sha256(self.path.read_bytes().replace(b"\r\n", b"\n")).hexdigest()
 
 
 @dataclass
@@ -96,8 +123,25 @@ def check_not_newer(conn: psycopg.Connection) -> int:
     return version
 
 
-def migrate(conninfo: str, compress_after_days: int | None = None) -> MigrationResult:
-    """Bring the database at ``conninfo`` to the newest schema."""
+def check_checksums(conn: psycopg.Connection, migrations: list[Migration]) -> None:
+    """Refuse a database whose applied migrations differ from the files we ship (edited after the
+    fact), unless the recorded checksum is a documented superseded version (SUPERSEDED_CHECKSUMS)."""
+    by_version = {m.version: m for m in migrations}
+    for version, checksum in conn.execute("SELECT version, checksum FROM perocube_schema_migrations ORDER BY version"):
+        mig = by_version.get(version)
+        if mig is None or checksum == mig.checksum or checksum in SUPERSEDED_CHECKSUMS.get(version, {}):
+            continue
+        raise ChecksumMismatchError(
+            f"migration {mig.path.name} was applied to this database with a different content "
+            f"(checksum {checksum[:12]}..., this app has {mig.checksum[:12]}...); refusing to continue. "
+            "Use the Perocube Desktop version that created this database, or ask the maintainers how to "
+            "repair it (docs/lab-compat.md: superseded migrations)"
+        )
+
+
+def migrate(conninfo: str, compress_after_days: int | None = None, directory: Path | None = None) -> MigrationResult:
+    """Bring the database at ``conninfo`` to the newest schema (migrations from ``directory``,
+    default: the packaged ``sql/migrations``). Raises SchemaError subclasses with a user message."""
     result = MigrationResult()
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.add_notice_handler(lambda diag: result.notices.append(diag.message_primary or ""))
@@ -105,17 +149,22 @@ def migrate(conninfo: str, compress_after_days: int | None = None) -> MigrationR
         try:
             _ensure_table(conn)
             check_not_newer(conn)
+            migrations = available(directory)
+            check_checksums(conn, migrations)
             done = {row[0] for row in conn.execute("SELECT version FROM perocube_schema_migrations")}
-            for mig in available():
+            for mig in migrations:
                 if mig.version in done:
                     continue
                 log.info("applying migration %04d_%s", mig.version, mig.name)
-                with conn.transaction():
-                    conn.execute(mig.sql)
-                    conn.execute(
-                        "INSERT INTO perocube_schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
-                        (mig.version, mig.name, mig.checksum),
-                    )
+                try:
+                    with conn.transaction():
+                        conn.execute(mig.sql)
+                        conn.execute(
+                            "INSERT INTO perocube_schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                            (mig.version, mig.name, mig.checksum),
+                        )
+                except psycopg.Error as exc:
+                    raise MigrationFailedError(_failure_message(conn, mig, exc)) from exc
                 result.applied.append(mig.version)
             if compress_after_days is not None:
                 conn.execute("SELECT perocube_set_compression_age(make_interval(days => %s))", (compress_after_days,))
@@ -127,6 +176,23 @@ def migrate(conninfo: str, compress_after_days: int | None = None) -> MigrationR
     for notice in result.notices:
         log.info("migration: %s", notice)
     return result
+
+
+def _failure_message(conn: psycopg.Connection, mig: Migration, exc: psycopg.Error) -> str:
+    diag = exc.diag
+    why = (diag.message_primary or str(exc).splitlines()[0]).strip()
+    if diag.message_detail:
+        why += f" ({diag.message_detail.strip()})"
+    if diag.message_hint:
+        why += f"; hint: {diag.message_hint.strip()}"
+    where = f"; at: {diag.context.strip().splitlines()[-1]}" if diag.context else ""
+    try:
+        version = current_version(conn)
+    except psycopg.Error:
+        version = "unknown"
+    return (f"migration {mig.path.name} failed: {why}{where}. It was rolled back: the database is as it was "
+            f"before it (schema version {version}). Fix the cause in the database (or restore a backup), "
+            "then run 'perocube-desktop db migrate' again")
 
 
 def _refresh_after_migration(conn: psycopg.Connection) -> None:

@@ -53,7 +53,8 @@ def run(args, settings: Settings) -> int:
         target.stop()
     if args.json:
         data = summary.to_json()
-        data.pop("outcomes")
+        # per file: inserted + duplicates + bad_lines = lines (every line of every matching file)
+        data["files_detail"] = data.pop("outcomes")
         print(json.dumps(data, indent=1, default=str))
         return 0
     print(f"{'DRY RUN: nothing written. ' if summary.dry_run else ''}"

@@ -66,7 +66,9 @@ class FileOutcome:
     good: int = 0
     inserted: int = 0
     duplicates: int = 0
-    bad_lines: int = 0
+    bad_lines: int = 0  # lines not imported: quarantined + blank + an incomplete last line
+    blank_lines: int = 0
+    incomplete_last_line: int = 0  # 1: left for the next import (LabVIEW may still be writing it)
     mode: str = ""  # new | tail | rewritten
     message: str = ""
 
@@ -270,6 +272,7 @@ class _FilePlan:
         self.mode = "new"
         self.tail = 0  # bytes of an incomplete last line, known once all chunks were read
         self.end = 0
+        self.line_end = 0  # complete lines of the file (known once all chunks were read)
         self.chunks: list[_Chunk] | None = None
 
     @property
@@ -309,7 +312,7 @@ class _FilePlan:
                 start += len(chunk)
                 line_base += cleaned.lines
                 yield _Chunk(len(chunk), cleaned, hasher.hexdigest(), line_base, start)
-        self.tail, self.end = len(pending), start
+        self.tail, self.end, self.line_end = len(pending), start, line_base
 
 
 def plan_file(conn: psycopg.Connection, f: LabFile, opts: ImportOptions) -> _FilePlan:
@@ -345,7 +348,8 @@ def import_file(loader: _Loader, f: LabFile, opts: ImportOptions, summary: Impor
             out.lines += cleaned.lines
             out.good += cleaned.good
             out.inserted += inserted
-            out.bad_lines += cleaned.bad_count
+            out.bad_lines += cleaned.bad_count + cleaned.blank
+            out.blank_lines += cleaned.blank
             # size -1 until the whole file is done: an interrupted file is never "unchanged"
             conn.execute(q["upsert_imported_file"], (str(f.path), f.kind, -1, f.mtime_ns, chunk.offset_after,
                                                      chunk.digest, chunk.lines_after, inserted,
@@ -366,6 +370,11 @@ def import_file(loader: _Loader, f: LabFile, opts: ImportOptions, summary: Impor
         conn.execute(q["finish_imported_file"], (plan.end + plan.tail, str(f.path)))
     if plan.tail:
         out.message = f"last line incomplete ({plan.tail} bytes), left for the next import"
+        # every line is accounted for: inserted + duplicates + bad_lines = lines
+        out.lines += 1
+        out.bad_lines += 1
+        out.incomplete_last_line = 1
+        summary.problems.append(Problem(f.rel, (plan.line_end or 0) + 1, out.message))
     if opts.dry_run:
         out.status = "dry-run"
     return out
@@ -373,23 +382,42 @@ def import_file(loader: _Loader, f: LabFile, opts: ImportOptions, summary: Impor
 
 def _load_with_retry(loader: _Loader, f: LabFile, cleaned: lines_mod.CleanChunk, suffix: bytes) -> int:
     """COPY; if the server refuses a value the fast patterns let through, find those lines
-    in Python, move them to the bad list, and try once more."""
+    in Python, move them to the bad list, and try once more; if the server still refuses, halve
+    the rows until each refused line is found. A value in one line never costs the file."""
     try:
         with loader.conn.transaction():
             return loader.load(f, cleaned.data, suffix)
     except psycopg.errors.DataError as exc:
         log.info("%s: server refused a value (%s); checking line by line", f.rel, str(exc).splitlines()[0])
     keep = []
+
+    def refuse(raw: bytes, reason: str) -> None:
+        cleaned.bad.append(lines_mod.BadLine(0, reason, lines_mod.printable(raw)))
+        cleaned.bad_count += 1
+        cleaned.good -= 1
+
     for raw in cleaned.data.split(b"\n")[:-1]:
         reason = lines_mod.parse_line_slow(f.kind, raw)
         if reason is None:
             keep.append(raw)
         else:
-            cleaned.bad.append(lines_mod.BadLine(0, reason, lines_mod.printable(raw)))
-            cleaned.bad_count += 1
-            cleaned.good -= 1
-    data = b"\n".join(keep) + b"\n" if keep else b""
-    return loader.load(f, data, suffix)
+            refuse(raw, reason)
+    return _load_halving(loader, f, keep, suffix, refuse)
+
+
+def _load_halving(loader: _Loader, f: LabFile, rows: list[bytes], suffix: bytes, refuse) -> int:
+    if not rows:
+        return 0
+    try:
+        with loader.conn.transaction():
+            return loader.load(f, b"\n".join(rows) + b"\n", suffix)
+    except psycopg.errors.DataError as exc:
+        if len(rows) == 1:
+            refuse(rows[0], f"refused by the database: {str(exc).splitlines()[0]}")
+            return 0
+    mid = len(rows) // 2
+    return (_load_halving(loader, f, rows[:mid], suffix, refuse)
+            + _load_halving(loader, f, rows[mid:], suffix, refuse))
 
 
 def run_import(

@@ -39,6 +39,9 @@ _BAD_LINE = {k: re.compile(rb"^(?!" + _good(k) + rb"$)[^\n]*$", re.MULTILINE) fo
 _NO_VALUES = {k: re.compile(rb"^" + _TS + b"".join(b"\t" + _EMPTY for _ in v) + rb"$", re.MULTILINE)
               for k, v in LAYOUTS.items()}
 _NAN_FIELD = re.compile(rb"(?<=\t)" + _NAN + rb"(?=[\t\n])")
+# irradiance raw_reading written as a float with nothing after the point (`40200.0`): the same count
+_RAW_FLOAT = re.compile(rb"^([^\t\n]*\t[-+]?\d+)\.0*(?=\t)", re.MULTILINE)
+_RAW_NOT_INT = re.compile(rb"^[^\t\n]*\t[^\t\n]*[.eE]", re.MULTILINE)
 _DECIMAL_COMMA_TS = re.compile(rb"(?<=:\d\d),(?=\d)")
 
 
@@ -71,7 +74,8 @@ def reason_for(kind: str, line: bytes) -> str:
         return f"unreadable timestamp {fields[0][:40].decode('utf-8', 'replace')!r}"
     for name, value, pattern in zip(COLUMNS[kind][1:], fields[1:], LAYOUTS[kind]):
         if not re.fullmatch(pattern, value):
-            return f"{name} is not a number: {value[:40].decode('utf-8', 'replace')!r}"
+            what = "an integer count" if name == "raw_reading" and re.fullmatch(_NUM, value) else "a number"
+            return f"{name} is not {what}: {value[:40].decode('utf-8', 'replace')!r}"
     return "unreadable line"
 
 
@@ -97,6 +101,7 @@ def _fast_ok(kind: str, block: bytes) -> bool:
     no blank lines and no empty fields. A block that passes needs no per-line work."""
     return (
         not block.translate(None, _ALLOWED)
+        and (kind != "irradiance" or not _RAW_NOT_INT.search(block))
         and block.count(b"\t") == len(LAYOUTS[kind]) * block.count(b"\n")
         and b"\n\n" not in block
         and not block.startswith(b"\n")
@@ -122,6 +127,8 @@ def clean(kind: str, chunk: bytes, first_line: int = 1, keep_bad: int = 1000) ->
             end = chunk.find(b"\n", pos + BLOCK) + 1 or n
         block = chunk[pos:end]
         lines = block.count(b"\n")
+        if kind == "irradiance" and b"." in block:
+            block = _RAW_FLOAT.sub(rb"\1", block)
         if _fast_ok(kind, block):
             parts.append(block)
             out.lines += lines
@@ -142,7 +149,9 @@ def clean(kind: str, chunk: bytes, first_line: int = 1, keep_bad: int = 1000) ->
 
 def _clean_slow(kind: str, chunk: bytes, first_line: int, keep_bad: int) -> CleanChunk:
     if b"\r" in chunk:
-        chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        # only CRLF is a line end: a lone CR (garbage bytes) stays in its line, so that line numbers
+        # and counts are those of the file
+        chunk = chunk.replace(b"\r\n", b"\n")
     if b"," in chunk:
         chunk = _DECIMAL_COMMA_TS.sub(b".", chunk)
     lines = chunk.count(b"\n")
@@ -202,4 +211,6 @@ def parse_line_slow(kind: str, line: bytes) -> str | None:
                 return f"{name} is not a number"
             if abs(v) > 1.7e308 or (name == "raw_reading" and abs(v) > 2**31 - 1):
                 return f"{name} out of range"
+            if name == "raw_reading" and not v.is_integer():
+                return f"{name} is not an integer count"
     return None

@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 SHEET = "Perocube history"
 REQUIRED = ("Cell name", "Pixel", "Date installed", "Board", "Channel")
+# a row with a removal date but no installation date: the lab's tools take this date (before any
+# run of the set-up) as its installation date; the row is kept and reported
+DEFAULT_INSTALLED = date(2020, 1, 1)
 
 
 @dataclass
@@ -33,6 +36,7 @@ class LogbookResult:
     events: int = 0
     rows_skipped: int = 0
     problems: list[tuple[int, str]] = field(default_factory=list)  # (excel row, reason)
+    notes: list[tuple[int, str]] = field(default_factory=list)  # rows kept with an assumption
 
 
 class LogbookError(ValueError):
@@ -86,7 +90,9 @@ def _date(v, tz: ZoneInfo) -> datetime | None:
     raise ValueError(f"unreadable date {s!r}")
 
 
-def read(path: Path, timezone: str = "UTC") -> tuple[list[Installation], list[tuple[int, str]]]:
+def read(path: Path, timezone: str = "UTC", notes: list[tuple[int, str]] | None = None,
+         ) -> tuple[list[Installation], list[tuple[int, str]]]:
+    """Installations and the rows left out (row, reason); rows kept with an assumption go to ``notes``."""
     import openpyxl
 
     tz = ZoneInfo(timezone)
@@ -122,6 +128,9 @@ def read(path: Path, timezone: str = "UTC") -> tuple[list[Installation], list[tu
         try:
             installed = _date(col(row, "Date installed"), tz)
             removed = _date(col(row, "Date removed"), tz)
+            assumed = installed is None and removed is not None
+            if assumed:
+                installed = datetime(DEFAULT_INSTALLED.year, DEFAULT_INSTALLED.month, DEFAULT_INSTALLED.day, tzinfo=tz)
             if installed is None:
                 raise ValueError("no 'Date installed'")
             board, channel = int(col(row, "Board")), int(col(row, "Channel"))
@@ -131,6 +140,9 @@ def read(path: Path, timezone: str = "UTC") -> tuple[list[Installation], list[tu
         if removed is not None and removed < installed:
             problems.append((n, f"{cell}: removed before installed: row left out"))
             continue
+        if assumed and notes is not None:
+            notes.append((n, f"{cell}: no 'Date installed' but a 'Date removed': installation date taken "
+                             f"as {DEFAULT_INSTALLED:%d.%m.%Y}, as the lab's tools do"))
         area, pce = col(row, "Area"), col(row, "Init.PCE")
         comment = "; ".join(c for c in (_text(col(row, "Comment 1")), _text(col(row, "Comment 2"))) if c) or None
         hex_id = _text(col(row, "Temp sensor"))
@@ -152,12 +164,13 @@ def _name_uuid(kind: str, name: str) -> str:
 def import_logbook(conn: psycopg.Connection, path: Path, timezone: str = "UTC", dry_run: bool = False) -> LogbookResult:
     result = LogbookResult()
     try:
-        installations, problems = read(path, timezone)
+        installations, problems = read(path, timezone, result.notes)
     except LogbookError as exc:
         result.problems.append((None, str(exc)))
         return result
     result.problems.extend(problems)
     result.rows_skipped = len(problems)
+    result.problems.extend(result.notes)  # reported too (the row itself is imported)
     q = queries.named("logbook")
     with conn.transaction(force_rollback=dry_run):
         people: dict[str, str] = {}

@@ -10,9 +10,11 @@ from pathlib import Path
 
 from ..protocol import irradiance_sensor_uuid, temperature_sensor_uuid
 
-MPP_FILE = re.compile(r"^output_board(\d+)_channel(\d+)\.txt$", re.IGNORECASE)
-TEMPERATURE_FILE = re.compile(r"^(m7004_ID_[0-9A-Fa-f]{16})\.txt$")
-IRRADIANCE_FILE = re.compile(r"^(.+)_channel_(\d+)\.txt$")
+# as the lab's upload tools: searched anywhere in the name, whatever the extension or suffix
+# (`output_board2_channel4_part2.txt`, `output_board03_channel04.txt`, `output_board2_channel3.csv`)
+MPP_FILE = re.compile(r"output_board(\d+)_channel(\d+)", re.IGNORECASE)
+TEMPERATURE_FILE = re.compile(r"^(m7004_ID_[0-9A-Fa-f]+)\.txt$")  # any length of hex
+IRRADIANCE_FILE = re.compile(r"^(.+)_channel_(\d+)\.txt$", re.IGNORECASE)
 
 
 @dataclass
@@ -59,7 +61,7 @@ class ScanResult:
 
 
 def classify(name: str) -> tuple[str, dict] | None:
-    if m := MPP_FILE.match(name):
+    if m := MPP_FILE.search(name):
         return "mpp", {"board": int(m.group(1)), "channel": int(m.group(2))}
     if m := TEMPERATURE_FILE.match(name):
         return "temperature", {"sensor_identifier": m.group(1)}
@@ -70,6 +72,10 @@ def classify(name: str) -> tuple[str, dict] | None:
     return None
 
 
+def _is_data(folder: str) -> bool:
+    return folder.lower().startswith("data")
+
+
 def scan(root: Path, progress: Callable[[int, int], None] | None = None) -> ScanResult:
     root = Path(root)
     if not root.is_dir():
@@ -77,11 +83,14 @@ def scan(root: Path, progress: Callable[[int, int], None] | None = None) -> Scan
     files: list[LabFile] = []
     skipped: list[Skipped] = []
     found = 0
+    # a file counts when any folder of its full path starts with "data": below the picked folder,
+    # the picked folder itself, or a folder above it (spec/lab-files.md)
+    above = any(_is_data(part) for part in root.resolve().parts)
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         here = Path(dirpath)
         rel_parts = here.relative_to(root).parts
-        in_data = any(part.lower().startswith("data") for part in rel_parts)
+        in_data = above or any(_is_data(part) for part in rel_parts)
         for name in sorted(filenames):
             path = here / name
             rel = path.relative_to(root).as_posix()
