@@ -334,8 +334,6 @@ def test_moved_pixel_on_the_sample_folder(db_url, sample_dir):
         now = {(b, c): (cell, px, active) for b, c, cell, px, active, _t in
                conn.execute(queries.get("monitor", "connections_now")).fetchall()}
         assert now[(2, 4)] == ("OK_240415_02", "B", 1)
-        buckets = conn.execute("SELECT count(DISTINCT date_bin('1 minute', \"timestamp\", 'epoch'))"
-                               " FROM get_mpp_data_for_pixel('OK_240415_02', 'B')").fetchone()[0]
 
     # the registry timeline: DISCONNECTED first at the same instant, periods as the function's
     pool = ConnectionPool(db_url, min_size=1, max_size=2, open=True)
@@ -347,7 +345,10 @@ def test_moved_pixel_on_the_sample_folder(db_url, sample_dir):
         (datetime(2024, 5, 3, tzinfo=UTC), "CONNECTED", 1, 2), (moved, "DISCONNECTED", 1, 2),
         (moved, "CONNECTED", 2, 4)]
 
-    # the report loads the same data: both channels, the same minutes
+    # the report loads the same periods: 1/2 until the move, 2/4 from that instant on
     rep = build(db_url, Selection(device="OK_240415_02", pixel="B"), ReportSettings())
-    (b,) = rep.pixels
-    assert (b.board, b.channel) == (2, 4) and b.samples == buckets
+    periods = rep.periods[("OK_240415_02", "B")]
+    assert [(p.board, p.channel, p.t0) for p in periods] == [
+        (1, 2, datetime(2024, 5, 3, tzinfo=UTC).timestamp()), (2, 4, moved.timestamp())]
+    assert periods[0].t1 == moved.timestamp() and periods[1].move_in
+    assert {(p.board, p.channel, datetime.fromtimestamp(p.t0, UTC)) for p in periods} == set(by_channel)

@@ -187,7 +187,7 @@ def _failure_message(conn: psycopg.Connection, mig: Migration, exc: psycopg.Erro
         why += f"; hint: {diag.message_hint.strip()}"
     where = f"; at: {diag.context.strip().splitlines()[-1]}" if diag.context else ""
     try:
-        version = current_version(conn)
+        version = str(current_version(conn))
     except psycopg.Error:
         version = "unknown"
     return (f"migration {mig.path.name} failed: {why}{where}. It was rolled back: the database is as it was "
