@@ -115,13 +115,18 @@ def main() -> None:
                 dlg.show()
                 shot("settings", dlg)
                 dlg.close()
-        # the plots with 16 voltage traces (one board's 8 + the other's 8), 10 minutes
-        size = "1920x1080"
-        w.resize(1920, 1080 - CHROME_H)
+        # 16 channels with the voltage panel ticked, 10 minutes, at both sizes; then one series
+        # under the mouse in the list (drawn on top, the others faded)
         w.plot_keys([f"mpp:{b}/{c}" for b in (1, 2) for c in range(1, 9)])
+        w.plots.show_panel("voltage", True)
         w.plots.set_window(600)
-        pump(3)
-        shot("plots-16")
+        for sw, sh in SCREENS:
+            size = f"{sw}x{sh}"
+            w.resize(sw, sh - CHROME_H)
+            pump(2)
+            shot("plots-16")
+        w.plots.set_highlight("mpp:1/3")
+        shot("plots-16-highlight")
         sim.stop()
         w.close()
         app.stop()

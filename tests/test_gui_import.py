@@ -93,3 +93,28 @@ def test_reports_page_preview_and_export(qtbot, db_url, sample_dir, tmp_path):
         assert out.read_bytes().startswith(b"%PDF")
     finally:
         pool.close()
+
+
+def test_import_page_lists_past_imports(qtbot, db_url, sample_dir):
+    from psycopg_pool import ConnectionPool
+
+    from perocube_desktop.importer.engine import run_import
+    from perocube_desktop.ui.import_wizard import ImportPage
+
+    pool = ConnectionPool(db_url, min_size=1, max_size=2, open=True)
+    try:
+        page = ImportPage(Settings(), db_url, pool)
+        qtbot.addWidget(page)
+        with qtbot.waitSignal(page.history_loaded, timeout=15000):
+            page.show()
+        assert page.past.rowCount() == 0 and "Nothing imported yet" in page.past_summary.text()
+        run_import(db_url, sample_dir)
+        with qtbot.waitSignal(page.history_loaded, timeout=15000):
+            page.reload()
+        with psycopg.connect(db_url) as conn:
+            paths = {r[0] for r in conn.execute("SELECT path FROM imported_file")}
+        assert paths and page.past.rowCount() == len(paths)
+        assert f"{len(paths):,} files" in page.past_summary.text()
+        assert {page.past.item(r, 1).text() for r in range(page.past.rowCount())} == paths
+    finally:
+        pool.close()

@@ -64,7 +64,8 @@ class AlarmEngine:
                 recent = store.recent(key, RECENT_SAMPLES)
                 power = recent[:, 0] if recent.size else recent
                 power = power[np.isfinite(power)]
-                if power.size >= 10:
+                # the median is at most the maximum: most channels are cleared without sorting (GUI thread, 1 Hz)
+                if power.size >= 10 and float(power[-1]) < float(power.max()) * (1 - s.power_drop_pct / 100):
                     median = float(np.median(power))
                     last = float(power[-1])
                     if median > 0 and last < median * (1 - s.power_drop_pct / 100):

@@ -6,13 +6,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
                                QLineEdit, QProgressBar, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout,
                                QWidget, QWizard, QWizardPage)
 
 from ..config import Settings
 from ..importer import engine
+from ..importer.history import PastImports, past_imports
 from ..importer.scan import scan
 from . import worker
 
@@ -288,11 +289,15 @@ class ImportWizard(QWizard):
 
 
 class ImportPage(QWidget):
-    """The Import entry in the main window: starts the wizard, shows the last summary."""
+    """The Import entry in the main window: starts the wizard, shows the last summary and the
+    files imported before (read in the background when the page is shown)."""
 
-    def __init__(self, settings: Settings, conninfo: str, parent=None) -> None:
+    history_loaded = Signal()
+    error = Signal(str)
+
+    def __init__(self, settings: Settings, conninfo: str, pool=None, parent=None) -> None:
         super().__init__(parent)
-        self.settings, self.conninfo = settings, conninfo
+        self.settings, self.conninfo, self.pool = settings, conninfo, pool
         lay = QVBoxLayout(self)
         title = QLabel("<h2>Import historical data</h2><p>Reads LabVIEW data folders (MPP, temperature, irradiance "
                        "files) and the Excel logbook. Files already imported are skipped, grown files add only their "
@@ -303,14 +308,54 @@ class ImportPage(QWidget):
         start.clicked.connect(self.open_wizard)
         self.last = QLabel("")
         self.last.setWordWrap(True)
+        self.past_title = QLabel("<b>Imported before</b>")
+        self.past_summary = QLabel("")
+        self.past_summary.setWordWrap(True)
+        self.past = _table(["Imported", "File", "Kind", "Lines", "Rows inserted", "Duplicates", "Bad lines"])
+        self.past.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.past.setWordWrap(False)
+        refresh = QPushButton("Refresh")
+        refresh.clicked.connect(self.reload)
+        head = QHBoxLayout()
+        head.addWidget(self.past_title)
+        head.addWidget(self.past_summary, 1)
+        head.addWidget(refresh)
         lay.addWidget(title)
         lay.addWidget(start, 0, Qt.AlignmentFlag.AlignLeft)
         lay.addWidget(self.last)
-        lay.addStretch(1)
+        lay.addSpacing(8)
+        lay.addLayout(head)
+        lay.addWidget(self.past, 1)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.reload()
+
+    def reload(self) -> None:
+        if self.pool is None:
+            return
+        self.past_summary.setText("Loading…")
+        worker.start(past_imports, self.pool, on_done=self._past, on_error=self._past_failed)
+
+    def _past_failed(self, text: str) -> None:
+        self.past_summary.setText(f"Cannot read the import history: {text}")
+        self.error.emit(f"import history: {text}")
+
+    def _past(self, h: PastImports) -> None:
+        if not h.files:
+            self.past_summary.setText("Nothing imported yet: start the wizard and choose the lab folder.")
+        else:
+            shown = f" (the newest {len(h.recent)} below)" if len(h.recent) < h.files else ""
+            self.past_summary.setText(f"{h.files:,} files, {h.rows:,} rows, {h.bad_lines:,} bad lines; "
+                                      f"last import {h.last:%Y-%m-%d %H:%M}{shown}.")
+        _fill(self.past, [(f"{at.astimezone():%Y-%m-%d %H:%M}", path, kind, lines, rows, dup, bad)
+                          for at, path, kind, lines, rows, dup, bad, _size in h.recent])
+        self.past.setColumnWidth(1, max(300, self.past.width() // 2))
+        self.history_loaded.emit()
 
     def open_wizard(self) -> ImportWizard:
         wiz = ImportWizard(self.settings, self.conninfo, self)
-        wiz.finished.connect(lambda _r: self._show(wiz.summary))
+        wiz.finished.connect(lambda _r: (self._show(wiz.summary), self.reload()))
         wiz.show()
         return wiz
 

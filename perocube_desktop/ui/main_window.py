@@ -126,7 +126,8 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
         self.tabifyDockWidget(self.alarm_dock, self.log_dock)
         self.alarm_dock.raise_()
-        self.resizeDocks([self.alarm_dock], [170], Qt.Orientation.Vertical)
+        self.resizeDocks([self.alarm_dock], [120], Qt.Orientation.Vertical)
+        QTimer.singleShot(0, lambda: self.resizeDocks([self.alarm_dock], [120], Qt.Orientation.Vertical))
 
         self.lbl_receiver = QLabel()
         self.lbl_rate = QLabel()
@@ -250,8 +251,10 @@ class MainWindow(QMainWindow):
         self.channels = [tuple(r) for r in channels]
         self.connections = {f"mpp:{b}/{c}": f"{cell} / {px}" for b, c, cell, px, active, _t in conns if active}
         self.plots.set_connections(self.connections)
-        self.sensor_names = {f"temperature:{sid}": ident for sid, ident, _loc in temps}
-        self.sensor_names.update({f"irradiance:{sid}": f"{ident} ch {ch}" for sid, ident, ch, _loc in irrs})
+        # the sensor's identifier as written on it, and where it sits when the registry says so
+        self.sensor_names = {f"temperature:{sid}": ident + (f" · {loc}" if loc else "") for sid, ident, loc in temps}
+        self.sensor_names.update({f"irradiance:{sid}": f"{ident} ch {ch}" + (f" · {loc}" if loc else "")
+                                  for sid, ident, ch, loc in irrs})
         self._update_labels()
 
     def _update_labels(self) -> None:
@@ -275,11 +278,14 @@ class MainWindow(QMainWindow):
 
         ordered = sorted(keys, key=order)
         self.plots.set_known(ordered, labels)
-        if not self.plots.selected and not self._restored_selection:
-            # a sensible first view: the first board's channels and one sensor of each kind
+        if not self.plots.selected and not self._restored_selection and self.store.latest:
+            # a sensible first view: the first board's channels and one sensor of each kind, those
+            # with live data first (an idle sensor would show an empty panel)
+            live = set(self.store.latest)
+            ordered_live = sorted(ordered, key=lambda k: k not in live)
             first = [k for k in ordered if k.startswith("mpp:")][:8]
-            first += [k for k in ordered if k.startswith("temperature:")][:1]
-            first += [k for k in ordered if k.startswith("irradiance:")][:1]
+            first += [k for k in ordered_live if k.startswith("temperature:")][:1]
+            first += [k for k in ordered_live if k.startswith("irradiance:")][:1]
             if first:
                 self._restored_selection = True
                 self.plots.select(first)

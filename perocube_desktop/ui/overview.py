@@ -11,7 +11,9 @@ from ..monitor.overview import ALARM, IDLE, LIVE, STALE, Tile, fmt_age
 
 COLOURS = {LIVE: QColor("#d8f0d2"), STALE: QColor("#ffe7a8"), IDLE: QColor("#e4e6ea"), ALARM: QColor("#f7b6b2")}
 EDGES = {LIVE: QColor("#3b8f2e"), STALE: QColor("#c98a00"), IDLE: QColor("#9aa0a8"), ALARM: QColor("#c62828")}
-TILE_W, TILE_H, GAP, HEADER = 168, 78, 6, 24
+TILE_H, GAP, HEADER = 78, 6, 24
+MIN_TILE_W, MAX_TILE_W = 140, 200
+SHORT = {"Temperature": "Temp.", "Irradiance": "Irrad."}
 
 
 class TileGridWidget(QWidget):
@@ -32,8 +34,25 @@ class TileGridWidget(QWidget):
         self._layout()
         self.update()
 
+    def _columns(self) -> tuple[int, float]:
+        """Columns and tile width: as many as fit, balanced so that a board's row does not end
+        with one lonely tile (8 channels at 1366 px: one row of 8, not 7 + 1)."""
+        width = self.width() - GAP
+        cols = max(1, width // (MIN_TILE_W + GAP))
+        sizes: dict[str, int] = {}
+        for t in self.tiles:
+            sizes[t.group] = sizes.get(t.group, 0) + 1
+        largest = max(sizes.values(), default=1)
+        if largest <= cols:
+            cols = largest  # one row per board
+        else:
+            rows = -(-largest // cols)
+            cols = -(-largest // rows)
+        tile_w = min(MAX_TILE_W, (width - cols * GAP) / cols)
+        return cols, tile_w
+
     def _layout(self) -> None:
-        cols = max(1, (self.width() - GAP) // (TILE_W + GAP))
+        cols, tile_w = self._columns()
         self._rects, self._headers = [], []
         y = GAP
         group = None
@@ -52,7 +71,7 @@ class TileGridWidget(QWidget):
                 col = 0
                 y += TILE_H + GAP
             keys.append(t.key)
-            self._rects.append((QRectF(GAP + col * (TILE_W + GAP), y, TILE_W, TILE_H), t.key))
+            self._rects.append((QRectF(GAP + col * (tile_w + GAP), y, tile_w, TILE_H), t.key))
             col += 1
         height = y + TILE_H + GAP if self.tiles else 100
         self.setMinimumHeight(int(height))
@@ -78,8 +97,8 @@ class TileGridWidget(QWidget):
 
     def paintEvent(self, event) -> None:
         p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.fillRect(self.rect(), QColor("#f7f8fa"))
+        exposed = QRectF(event.rect())  # in the scroll area only the visible tiles are painted
+        p.fillRect(event.rect(), QColor("#f7f8fa"))
         bold = QFont(self.font())
         bold.setBold(True)
         small = QFont(self.font())
@@ -88,23 +107,34 @@ class TileGridWidget(QWidget):
         for t in self.tiles:
             group_names.setdefault(t.group, t)
         for (rect, _keys), name in zip(self._headers, group_names):
+            if not rect.intersects(exposed):
+                continue
             p.setFont(bold)
             p.setPen(QColor("#30363d"))
             p.drawText(rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, f"{name}  (click to plot all)")
         for (rect, key), t in zip(self._rects, self.tiles):
+            if not rect.intersects(exposed):
+                continue
+            p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
             p.setPen(QPen(QColor("#1f6feb") if key in self.selected else EDGES[t.state], 3 if key in self.selected else 1.2))
             p.setBrush(COLOURS[t.state])
             p.drawRoundedRect(rect, 6, 6)
+            p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
             inner = rect.adjusted(7, 4, -7, -4)
             p.setPen(QColor("#111"))
             p.setFont(bold)
             value_w = p.fontMetrics().horizontalAdvance(t.value) + 8
-            title = p.fontMetrics().elidedText(t.title, Qt.TextElideMode.ElideRight, int(inner.width() - value_w))
+            title = t.title
+            if p.fontMetrics().horizontalAdvance(title) > inner.width() - value_w:
+                title = SHORT.get(title, title)  # 'Temperature' -> 'Temp.' on narrow tiles
+            title = p.fontMetrics().elidedText(title, Qt.TextElideMode.ElideRight, int(inner.width() - value_w))
             p.drawText(inner, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, title)
             p.drawText(inner, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, t.value)
             p.setFont(small)
             p.setPen(QColor("#333"))
-            label = p.fontMetrics().elidedText(t.label, Qt.TextElideMode.ElideRight, int(inner.width()))
+            # sensor identifiers differ at the end (m7004_ID_94C6…4801 / …4802): keep both ends
+            mode = Qt.TextElideMode.ElideRight if key.startswith("mpp:") else Qt.TextElideMode.ElideMiddle
+            label = p.fontMetrics().elidedText(t.label, mode, int(inner.width()))
             p.drawText(QRectF(inner.left(), inner.top() + 18, inner.width(), 16), Qt.AlignmentFlag.AlignLeft, label)
             p.drawText(inner, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom,
                        f"{t.state} · {fmt_age(t.age_s)}")

@@ -16,5 +16,5 @@ def build_pages(settings: Settings, pool, conninfo: str, registry: RegistryRepos
     from .registry import RegistryPage
     from .reports import ReportsPage
 
-    return {"registry": RegistryPage(registry, wiring), "import": ImportPage(settings, conninfo),
+    return {"registry": RegistryPage(registry, wiring), "import": ImportPage(settings, conninfo, pool),
             "reports": ReportsPage(settings, pool, conninfo)}

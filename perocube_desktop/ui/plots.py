@@ -3,6 +3,12 @@
 History comes from the database, downsampled on the server (``monitor.history``),
 and is merged with the live ring buffers. Plot items are created once per series and
 updated with ``setData``.
+
+Cheap to draw (``benchmarks/ui.py``): one-pixel cosmetic pens, no antialiasing, each curve
+clipped to the view and peak-downsampled to the panel's pixel width, no finite checks
+(gaps are explicit NaN breaks drawn with ``connect='finite'``), no in-plot legends (the
+series list on the left carries each series' colour), and only the panels asked for are
+drawn (voltage and current are off until ticked).
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ import time
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QHBoxLayout, QLabel, QListWidget,
                                QListWidgetItem, QPushButton, QSplitter, QVBoxLayout, QWidget)
 
@@ -25,8 +32,32 @@ log = logging.getLogger(__name__)
 PRESETS = [("10 min", 600), ("1 h", 3600), ("6 h", 6 * 3600), ("24 h", 86400), ("7 d", 7 * 86400), ("Whole run", None)]
 PANELS = [("power", "Power", "mW"), ("voltage", "Voltage", "V"), ("current", "Current", "mA"),
           ("temperature", "Temperature", "°C"), ("irradiance", "Irradiance", "W/m²")]
+DEFAULT_PANELS = {"power", "temperature", "irradiance"}
+MPP_FIELDS = ("power", "voltage", "current")
+# 16 colours that stay apart on white (tab10 + darker/lighter companions), then they repeat
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+           "#7f7f7f", "#bcbd22", "#08306b", "#67000d", "#00441b", "#a63603", "#3f007d", "#fdae6b"]
+AXIS_WIDTH = 62  # the same for every panel, so that the time axes line up
+MIN_SPAN_S = 30  # the shortest window the 'follow live' view shrinks to when there is little data yet
 
 pg.setConfigOptions(antialias=False, background="w", foreground="#222")
+
+
+def colour(index: int) -> str:
+    return PALETTE[index % len(PALETTE)]
+
+
+def with_gaps(t: np.ndarray, v: np.ndarray, min_gap_s: float = 60.0) -> tuple[np.ndarray, np.ndarray]:
+    """A NaN after every gap much longer than the usual spacing (app not running, nights without
+    data), so that ``connect='finite'`` leaves a gap instead of drawing a straight line."""
+    if t.size < 3:
+        return t, v
+    dt = np.diff(t)
+    limit = max(min_gap_s, 5 * float(np.median(dt)))
+    idx = np.flatnonzero(dt > limit) + 1
+    if not idx.size:
+        return t, v
+    return np.insert(t, idx, t[idx - 1] + limit / 2), np.insert(v, idx, np.nan)
 
 
 class PlotsPage(QWidget):
@@ -42,21 +73,31 @@ class PlotsPage(QWidget):
         self.history: dict[str, history.Series] = {}
         self.window_s: float | None = 3600
         self.curves: dict[tuple[str, str], pg.PlotDataItem] = {}
+        self.shown_panels: set[str] = set(DEFAULT_PANELS)
         self._loading = False
-        self._reload_pending = False
+        self._reload_pending: tuple | bool = False
         self._setting_range = False
         self._items: dict[str, QListWidgetItem] = {}
+        self._data: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # merged, with gap breaks, per refresh
 
         self.list = QListWidget()
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.list.itemSelectionChanged.connect(self._list_selection)
-        self.list.setMinimumWidth(180)
+        # the series under the mouse in the list, or the line clicked last, is drawn on top, the others faded
+        self.highlight: str | None = None
+        self._pinned: str | None = None
+        self.list.setMouseTracking(True)
+        self.list.itemEntered.connect(self._hovered)
+        self.list.viewport().installEventFilter(self)
+        self.list.setMinimumWidth(160)
 
         bar = QHBoxLayout()
         self.preset_group = QButtonGroup(self)
         for i, (name, seconds) in enumerate(PRESETS):
             b = QPushButton(name, checkable=True)
             b.setChecked(seconds == 3600)
+            b.setToolTip("Whole run: from the first sample of the plotted channels" if seconds is None else
+                         f"The last {name}; with little data yet, the view shows what there is")
             self.preset_group.addButton(b, i)
             bar.addWidget(b)
         self.preset_group.idClicked.connect(lambda i: self.set_window(PRESETS[i][1]))
@@ -69,35 +110,51 @@ class PlotsPage(QWidget):
         self.follow.toggled.connect(self._follow_toggled)
         bar.addWidget(self.follow)
         bar.addStretch(1)
+        # second row: which panels are drawn, and the values under the mouse
+        bar2 = QHBoxLayout()
+        bar2.addWidget(QLabel("Panels:"))
+        self.panel_boxes: dict[str, QCheckBox] = {}
+        for field, title, _unit in PANELS:
+            box = QCheckBox(title, checked=field in self.shown_panels)
+            box.toggled.connect(lambda on, f=field: self.show_panel(f, on))
+            self.panel_boxes[field] = box
+            bar2.addWidget(box)
+        bar2.addSpacing(16)
         self.readout = QLabel("")
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        bar.addWidget(self.readout)
+        self.readout.setMinimumWidth(10)  # long readouts are cut, they never widen the window
+        bar2.addWidget(self.readout, 1)
+        self.empty = QLabel("Choose channels or sensors in the list on the left (Ctrl or Shift for several), "
+                            "click a tile in the overview, or pick a device above.")
+        self.empty.setWordWrap(True)
+        self.empty.setStyleSheet("color: #555; padding: 24px")
 
         self.glw = pg.GraphicsLayoutWidget()
+        self.glw.ci.setSpacing(4)
         self.plots: dict[str, pg.PlotItem] = {}
         first = None
-        for row, (field, title, unit) in enumerate(PANELS):
-            p = self.glw.addPlot(row=row, col=0, axisItems={"bottom": pg.DateAxisItem()})
-            p.setLabel("left", title, units=unit)
-            p.showGrid(x=True, y=True, alpha=0.2)
+        for field, title, unit in PANELS:
+            p = pg.PlotItem(axisItems={"bottom": pg.DateAxisItem()})
+            p.setTitle(f"{title} ({unit})", size="9pt", justify="left")
+            left = p.getAxis("left")
+            left.setWidth(AXIS_WIDTH)
+            left.enableAutoSIPrefix(False)
             # minor horizontal grid lines cost ~35 ms per repaint of the five plots (benchmarks/ui.py)
-            p.getAxis("left").setStyle(maxTickLevel=0)
+            left.setStyle(maxTickLevel=0)
+            p.showGrid(x=True, y=True, alpha=0.2)
             p.setDownsampling(auto=True, mode="peak")
             p.setClipToView(True)
-            if field in ("power", "temperature", "irradiance"):
-                legend = p.addLegend(offset=(5, 5), labelTextSize="8pt")
-                legend.setColumnCount(4)
+            p.hideButtons()
             if first is None:
                 first = p
             else:
                 p.setXLink(first)
-            if row < len(PANELS) - 1:
-                p.getAxis("bottom").setStyle(showValues=False)
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888", style=Qt.PenStyle.DashLine))
             p.addItem(line, ignoreBounds=True)
             p._crosshair = line
             self.plots[field] = p
         self.main_plot = first
+        self._layout_panels()
         self._mouse_proxy = pg.SignalProxy(self.glw.scene().sigMouseMoved, rateLimit=30, slot=self._mouse_moved)
         first.enableAutoRange(x=False)  # the x range is ours: presets, follow-live, or the user's zoom
         first.sigXRangeChanged.connect(self._range_changed)
@@ -108,15 +165,59 @@ class PlotsPage(QWidget):
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addLayout(bar)
-        rl.addWidget(self.glw)
+        rl.addLayout(bar2)
+        rl.addWidget(self.empty)
+        rl.addWidget(self.glw, 1)
         split = QSplitter()
         split.addWidget(self.list)
         split.addWidget(right)
         split.setStretchFactor(1, 1)
+        split.setSizes([230, 1200])
         self.splitter = split
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(split)
+        self._update_empty()
+
+    # panels ------------------------------------------------------------------
+    def _kinds_selected(self) -> set[str]:
+        return {k.split(":", 1)[0] for k in self.selected}
+
+    def visible_panels(self) -> list[str]:
+        """Panels asked for that have a selected series of their kind with data, in the fixed order
+        (an idle sensor does not leave an empty panel with meaningless ticks)."""
+        kinds = {k.split(":", 1)[0] for k in self._data} or self._kinds_selected()
+        return [f for f, _t, _u in PANELS
+                if f in self.shown_panels and (("mpp" in kinds) if f in MPP_FIELDS else (f in kinds))]
+
+    def _layout_panels(self) -> None:
+        visible = self.visible_panels()
+        ci = self.glw.ci
+        for p in self.plots.values():
+            if p in ci.items:
+                ci.removeItem(p)
+            p.setVisible(False)
+        for row, field in enumerate(visible):
+            p = self.plots[field]
+            p.setVisible(True)
+            ci.addItem(p, row=row, col=0)
+            # time labels only under the lowest panel: no overlapping labels between panels
+            p.getAxis("bottom").setStyle(showValues=row == len(visible) - 1)
+        self._visible = visible
+
+    def show_panel(self, field: str, on: bool) -> None:
+        if on:
+            self.shown_panels.add(field)
+        else:
+            self.shown_panels.discard(field)
+        if self.panel_boxes[field].isChecked() != on:
+            self.panel_boxes[field].setChecked(on)
+        self._layout_panels()
+        self.refresh()
+
+    def _update_empty(self) -> None:
+        self.empty.setVisible(not self.selected)
+        self.glw.setVisible(bool(self.selected))
 
     # series list ------------------------------------------------------------
     def set_known(self, keys: list[str], labels: dict[str, str]) -> None:
@@ -133,6 +234,7 @@ class PlotsPage(QWidget):
             if item is None:
                 item = QListWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, key)
+                item.setToolTip(text)
                 self.list.addItem(item)
                 self._items[key] = item
                 if key in self.selected:
@@ -141,6 +243,20 @@ class PlotsPage(QWidget):
                     self.list.blockSignals(False)
             elif item.text() != text:
                 item.setText(text)
+                item.setToolTip(text)
+        self._colour_items()
+
+    def _colour_items(self) -> None:
+        """The list is the legend: each plotted series' colour as its icon."""
+        index = {k: i for i, k in enumerate(self.selected)}
+        for key, item in self._items.items():
+            i = index.get(key)
+            if i is None:
+                item.setIcon(QIcon())
+            else:
+                pix = QPixmap(12, 12)
+                pix.fill(QColor(colour(i)))
+                item.setIcon(QIcon(pix))
 
     def set_connections(self, connections: dict[str, str]) -> None:
         """'mpp:b/c' -> 'DEVICE / pixel' now; offers each device's pixels as one selection."""
@@ -169,6 +285,10 @@ class PlotsPage(QWidget):
     def select(self, keys: list[str], add: bool = False, sync_list: bool = True) -> None:
         keys = list(dict.fromkeys((self.selected + keys) if add else keys))
         self.selected = keys
+        if self.highlight not in keys:
+            self.highlight = None
+        if self._pinned not in keys:
+            self._pinned = None
         if sync_list:
             self.list.blockSignals(True)
             wanted = set(keys)
@@ -178,24 +298,60 @@ class PlotsPage(QWidget):
         for (key, field), curve in list(self.curves.items()):
             if key not in keys:
                 self.plots[field].removeItem(curve)
-                legend = self.plots[field].legend
-                if legend is not None:
-                    legend.removeItem(curve)
                 del self.curves[(key, field)]
         for i, key in enumerate(keys):
             self._ensure_curves(key, i)
+        self._data = {k: v for k, v in self._data.items() if k in keys}
+        self._colour_items()
+        self._update_empty()
+        self._layout_panels()
         self.load_history()
+
+    def _hovered(self, item: QListWidgetItem) -> None:
+        key = item.data(Qt.ItemDataRole.UserRole)
+        self.set_highlight(key if key in self.selected else self._pinned)
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QEvent.Type.Leave and obj is self.list.viewport():
+            self.set_highlight(self._pinned)
+        return super().eventFilter(obj, event)
+
+    def _curve_clicked(self, key: str) -> None:
+        self._pinned = None if self._pinned == key else key
+        self.set_highlight(self._pinned)
+
+    def set_highlight(self, key: str | None) -> None:
+        """With many traces (16 voltages overlap), the series clicked in the list stands out."""
+        if key == self.highlight:
+            return
+        self.highlight = key
+        for i, k in enumerate(self.selected):
+            self._ensure_curves(k, i)
+
+    def _pen(self, key: str, index: int):
+        c = QColor(colour(index))
+        if self.highlight is None or key == self.highlight:
+            # cosmetic 1-px lines: wider pens cost several times more to draw (only one is wide)
+            return pg.mkPen(c, width=2 if key == self.highlight else 1)
+        c.setAlpha(50)
+        return pg.mkPen(c, width=1)
 
     def _ensure_curves(self, key: str, index: int) -> None:
         kind = key.split(":")[0]
-        fields = ("power", "voltage", "current") if kind == "mpp" else (kind,)
-        pen = pg.mkPen(pg.intColor(index, hues=12, values=2), width=1.5)
+        fields = MPP_FIELDS if kind == "mpp" else (kind,)
+        pen = self._pen(key, index)
         for field in fields:
-            if (key, field) not in self.curves:
-                name = self.labels.get(key, key) if field in ("power", "temperature", "irradiance") else None
-                curve = pg.PlotDataItem(pen=pen, name=name, skipFiniteCheck=True, connect="finite")
+            curve = self.curves.get((key, field))
+            if curve is None:
+                curve = pg.PlotDataItem(pen=pen, skipFiniteCheck=True, connect="finite", autoDownsample=True,
+                                        downsampleMethod="peak", clipToView=True)
+                curve.setCurveClickable(True, width=6)
+                curve.sigClicked.connect(lambda _c, _ev, k=key: self._curve_clicked(k))
                 self.plots[field].addItem(curve)
                 self.curves[(key, field)] = curve
+            else:
+                curve.setPen(pen)  # selection order or highlight changed: list and line colours stay the same
+            curve.setZValue(1 if key == self.highlight else 0)
 
     # time window ------------------------------------------------------------
     def set_window(self, seconds: float | None) -> None:
@@ -262,11 +418,7 @@ class PlotsPage(QWidget):
             self.load_history(*wanted)
             return
         self.history = data
-        if not self.follow.isChecked():
-            self._setting_range = True
-            self.main_plot.setXRange(t0, t1, padding=0)
-            self._setting_range = False
-        elif self.window_s is None:
+        if not self.follow.isChecked() or self.window_s is None:
             self._setting_range = True
             self.main_plot.setXRange(t0, t1, padding=0)
             self._setting_range = False
@@ -293,34 +445,53 @@ class PlotsPage(QWidget):
         return np.concatenate([h.t, live[0][mask]]), np.concatenate([h.mean, live[1][mask].astype(float)])
 
     def refresh(self) -> None:
-        for (key, field), curve in self.curves.items():
+        """New data into the curves of the panels on screen (once per second while live)."""
+        visible = set(self._visible)
+        self._data = {}
+        for key in self.selected:
             data = self.merged(key)
+            if data is not None and data[0].size:
+                t, v = data
+                self._data[key] = with_gaps(t, v.astype(float, copy=False))
+        if self.visible_panels() != self._visible:
+            self._layout_panels()
+            visible = set(self._visible)
+        for (key, field), curve in self.curves.items():
+            if field not in visible:
+                continue
+            data = self._data.get(key)
             if data is None:
                 curve.setData([], [])
                 continue
             t, v = data
-            col = ("power", "voltage", "current").index(field) if key.startswith("mpp:") else 0
+            col = MPP_FIELDS.index(field) if key.startswith("mpp:") else 0
             curve.setData(t, v[:, col])
         if self.follow.isChecked() and self.window_s is not None:
             t0, t1 = self.view_window()
+            # right after start there is little data: show it, not a sliver at the right edge
+            firsts = [d[0][0] for d in self._data.values() if d[0].size and d[0][-1] >= t0]
+            if firsts:
+                first = min(min(firsts), t1 - MIN_SPAN_S)
+                t0 = max(t0, first - 0.03 * (t1 - first))
             self._setting_range = True
             self.main_plot.setXRange(t0, t1, padding=0.01)
             self._setting_range = False
 
     def _mouse_moved(self, evt) -> None:
         pos = evt[0]
-        if not self.main_plot.sceneBoundingRect().contains(pos) and not any(
-                p.sceneBoundingRect().contains(pos) for p in self.plots.values()):
+        if not any(p.isVisible() and p.sceneBoundingRect().contains(pos) for p in self.plots.values()):
             return
         x = self.main_plot.vb.mapSceneToView(pos).x()
         for p in self.plots.values():
             p._crosshair.setPos(x)
         parts = [time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(x))]
-        for key in self.selected[:4]:
-            data = self.merged(key)
+        for key in self.selected[:6]:
+            data = self._data.get(key)
             if data is None or data[0].size == 0:
                 continue
             i = int(np.clip(np.searchsorted(data[0], x), 0, data[0].size - 1))
+            if not np.isfinite(data[1][i, 0]):
+                continue
             unit = "mW" if key.startswith("mpp:") else ("°C" if key.startswith("temperature:") else "W/m²")
             parts.append(f"{self.labels.get(key, key)}: {data[1][i, 0]:.4g} {unit}")
         self.readout.setText("   ".join(parts))
