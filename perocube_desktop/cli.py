@@ -245,7 +245,7 @@ def cmd_receive(args: argparse.Namespace, settings: Settings) -> int:
 
     target = _database(args, settings)
     service = IngestService(settings, target.conninfo, buffer_file=args.buffer, port=args.port, host=args.host,
-                            allow=args.allow, tap_size=1)
+                            allow=args.allow, tap_size=0)
     stop = threading.Event()
 
     def _signal(signum, _frame):

@@ -72,6 +72,8 @@ class Request:
 
     kind: str  # "data", "ping", "error", "empty"
     request_id: Any = None
+    data_type: str = ""  # mpp, temperature, irradiance
+    accepted: int = 0  # rows accepted (``samples`` holds them unless the parse was asked not to)
     samples: list[Sample] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     error_code: str = ""
@@ -84,7 +86,7 @@ class Request:
     def reply(self, line_protocol: bool = True) -> bytes:
         """The reply in the connection's framing: a line, or the VIs' 3 bytes ``ACK``/``ERR``."""
         if not line_protocol:
-            if self.kind == "error" or (self.rejected and not self.samples):
+            if self.kind == "error" or (self.rejected and not self.accepted):
                 return b"ERR"  # nothing of it could be used
             return b"ACK"
         suffix = "" if self.request_id is None else f" id={self.request_id}"
@@ -93,7 +95,7 @@ class Request:
         if self.kind == "error":
             return f"ERR {self.error_code} {self.error_reason}{suffix}\r\n".encode()
         rej = f" {len(self.rejected)}" if self.rejected else ""
-        return f"ACK {len(self.samples)}{rej}{suffix}\r\n".encode()
+        return f"ACK {self.accepted}{rej}{suffix}\r\n".encode()
 
 
 class RowError(ValueError):
@@ -265,8 +267,12 @@ def parse_line(line: bytes, source_tz: ZoneInfo | timezone = timezone.utc) -> Re
     return parse_request(line, source_tz)
 
 
-def parse_request(frame: bytes, source_tz: ZoneInfo | timezone = timezone.utc, obj: Any = _NOT_PARSED) -> Request:
-    """Parse one framed request; ``obj`` is the frame's JSON value when the framer parsed it already."""
+def parse_request(frame: bytes, source_tz: ZoneInfo | timezone = timezone.utc, obj: Any = _NOT_PARSED,
+                  samples: bool = True) -> Request:
+    """Parse one framed request; ``obj`` is the frame's JSON value when the framer parsed it already.
+
+    ``samples=False``: MPP rows only become COPY text (``mpp_copy``), no ``Sample`` objects
+    (nobody watches them live, e.g. the headless receiver)."""
     if obj is _NOT_PARSED:
         text_bytes = frame.strip()
         if not text_bytes:
@@ -299,9 +305,9 @@ def parse_request(frame: bytes, source_tz: ZoneInfo | timezone = timezone.utc, o
     if not isinstance(meta, dict):
         return Request("error", request_id, error_code="BAD_REQUEST", error_reason="metadata must be an object")
     rows = data if isinstance(data, list) else [data]
-    request = Request("data", request_id)
+    request = Request("data", request_id, kind)
     if kind == MPP:
-        _mpp_rows(request, rows, meta, source_tz)
+        _mpp_rows(request, rows, meta, source_tz, samples)
         return request
     for row in rows:
         if not isinstance(row, dict):
@@ -313,31 +319,33 @@ def parse_request(frame: bytes, source_tz: ZoneInfo | timezone = timezone.utc, o
             request.rejected.append(Rejected(json.dumps({"type": kind, "data": row, "metadata": meta}), str(exc)))
             continue
         request.samples.append(s)
+        request.accepted += 1
         request.t_lo = s.ts_us if request.t_lo is None else min(request.t_lo, s.ts_us)
         request.t_hi = s.ts_us if request.t_hi is None else max(request.t_hi, s.ts_us)
     return request
 
 
-def _mpp_rows(request: Request, rows: list, meta: dict, tz: ZoneInfo | timezone) -> None:
-    """MPP rows -> samples and their COPY text in one pass.
+def _mpp_rows(request: Request, rows: list, meta: dict, tz: ZoneInfo | timezone, live: bool) -> None:
+    """MPP rows -> COPY text (and samples when ``live``) in one pass.
 
-    The common row (float values, int board/channel, a timestamp seen in the row before or
-    parsed once) takes a few attribute look-ups; anything else goes through ``_sample``, the
-    one place that defines the rules, so both paths accept and reject exactly the same rows.
+    The common row (float values, int board/channel, a timestamp equal to the previous row's
+    or parsed once) costs a few look-ups; anything else goes through ``_sample``, the one place
+    that defines the rules, so both paths accept and reject exactly the same rows.
     """
     m_get = meta.get
     m_ts, m_board, m_chan = m_get("timestamp"), m_get("board"), m_get("channel")
     m_p, m_i, m_v = m_get("power", _ABSENT), m_get("current"), m_get("voltage")
     samples = request.samples
-    append = samples.append
     lines: list[str] = []
     add_line = lines.append
     channels = request.channels
+    add_channel = channels.add
     last_raw: Any = _ABSENT
     last_type: type = type(None)
     ts_us = 0
     ts_text = ""
     lo = hi = None
+    slow = []
     for row in rows:
         if type(row) is dict:
             g = row.get
@@ -350,21 +358,26 @@ def _mpp_rows(request: Request, rows: list, meta: dict, tz: ZoneInfo | timezone)
             if (type(p) is float and type(i) is float and type(v) is float and type(b) is int and type(c) is int
                     and p - p == 0.0 and i - i == 0.0 and v - v == 0.0
                     and INT_MIN <= b <= INT_MAX and INT_MIN <= c <= INT_MAX):
-                if type(ts) is not last_type or ts != last_raw:
+                if ts != last_raw or type(ts) is not last_type:
                     try:
                         ts_us = parse_timestamp(ts, tz)
                     except RowError:
-                        ts = _ABSENT  # the slow path below says why
-                    else:
-                        ts_text = copy_timestamp(ts_us)
-                        last_raw, last_type = ts, type(ts)
-                        lo = ts_us if lo is None or ts_us < lo else lo
-                        hi = ts_us if hi is None or ts_us > hi else hi
-                if ts is not _ABSENT:
-                    append(Sample(MPP, ts_us, p, i, v, b, c))
-                    add_line(f"{ts_text}\t{p!r}\t{i!r}\t{v!r}\t{b}\t{c}\n")
-                    channels.add((b, c))
-                    continue
+                        slow.append(row)  # says why
+                        continue
+                    ts_text = copy_timestamp(ts_us)
+                    last_raw, last_type = ts, type(ts)
+                    if lo is None or ts_us < lo:
+                        lo = ts_us
+                    if hi is None or ts_us > hi:
+                        hi = ts_us
+                if live:
+                    samples.append(Sample(MPP, ts_us, p, i, v, b, c))
+                add_line(f"{ts_text}\t{p!r}\t{i!r}\t{v!r}\t{b}\t{c}\n")
+                add_channel((b, c))
+                continue
+        slow.append(row)
+    accepted = len(lines)
+    for row in slow:
         if not isinstance(row, dict):
             request.rejected.append(Rejected(json.dumps(row), "data row is not an object"))
             continue
@@ -373,11 +386,16 @@ def _mpp_rows(request: Request, rows: list, meta: dict, tz: ZoneInfo | timezone)
         except RowError as exc:
             request.rejected.append(Rejected(json.dumps({"type": MPP, "data": row, "metadata": meta}), str(exc)))
             continue
-        append(s)
+        if live:
+            samples.append(s)
         add_line(mpp_copy_line(s))
-        channels.add((s.board, s.channel))  # type: ignore[arg-type]
-        lo = s.ts_us if lo is None or s.ts_us < lo else lo
-        hi = s.ts_us if hi is None or s.ts_us > hi else hi
+        add_channel((s.board, s.channel))  # type: ignore[arg-type]
+        accepted += 1
+        if lo is None or s.ts_us < lo:
+            lo = s.ts_us
+        if hi is None or s.ts_us > hi:
+            hi = s.ts_us
+    request.accepted = accepted
     request.mpp_copy = "".join(lines)
     request.t_lo, request.t_hi = lo, hi
 
@@ -619,7 +637,7 @@ class RequestFramer:
 
 
 def parse_frame(frame: bytes | None, source_tz: ZoneInfo | timezone = timezone.utc, obj: Any = _NOT_PARSED,
-                max_bytes: int = 1 << 20) -> list[Request]:
+                max_bytes: int = 1 << 20, samples: bool = True) -> list[Request]:
     """The requests of one frame (``RequestFramer`` output): usually one; a line holding several
     JSON objects gives one request each; ``None`` (over the limit) gives ``TOO_LONG``."""
     if frame is None:
@@ -630,10 +648,10 @@ def parse_frame(frame: bytes | None, source_tz: ZoneInfo | timezone = timezone.u
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
             if exc.msg == "Extra data":
-                return [parse_request(b"", source_tz, value) for value in _values(text)]
+                return [parse_request(b"", source_tz, value, samples) for value in _values(text)]
         except (UnicodeDecodeError, ValueError):
             pass  # parse_request says why
-    request = parse_request(frame, source_tz, obj)
+    request = parse_request(frame, source_tz, obj, samples)
     return [] if request.kind == "empty" else [request]
 
 

@@ -414,3 +414,56 @@ def test_vi_and_line_clients_together_on_one_port(service, db_url):
     time.sleep(0.3)
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM mpp_measurement").fetchone()[0] == 6 * n
+
+
+def test_buffer_batches_many_small_segments(tmp_path):
+    from perocube_desktop.ingest.buffer import DiskBuffer
+    from perocube_desktop.protocol import Sample
+
+    buf = DiskBuffer(tmp_path / "b.sqlite3")
+    buf.append([Sample("mpp", 1_714_745_230_000_000 + i, 1.0, 2.0, 0.5, board=1, channel=i % 3 + 1) for i in range(100)],
+               segment_rows=1)
+    buf.append([Sample("temperature", 1_714_745_230_000_000, 40.0, sensor="0c8a9d7e-0000-4000-8000-000000000000")])
+    assert buf.count() == 101
+    first = buf.read_segments(30)
+    assert [(s.id, s.kind, s.rows, s.channels) for s in first] == [(30, "mpp", 30, "1/1 1/2 1/3")]
+    assert first[0].body.count("\n") == 30 and (first[0].t_lo, first[0].t_hi) == (1_714_745_230_000_000, 1_714_745_230_000_029)
+    buf.delete_upto(first[0].id)
+    rest = buf.read_segments(1000)
+    assert sorted((s.kind, s.rows) for s in rest) == [("mpp", 70), ("temperature", 1)] and {s.id for s in rest} == {101}
+    buf.delete_upto(101)
+    assert buf.count() == 0 and buf.read_segments(10) == []
+    buf.close()
+
+
+def test_buffer_file_of_an_earlier_version_is_drained(db_url, tmp_path):
+    """Rows left by the previous version (one SQLite row per sample) still reach the database."""
+    import sqlite3
+
+    from perocube_desktop.ingest.buffer import DiskBuffer
+    from perocube_desktop.ingest.writer import DatabaseWriter
+
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE pending (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, ts_us INTEGER NOT NULL,
+            a REAL, b REAL, c REAL, board INTEGER, channel INTEGER, sensor TEXT, ident TEXT, ichan INTEGER, copy_line TEXT);
+        CREATE TABLE quarantine (id INTEGER PRIMARY KEY AUTOINCREMENT, received_us INTEGER NOT NULL, origin TEXT,
+            raw TEXT NOT NULL, reason TEXT NOT NULL);
+    """)
+    ident = "m7004_ID_37F6F9511A64FF28"
+    conn.executemany("INSERT INTO pending (kind, ts_us, a, b, c, board, channel, sensor, ident, ichan) VALUES (?,?,?,?,?,?,?,?,?,?)", [
+        ("mpp", 1_714_745_230_000_000, 1.0, 2.0, 0.5, 4, 1, None, None, None),
+        ("mpp", 1_714_745_231_000_000, None, 2.0, 0.5, 4, 2, None, None, None),
+        ("temperature", 1_714_745_230_000_000, 41.5, None, None, None, None, str(temperature_sensor_uuid(ident)), ident, None),
+    ])
+    conn.commit()
+    conn.close()
+    buf = DiskBuffer(path)
+    assert buf.count() == 3
+    w = DatabaseWriter(buf, db_url)
+    assert w.flush_once() == 3
+    assert buf.count() == 0
+    assert count(db_url) == 2 and count(db_url, "temperature_measurement") == 1
+    w.stop()
+    buf.close()

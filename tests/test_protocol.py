@@ -212,17 +212,20 @@ def test_fast_mpp_path_matches_the_rules():
     ]
     r = parse_frame(json.dumps({"type": "mpp", "data": rows, "metadata": {"board": 3}}).encode(),
                     ZoneInfo("Europe/Berlin"))[0]
-    got = [(s.ts_us, s.a, s.b, s.c, s.board, s.channel) for s in r.samples]
+    got = sorted(((s.ts_us, s.a, s.b, s.c, s.board, s.channel) for s in r.samples), key=str)
     t0 = us(datetime(2024, 5, 3, 14, 7, 10, tzinfo=UTC))
-    assert got == [
+    t1 = us(datetime(2024, 5, 3, 12, 7, 12, tzinfo=UTC))
+    assert got == sorted([
         (t0, 1.5, 2.0, 0.75, 3, 1), (t0, 1.5, 2.0, 0.75, 3, 2), (t0 + 1_000_000, 1.0, 2.0, 0.75, 3, 3),
-        (1714745231_250000, 1.0, 2.0, 0.5, 3, 4),
-        (us(datetime(2024, 5, 3, 12, 7, 12, tzinfo=UTC)), None, 2.0, 0.5, 3, 5),
-        (us(datetime(2024, 5, 3, 12, 7, 12, tzinfo=UTC)), None, 2.0, 0.5, 3, 6),
-        (us(datetime(2024, 5, 3, 12, 7, 12, tzinfo=UTC)), 1.0, 2.0, 0.5, 3, 8),
-    ]
-    assert len(r.rejected) == 5
-    assert r.mpp_copy.splitlines()[0] == "2024-05-03T14:07:10+00:00\t1.5\t2.0\t0.75\t3\t1"
-    assert r.mpp_copy.splitlines()[4] == "2024-05-03T12:07:12+00:00\t\\N\t2.0\t0.5\t3\t5"
+        (1714745231_250000, 1.0, 2.0, 0.5, 3, 4), (t1, None, 2.0, 0.5, 3, 5), (t1, None, 2.0, 0.5, 3, 6),
+        (t1, 1.0, 2.0, 0.5, 3, 8),
+    ], key=str)
+    assert len(r.rejected) == 5 and r.accepted == 7
+    lines = r.mpp_copy.splitlines()
+    assert lines[0] == "2024-05-03T14:07:10+00:00\t1.5\t2.0\t0.75\t3\t1"
+    assert "2024-05-03T12:07:12+00:00\t\\N\t2.0\t0.5\t3\t5" in lines
+    headless = parse_frame(json.dumps({"type": "mpp", "data": rows, "metadata": {"board": 3}}).encode(),
+                           ZoneInfo("Europe/Berlin"), samples=False)[0]
+    assert headless.samples == [] and headless.accepted == 7 and headless.mpp_copy == r.mpp_copy
     assert r.channels == {(3, c) for c in (1, 2, 3, 4, 5, 6, 8)}
     assert (r.t_lo, r.t_hi) == (us(datetime(2024, 5, 3, 12, 7, 12, tzinfo=UTC)), 1714745231_250000)

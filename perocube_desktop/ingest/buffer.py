@@ -88,15 +88,15 @@ class _Builder:
             self.hi[kind] = max(self.hi.get(kind, hi), hi)
 
     def add_request(self, r: Request) -> None:
-        if not r.samples:
+        if not r.accepted:
             return
-        kind = r.samples[0].kind
+        kind = r.data_type
         if kind == MPP:
             self.parts.setdefault(MPP, []).append(r.mpp_copy)
             self.channels |= r.channels
         else:
             self.parts.setdefault(kind, []).append("".join(stage_copy_line(s) for s in r.samples))
-        self._range(kind, r.t_lo, r.t_hi, len(r.samples))
+        self._range(kind, r.t_lo, r.t_hi, r.accepted)
 
     def add_samples(self, samples: Iterable[Sample]) -> None:
         for s in samples:
@@ -163,17 +163,24 @@ class DiskBuffer:
             builder.add_request(r)
         self._commit(builder, quarantined)
 
-    def append(self, samples: Sequence[Sample], quarantined: Sequence[tuple[int, str, str, str]] = ()) -> None:
-        """Commit samples and quarantine items durably."""
-        builder = _Builder()
-        builder.add_samples(samples)
-        self._commit(builder, quarantined)
+    def append(self, samples: Sequence[Sample], quarantined: Sequence[tuple[int, str, str, str]] = (),
+               segment_rows: int | None = None) -> None:
+        """Commit samples and quarantine items durably (in segments of at most ``segment_rows``
+        rows: what group commits of that size would have stored)."""
+        step = segment_rows or max(len(samples), 1)
+        builders = []
+        for k in range(0, len(samples), step):
+            builder = _Builder()
+            builder.add_samples(samples[k:k + step])
+            builders.append(builder)
+        self._commit(builders, quarantined)
 
-    def _commit(self, builder: _Builder, quarantined: Sequence[tuple[int, str, str, str]]) -> None:
+    def _commit(self, builders: _Builder | list[_Builder], quarantined: Sequence[tuple[int, str, str, str]]) -> None:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            _insert(conn, builder)
+            for builder in builders if isinstance(builders, list) else [builders]:
+                _insert(conn, builder)
             if quarantined:
                 conn.executemany("INSERT INTO quarantine (received_us, origin, raw, reason) VALUES (?, ?, ?, ?)", quarantined)
             conn.execute("COMMIT")
@@ -182,18 +189,34 @@ class DiskBuffer:
             raise
 
     def read_segments(self, max_rows: int) -> list[Segment]:
-        """The oldest segments, up to about ``max_rows`` rows (at least one segment)."""
-        out: list[Segment] = []
-        total = 0
-        cur = self._conn().execute("SELECT id, kind, rows, t_lo, t_hi, channels, body FROM segment ORDER BY id")
-        try:
-            for row in cur:
-                if out and total + row[2] > max_rows:
-                    break
-                out.append(Segment(*row))
-                total += row[2]
-        finally:
-            cur.close()
+        """The oldest rows, about ``max_rows`` of them (at least one segment), merged per kind.
+
+        One ``Segment`` per kind whose ``id`` is the last segment id included (delete up to it);
+        SQLite concatenates the COPY texts, so many small segments (an outage at nominal load
+        leaves one per group commit) cost no Python per segment.
+        """
+        conn = self._conn()
+        row = conn.execute(
+            "SELECT max(id), coalesce(max(CASE WHEN run >= ? THEN NULL ELSE id END), min(id)) FROM ("
+            " SELECT id, sum(rows) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) - rows AS run"
+            " FROM (SELECT id, rows FROM segment ORDER BY id LIMIT ?))",
+            (max_rows, max_rows),
+        ).fetchone()
+        if row is None or row[0] is None:
+            return []
+        last = row[1]
+        out = []
+        for kind, rows, lo, hi, body in conn.execute(
+            "SELECT kind, sum(rows), min(t_lo), max(t_hi), group_concat(body, '') FROM segment WHERE id <= ?"
+            " GROUP BY kind", (last,)
+        ):
+            channels = None
+            if kind == MPP:
+                pairs = set()
+                for (text,) in conn.execute("SELECT DISTINCT channels FROM segment WHERE id <= ? AND kind = 'mpp'", (last,)):
+                    pairs.update((text or "").split())
+                channels = " ".join(sorted(pairs))
+            out.append(Segment(last, kind, rows, lo, hi, channels, body))
         return out
 
     def read_quarantine(self, limit: int) -> list[tuple]:

@@ -103,6 +103,7 @@ class Receiver:
         source_timezone: str = "UTC",
         max_line_bytes: int = 1 << 20,
         line_wait_s: float = LINE_WAIT_S,
+        live_samples: bool = True,
     ) -> None:
         self.committer = committer
         self.host = host
@@ -111,6 +112,7 @@ class Receiver:
         self.tz = timezone.utc if source_timezone == "UTC" else ZoneInfo(source_timezone)
         self.max_line_bytes = max_line_bytes
         self.line_wait_s = line_wait_s
+        self.live_samples = live_samples  # build Sample objects for the live tap (MPP rows)
         self.clients = 0
         self.requests = 0
         self.rows_accepted = 0
@@ -244,7 +246,7 @@ class Receiver:
         quarantined: list[tuple[int, str, str, str]] = []
         now_us = int(time.time() * 1_000_000)
         for raw, obj in frames:
-            for req in parse_frame(raw, self.tz, obj, self.max_line_bytes):
+            for req in parse_frame(raw, self.tz, obj, self.max_line_bytes, self.live_samples):
                 requests.append(req)
                 if req.kind == "error":
                     self.lines_refused += 1
@@ -261,10 +263,10 @@ class Receiver:
             log.warning("from %s: %s", peer, reason)
         if not requests and not quarantined:
             return
-        if any(r.samples for r in requests) or quarantined:
+        if any(r.accepted for r in requests) or quarantined:
             await asyncio.wrap_future(self.committer.submit(requests, quarantined))
         self.requests += len(requests)
-        self.rows_accepted += sum(len(r.samples) for r in requests)
+        self.rows_accepted += sum(r.accepted for r in requests)
         self.rows_rejected += sum(len(r.rejected) for r in requests)
         if requests and not writer.is_closing():
             writer.write(b"".join(r.reply(line_protocol) for r in requests))

@@ -42,7 +42,7 @@ class IngestService:
         )
         self.receiver = Receiver(
             self.committer, host or rs.host, rs.port if port is None else port, allow or rs.allow,
-            rs.source_timezone, rs.max_line_bytes,
+            rs.source_timezone, rs.max_line_bytes, live_samples=tap_size > 0,
         )
 
     def _committed(self, requests: list[Request]) -> None:

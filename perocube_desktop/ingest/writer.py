@@ -1,6 +1,8 @@
-"""Moves buffered rows to PostgreSQL: COPY into staging tables, then insert with ON CONFLICT
-DO NOTHING (re-sends and replays are idempotent), auto-registering unknown channels and
-sensors, quarantining rows that name a sensor_id the database does not know.
+"""Moves buffered rows to PostgreSQL. MPP rows: the COPY text the receiver stored goes straight
+into mpp_measurement (or, when a batch holds re-sent or replayed rows, through a staging
+table with ON CONFLICT DO NOTHING); sensor rows: COPY into a staging table, then insert with
+ON CONFLICT DO NOTHING. Unknown channels and sensors are registered on the way; rows that
+name a sensor_id the database does not know are quarantined.
 
 Runs in its own thread with its own connection; reconnects with exponential backoff.
 """
