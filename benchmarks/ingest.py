@@ -131,7 +131,7 @@ def batched(port: int, url: str, clients: int, rows: int, seconds: float, board0
     def run(k: int) -> None:
         c = Client(port)
         board = board0 + k
-        t = 1_700_000_000
+        t = int(time.time()) - 3600  # live data: recent timestamps (old ones would meet the compression policy)
         n = 0
         head = b'{"type": "mpp", "metadata": {"board": %d}, "data": [' % board
         start.wait()
