@@ -199,6 +199,9 @@ def test_every_line_of_every_file_is_accounted_for(db_url, sample_dir):
         if "lines_total" in manifest.get(f.rel, {}):
             assert d["lines"] == manifest[f.rel]["lines_total"], f.rel
     assert detail["data_extra/output_board3_channel4_part2.txt"]["bad_lines"] == 2
+    lines = {(p["file"], p["line"]) for p in data["problems"]}
+    # found by the fast patterns (line 2) and refused only after cleaning (the date, line 3)
+    assert {("data_extra/output_board3_channel4_part2.txt", 2), ("data_extra/output_board3_channel4_part2.txt", 3)} <= lines
     assert detail["data_extra/output_board03_channel05.txt"]["duplicates"] == 1
     pt = detail["data_extra/PT-104_channel_03.txt"]
     assert (pt["inserted"], pt["bad_lines"], pt["blank_lines"], pt["incomplete_last_line"]) == (3, 3, 1, 1)

@@ -146,7 +146,15 @@ def _same_after_dedupe(before: list[tuple], after: list[tuple]) -> int:
     return len(before) - len(after)
 
 
-def test_lab_database_upgrades_keeping_signatures_and_answers(lab_db_url):
+@pytest.mark.parametrize("compressed", [False, True], ids=["uncompressed", "compressed"])
+def test_lab_database_upgrades_keeping_signatures_and_answers(lab_db_url, backend, compressed):
+    if compressed:
+        if backend != "timescaledb":
+            pytest.skip("compressed chunks exist only with TimescaleDB")
+        with psycopg.connect(lab_db_url, autocommit=True) as conn:  # the lab's server compresses old chunks
+            for table in ("mpp_measurement", "temperature_measurement", "irradiance_measurement"):
+                conn.execute(f"ALTER TABLE {table} SET (timescaledb.compress)")
+                conn.execute(f"SELECT count(compress_chunk(c)) FROM show_chunks('{table}') c")
     with psycopg.connect(lab_db_url) as conn:
         sig_before = signatures(conn)
     assert set(sig_before) == LAB_SIGNATURES  # the fixture is the lab's schema
@@ -158,6 +166,7 @@ def test_lab_database_upgrades_keeping_signatures_and_answers(lab_db_url):
     result = migrate.migrate(lab_db_url)
     assert result.applied == [m.version for m in migrate.available()]
     assert any("mpp_measurement: 48 exact duplicate rows removed" in n for n in result.notices)
+    assert any("chunks decompressed for the upgrade" in n for n in result.notices) == compressed
 
     with psycopg.connect(lab_db_url) as conn:
         sig_after = signatures(conn)

@@ -342,6 +342,8 @@ def import_file(loader: _Loader, f: LabFile, opts: ImportOptions, summary: Impor
         with conn.transaction():
             loader.fast_session()
             inserted = _load_with_retry(loader, f, cleaned, suffix)
+            if any(b.line == 0 for b in cleaned.bad):
+                _locate_lines(f, chunk, cleaned)
             if cleaned.bad:
                 with conn.cursor() as cur:
                     cur.executemany(q["quarantine_line"], [(str(f.path), b.line, b.raw, b.reason) for b in cleaned.bad])
@@ -403,6 +405,25 @@ def _load_with_retry(loader: _Loader, f: LabFile, cleaned: lines_mod.CleanChunk,
         else:
             refuse(raw, reason)
     return _load_halving(loader, f, keep, suffix, refuse)
+
+
+def _locate_lines(f: LabFile, chunk: _Chunk, cleaned: lines_mod.CleanChunk) -> None:
+    """Line numbers for the lines refused after cleaning (rare): the first line of the chunk, read
+    again from the file, that starts with the refused row's timestamp."""
+    first_line = chunk.lines_after - cleaned.lines + 1
+    with open(f.path, "rb") as fh:
+        fh.seek(chunk.offset_after - chunk.size)
+        raw_lines = fh.read(chunk.size).split(b"\n")
+    used: set[int] = set()
+    for bad in cleaned.bad:
+        if bad.line != 0:
+            continue
+        stamp = bad.raw.split("\t", 1)[0].encode()
+        for i, line in enumerate(raw_lines):
+            if i not in used and line.startswith(stamp + b"\t"):
+                bad.line = first_line + i
+                used.add(i)
+                break
 
 
 def _load_halving(loader: _Loader, f: LabFile, rows: list[bytes], suffix: bytes, refuse) -> int:
