@@ -25,6 +25,7 @@ class App:
         self.simulator = None
         self.sim_thread = None
         self.pool = None
+        self.api = None  # the read API beside the receiver (settings api.enabled)
         self.window = None
         self.errors: list[str] = []
 
@@ -68,6 +69,7 @@ class App:
             self.sim_thread = threading.Thread(target=self.simulator.run, name="simulator", daemon=True)
             self.sim_thread.start()
             log.info("demo: simulator feeding %d boards x %d channels", 2, 8)
+        api_error = self.set_api(self.settings.api)
         bridge = IngestBridge(self.service, store)
         from .db.probe import server_version
         from .registry.repository import RegistryRepository
@@ -78,9 +80,11 @@ class App:
             self.settings, store, bridge, self.pool, self.target.description, status.timescaledb_active, handler,
             extra_pages=build_pages(self.settings, self.pool, self.target.conninfo, registry, WiringService(registry)),
             settings_dialog_factory=lambda parent: SettingsDialog(self.settings, self.service, parent,
-                                                                  probe=server_version))
+                                                                  probe=server_version, api_control=self.set_api))
         if receiver_error:
             self.window.show_error(receiver_error)
+        if api_error:
+            self.window.show_error(api_error)
         self.window.show()
         if self.args.page:
             self.window.show_page(self.args.page)
@@ -101,11 +105,34 @@ class App:
             service.start()
         return service
 
+    def set_api(self, api) -> str | None:
+        """Start, restart or stop the read API as ``api`` (ApiSettings) says; the error, if any."""
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
+        if not api.enabled:
+            return None
+        from .api.server import ApiConfigError, ApiServer
+
+        server = None
+        try:
+            server = ApiServer(self.target.conninfo, self.settings, api.host, api.port)
+            server.start()
+        except ApiConfigError as exc:
+            if server is not None:
+                server.stop()
+            log.error("%s", exc)
+            return str(exc)
+        self.api = server
+        return None
+
     def stop(self) -> None:
-        """Reverse order: simulator, receiver and writer (flush), pool, embedded database."""
+        """Reverse order: simulator, read API, receiver and writer (flush), pool, embedded database."""
         if self.simulator is not None:
             self.simulator.stop()
             self.sim_thread.join(5)
+        if self.api is not None:
+            self.api.stop()
         if self.service is not None:
             self.service.stop()
         if self.pool is not None:

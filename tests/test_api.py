@@ -117,6 +117,9 @@ def test_mpp_filters_match_sql(api, sample_db):
 
 def test_paging_exact_with_unrefreshed_rollups(api, sample_db):
     """Rows whose rollups are not refreshed yet are counted from the raw table."""
+    from perocube_desktop.api import query
+
+    query.COUNTS.clear()  # the server runs in this process: no counts cached from other tests
     with psycopg.connect(sample_db, autocommit=True) as conn:
         conn.execute("INSERT INTO rollup_dirty (kind, t0, t1) VALUES ('mpp', '2024-05-03 12:00:30+00', "
                      "'2024-05-03 14:10:00+00')")
@@ -409,3 +412,47 @@ def test_schemathesis_finds_no_server_errors(api, sample_db):
         check()
     assert not failures, "\n".join(failures[:10])
     assert len(calls) > 13 * 5 and 200 in calls
+
+
+def test_desktop_app_switch_starts_and_stops_the_api(sample_db, monkeypatch):
+    """The composition's switch (settings api.enabled/host/port) runs the same server beside the receiver."""
+    import argparse
+
+    from perocube_desktop.app import App
+    from perocube_desktop.config import ApiSettings
+    from perocube_desktop.db.connection import DatabaseTarget
+
+    monkeypatch.delenv("PEROCUBE_API_TOKEN", raising=False)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    app = App(argparse.Namespace(), Settings())
+    app.target = DatabaseTarget(sample_db)
+    port = free_port()
+    assert app.set_api(ApiSettings(enabled=True, port=port)) is None
+    try:
+        assert httpx.get(f"http://127.0.0.1:{port}/pixels").status_code == 200
+        assert app.set_api(ApiSettings(enabled=False, port=port)) is None and app.api is None
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{port}/health")
+        problem = app.set_api(ApiSettings(enabled=True, host="0.0.0.0", port=port))
+        assert problem and "token" in problem and app.api is None
+    finally:
+        app.set_api(ApiSettings(enabled=False))
+
+
+@pytest.mark.gui
+def test_settings_dialog_api_switch(qtbot, tmp_path):
+    from perocube_desktop import config
+    from perocube_desktop.ui.settings_dialog import SettingsDialog
+
+    settings = Settings()
+    settings.source = str(tmp_path / "config.yaml")
+    calls = []
+    dialog = SettingsDialog(settings, None, api_control=lambda api: calls.append(api) or None)
+    qtbot.addWidget(dialog)
+    assert not dialog.api_enabled.isChecked() and dialog.api_port.value() == 8000
+    dialog.api_enabled.setChecked(True)
+    dialog.api_port.setValue(8123)
+    dialog.save()
+    assert [(a.enabled, a.host, a.port) for a in calls] == [(True, "127.0.0.1", 8123)]
+    saved = config.load(tmp_path / "config.yaml")
+    assert (saved.api.enabled, saved.api.port) == (True, 8123) and settings.api.enabled

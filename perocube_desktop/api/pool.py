@@ -42,8 +42,10 @@ class ReadOnlyPool:
                                prepare_threshold=None)
         # read-only whatever the role may do; UTC so that JSON and CSV timestamps are unambiguous
         conn.execute("SET TIME ZONE 'UTC'")
+        # work_mem: a month of minute rollups for one pixel is sorted in memory, not on disk
         conn.execute("SELECT set_config('default_transaction_read_only', 'on', false), "
-                     "set_config('statement_timeout', %s, false)", (f"{int(self.statement_timeout_s * 1000)}ms",))
+                     "set_config('statement_timeout', %s, false), set_config('work_mem', '32MB', false)",
+                     (f"{int(self.statement_timeout_s * 1000)}ms",))
         conn.commit()
         conn.read_only = True
         return conn

@@ -20,6 +20,9 @@ or else the rollup estimate (``total_exact`` false) and the page uses a plain OF
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -230,7 +233,7 @@ def segments(conn: psycopg.Connection, kind: Kind, params: dict, t0: datetime | 
 
 
 def _locate(conn: psycopg.Connection, kind: Kind, params: dict, segs: list[Seg], index: int,
-            desc: bool) -> tuple[Seg, int]:
+            desc: bool, memo: dict) -> tuple[Seg, int]:
     """The segment (at minute resolution) holding row ``index`` of ``segs`` (in their order), and
     the number of rows before it."""
     before = 0
@@ -238,11 +241,12 @@ def _locate(conn: psycopg.Connection, kind: Kind, params: dict, segs: list[Seg],
         if before + s.n > index:
             if s.level != "1h":
                 return s, before
-            fine = _counts(conn, kind, params, "1m", (s.lo, s.hi))
-            if sum(f.n for f in fine) != s.n:  # the two rollups disagree: count the hour from raw rows
-                fine = _counts(conn, kind, params, "raw", (s.lo, s.hi))
-            if desc:
-                fine.reverse()
+            if s.lo not in memo:  # the first and the last row of a page are often in the same hour
+                fine = _counts(conn, kind, params, "1m", (s.lo, s.hi))
+                if sum(f.n for f in fine) != s.n:  # the two rollups disagree: count the hour from raw rows
+                    fine = _counts(conn, kind, params, "raw", (s.lo, s.hi))
+                memo[s.lo] = fine[::-1] if desc else fine
+            fine = memo[s.lo]
             for f in fine:
                 if before + f.n > index:
                     return f, before
@@ -250,6 +254,37 @@ def _locate(conn: psycopg.Connection, kind: Kind, params: dict, segs: list[Seg],
             return s, before - s.n  # not reached when the counts agree
         before += s.n
     raise IndexError(index)
+
+
+class _TTLCache:
+    """Counts reused for a few seconds: a client paging through a selection pays for the counting
+    once, not on every page (rows written meanwhile show up in ``total`` at most ``ttl_s`` later)."""
+
+    def __init__(self, ttl_s: float = 10.0, size: int = 256) -> None:
+        self.ttl_s, self.size = ttl_s, size
+        self._data: OrderedDict[tuple, tuple[float, object]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> object | None:
+        with self._lock:
+            hit = self._data.get(key)
+            if hit is None or time.monotonic() - hit[0] > self.ttl_s:
+                return None
+            return hit[1]
+
+    def put(self, key: tuple, value: object) -> None:
+        with self._lock:
+            self._data[key] = (time.monotonic(), value)
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+COUNTS = _TTLCache()
 
 
 @dataclass
@@ -260,9 +295,14 @@ class Page:
 
 
 def page(conn: psycopg.Connection, kind: Kind, filters: dict, t0: datetime | None, t1: datetime | None,
-         limit: int, offset: int, order: str, timescaledb: bool) -> Page:
+         limit: int, offset: int, order: str, timescaledb: bool, cache: _TTLCache | None = COUNTS) -> Page:
     params = {**filters, "t0": t0, "t1": t1}
-    segs = segments(conn, kind, filters, t0, t1, timescaledb)
+    key = (conn.info.dsn, kind.name, tuple(sorted(filters.items())), t0, t1)
+    segs = cache.get(key) if cache is not None else None
+    if segs is None:
+        segs = segments(conn, kind, filters, t0, t1, timescaledb)
+        if cache is not None and segs is not None:
+            cache.put(key, segs)
     query = compose("page", kind, order)
     if segs is None:
         n = one(conn.execute(compose("capped_count", kind), {**params, "cap": COUNT_CAP + 1}).fetchone())[0]
@@ -274,16 +314,18 @@ def page(conn: psycopg.Connection, kind: Kind, filters: dict, t0: datetime | Non
             n = max(sum(int(r[1]) for r in est), COUNT_CAP + 1)
         data = one(conn.execute(query, {**params, "w0": None, "w1": None, "limit": limit, "offset": offset}).fetchone())[0]
         return Page(data, int(n), exact)
+    assert isinstance(segs, list)
     total = sum(s.n for s in segs)
     if offset >= total or limit == 0:
         return Page("[]", total, True)
     ordered = segs if order == "ASC" else segs[::-1]
     last = min(offset + limit, total) - 1
-    seg_a, before_a = _locate(conn, kind, params, ordered, offset, order == "DESC")
-    seg_b, _ = _locate(conn, kind, params, ordered, last, order == "DESC")
+    memo: dict = {}
+    seg_a, before_a = _locate(conn, kind, params, ordered, offset, order == "DESC", memo)
+    seg_b, _ = _locate(conn, kind, params, ordered, last, order == "DESC", memo)
     w0, w1 = (seg_a.lo, seg_b.hi) if order == "ASC" else (seg_b.lo, seg_a.hi)
     data = one(conn.execute(query, {**params, "w0": w0, "w1": w1, "limit": limit,
-                                     "offset": offset - before_a}).fetchone())[0]
+                                    "offset": offset - before_a}).fetchone())[0]
     return Page(data, total, True)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
+from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
                                QLabel, QLineEdit, QMessageBox, QPushButton, QSpinBox, QVBoxLayout)
 
 from .. import config
@@ -24,7 +24,7 @@ ALARM_FIELDS = [("stale_after_s", "Stale after (s)", 1, 86400), ("power_drop_pct
 
 class SettingsDialog(QDialog):
     def __init__(self, settings: Settings, service, parent=None,
-                 probe: Callable[[str], str] | None = None) -> None:
+                 probe: Callable[[str], str] | None = None, api_control: Callable | None = None) -> None:
         """``probe(url) -> 'PostgreSQL 16.4'`` (raising when unreachable) runs in the background for
         "Test connection"; the app composition passes ``db.probe.server_version``."""
         super().__init__(parent)
@@ -56,6 +56,21 @@ class SettingsDialog(QDialog):
         f.addRow("Port (applies at next start)", self.port)
         f.addRow("Allowed peers", self.allow)
         lay.addWidget(rec)
+
+        # the read API (docs/api.md): api_control(ApiSettings) -> error or None starts/stops it at once
+        self.api_control = api_control
+        api = QGroupBox("Read API (HTTP, for notebooks and dashboards)")
+        f = QFormLayout(api)
+        self.api_enabled = QCheckBox("Serve the read API beside the receiver (docs at /docs)")
+        self.api_enabled.setChecked(settings.api.enabled)
+        self.api_host = QLineEdit(settings.api.host)
+        self.api_host.setToolTip("127.0.0.1 = this PC only; any other address needs a token "
+                                 "(PEROCUBE_API_TOKEN or 'perocube-desktop serve --new-token')")
+        self.api_port = QSpinBox(minimum=1, maximum=65535, value=settings.api.port)
+        f.addRow(self.api_enabled)
+        f.addRow("Listen address", self.api_host)
+        f.addRow("Port", self.api_port)
+        lay.addWidget(api)
 
         al = QGroupBox("Alarms")
         f = QFormLayout(al)
@@ -103,11 +118,15 @@ class SettingsDialog(QDialog):
             config._validate(receiver, lambda k: f"receiver {k}")
             alarms = dataclasses.replace(self.settings.alarms,
                                          **{k: w.value() for k, w in self.alarm_edits.items()})
+            api = dataclasses.replace(self.settings.api, enabled=self.api_enabled.isChecked(),
+                                      host=self.api_host.text().strip() or "127.0.0.1", port=self.api_port.value())
+            config._validate(api, lambda k: f"api {k}")
         except ConfigError as exc:
             self.error.setText(str(exc))
             return
         new.database = dataclasses.replace(self.settings.database, url=url)
         new.receiver, new.alarms = receiver, alarms
+        api_changed, new.api = api != self.settings.api, api
         try:
             path = config.save(new)
         except OSError as exc:
@@ -120,4 +139,7 @@ class SettingsDialog(QDialog):
         self.settings.source = str(path)
         if self.service is not None:
             self.service.receiver.set_allow(allow)
+        self.settings.api = api
+        if api_changed and self.api_control is not None and (problem := self.api_control(api)):
+            QMessageBox.warning(self, "Read API", problem)
         self.accept()
