@@ -206,6 +206,7 @@ def test_every_line_of_every_file_is_accounted_for(db_url, sample_dir):
     pt = detail["data_extra/PT-104_channel_03.txt"]
     assert (pt["inserted"], pt["bad_lines"], pt["blank_lines"], pt["incomplete_last_line"]) == (3, 3, 1, 1)
     assert sum(d["bad_lines"] for d in detail.values()) == data["bad_lines"]
+    assert sum(data["inserted"].values()) + sum(data["duplicates"].values()) + data["bad_lines"] == data["lines"]
     reasons = {(p["file"], p["reason"]) for p in data["problems"]}
     assert ("data_extra/PT-104_channel_03.txt", "raw_reading is not an integer count: '40200.5'") in reasons
     with psycopg.connect(db_url) as conn:

@@ -62,7 +62,9 @@ def run(args, settings: Settings) -> int:
           f"{summary.files['skipped']} skipped, in {summary.seconds:.1f} s")
     for kind in summary.inserted:
         print(f"  {kind:<12} inserted {summary.inserted[kind]:>10,}   duplicates skipped {summary.duplicates[kind]:>8,}")
-    print(f"  bad lines {summary.bad_lines}; logbook: {summary.logbook}")
+    print(f"  lines read {summary.lines:,} = inserted + duplicates + {summary.bad_lines:,} not imported "
+          "(quarantined, blank, or a last line still being written); "
+          f"logbook: {summary.logbook}")
     for s in summary.skipped_files:
         print(f"  skipped {s['file']}: {s['reason']}")
     for p in summary.problems[:50]:

@@ -85,6 +85,7 @@ class ImportSummary:
     inserted: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     duplicates: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     bad_lines: int = 0
+    lines: int = 0  # lines read: sum(inserted) + sum(duplicates) + bad_lines
     files: dict[str, int] = field(default_factory=lambda: {"imported": 0, "unchanged": 0, "skipped": 0})
     logbook: dict[str, int] = field(default_factory=lambda: {"devices": 0, "pixels": 0, "events": 0, "rows_skipped": 0})
     problems: list[Problem] = field(default_factory=list)
@@ -519,6 +520,7 @@ def _import_all(conn: psycopg.Connection, loader: _Loader, refresher: _RollupRef
                 summary.inserted[f.kind] += out.inserted
                 summary.duplicates[f.kind] += out.duplicates
                 summary.bad_lines += out.bad_lines
+                summary.lines += out.lines
                 break
             if out.status == "unchanged":
                 summary.files["unchanged"] += 1
@@ -529,6 +531,7 @@ def _import_all(conn: psycopg.Connection, loader: _Loader, refresher: _RollupRef
                 summary.inserted[f.kind] += out.inserted
                 summary.duplicates[f.kind] += out.duplicates
                 summary.bad_lines += out.bad_lines
+                summary.lines += out.lines
             if progress:
                 progress(state)
         pool.shutdown(wait=True, cancel_futures=True)
