@@ -4,6 +4,10 @@ Rules (checked in one transaction under an advisory lock, so two operators canno
 a channel holds at most one pixel at a time; a pixel sits on at most one channel at a
 time; no disconnect without a connect; no two events of the same kind in a row for a
 pixel; no event more than ``FUTURE_SLACK`` in the future.
+
+Events at the same instant (a same-day move from the logbook puts both at 00:00) are ordered
+DISCONNECTED first, then CONNECTED, as in the lab's functions: ``(event_type = 'CONNECTED')``
+ascending (docs/lab-compat.md).
 """
 
 from __future__ import annotations
@@ -80,7 +84,7 @@ class WiringService:
                 " AND (%(pixel)s::text IS NULL OR pixel = %(pixel)s)"
                 " AND (%(board)s::int IS NULL OR tracking_channel_board = %(board)s)"
                 " AND (%(channel)s::int IS NULL OR tracking_channel_channel = %(channel)s)"
-                " ORDER BY connection_datetime, (event_type = 'CONNECTED')",
+                " ORDER BY connection_datetime, (event_type = 'CONNECTED'), solar_cell_id, pixel",
                 {"cell": cell, "pixel": pixel, "board": board, "channel": channel}).fetchall()
 
     # rules --------------------------------------------------------------------
