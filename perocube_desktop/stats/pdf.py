@@ -72,9 +72,10 @@ def _summary(pdf: PdfPages, report) -> None:
         "Measured: maximum-power-point tracked power, voltage and current of every pixel (PeroCube tracker), "
         "irradiance and temperature of each board; figures from 1-minute means, PCE only while lit "
         f"(> {report.settings['light_threshold_wm2']:g} W/m²), smoothed over {report.settings['smoothing']}.",
-        f"Conditions: {report.protocol.get('protocol', '?')} — {report.protocol.get('reason', '')}. "
-        f"Irradiance: {items.get('light source and irradiance', '—')}. Temperature: {items.get('temperature', '—')}. "
-        f"Cycling: {items.get('cycling', '—')}.",
+        f"Protocol: {report.protocol.get('protocol', '?')} ({report.protocol.get('reason', '')}).",
+        f"Irradiance: {items.get('light source and irradiance', '—')}.",
+        f"Temperature: {items.get('temperature', '—')}.   Cycling: {items.get('cycling', '—')}.",
+        f"Ageing time: {items.get('ageing time', '—')}.",
     ]
     header, widths, rows = figure_rows(report)
     lead.append("Figures of merit. — : not computable; T80 “not reached” within the ageing time (projected: linear "
@@ -127,6 +128,7 @@ def _device_page(pdf: PdfPages, report, device: str) -> None:
     ax_tmp = fig.add_subplot(gs[2, 1], sharex=ax_pow)
     ax_e = fig.add_subplot(gs[2, 0])
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    all_days = sorted({d for p in px for d in p.daily_energy})
     for i, p in enumerate(px):
         col = colours[i % len(colours)]
         name = f"{p.pixel}" + ("" if p.has_data else " (no data)")
@@ -139,9 +141,8 @@ def _device_page(pdf: PdfPages, report, device: str) -> None:
         if p.has_data:
             t, v = binned(p.t, p.power)
             ax_pow.plot(_days(t), v, lw=0.7, color=col, rasterized=True)
-            days = sorted(p.daily_energy)
-            noon = [datetime.fromisoformat(d).replace(tzinfo=timezone.utc).timestamp() + 43200 for d in days]
-            ax_e.plot(_days(noon), [p.daily_energy[d] for d in days], "-o", ms=2.5, lw=0.8, color=col)
+            ax_e.plot([all_days.index(d) for d in sorted(p.daily_energy)],
+                      [p.daily_energy[d] for d in sorted(p.daily_energy)], "-o", ms=2.5, lw=0.8, color=col)
     excluded = [(s.start, s.end) for p in px for s in p.lit_zero]
     excluded += [(m.removed_at, m.installed_at) for p in px for m in p.moves if m.installed_at and m.removed_at]
     _shade(ax_pow, excluded, "excluded span")
@@ -151,7 +152,12 @@ def _device_page(pdf: PdfPages, report, device: str) -> None:
     h2, l2 = ax_pow.get_legend_handles_labels()
     fig.legend(handles + h2, [f"pixel {x}" for x in labels] + l2, loc="upper left", bbox_to_anchor=(0.84, 0.89),
                fontsize=8, frameon=False, ncol=1 if len(labels) <= 16 else 2, title="pixels (all panels)")
-    notes = [f"{p.pixel}: {n}" for p in px for n in p.notes if not n.startswith("board ")]
+    grouped: dict[str, list[str]] = {}
+    for p in px:
+        for n in p.notes:
+            if not n.startswith("board "):
+                grouped.setdefault(n, []).append(p.pixel)
+    notes = [f"{', '.join(who)}: {n}" for n, who in grouped.items()]
     y = 0.135
     for line in notes[:5]:
         fig.text(0.05, y, textwrap.shorten(line, 190), fontsize=7.5)
@@ -184,9 +190,9 @@ def _decorate(ax_pce, ax_pow, ax_irr, ax_tmp, ax_e, px) -> None:
     ax_irr.set(ylabel="irradiance (W/m²)")
     ax_tmp.set(ylabel="temperature (°C)")
     ax_e.set(ylabel="energy (mWh)", title="Energy per UTC day (partial first and last days)")
-    n_days = max(len({d for p in px for d in p.daily_energy}), 1)
-    ax_e.xaxis.set_major_locator(mdates.DayLocator(interval=max(1, n_days // 7)))
-    ax_e.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
+    days = sorted({d for p in px for d in p.daily_energy})
+    step = max(1, len(days) // 8)
+    ax_e.set_xticks(range(0, len(days), step), [d[5:] for d in days[::step]])
     for ax in (ax_pce, ax_pow, ax_irr, ax_tmp, ax_e):
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=7.5)

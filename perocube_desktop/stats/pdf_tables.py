@@ -36,8 +36,8 @@ def _projection(p) -> str:
 
 def figure_rows(report) -> tuple[list[str], list[float], list[list[str]]]:
     header = ["device", "pixel", "channel", "ageing\n(h)", "PCE₀\n(%)", "PCE end\n(%)", "end /\nstart", "T95\n(h)",
-              "T80\n(h)", "Ts\n(h)", "T80 projected (h)\n[95 % interval]", "energy\n(mWh)", "light cycles\ncomplete / partial",
-              "lit, no power\n(min)"]
+              "T80\n(h)", "Ts\n(h)", "T80 projected (h)\n[95 % interval]", "energy\n(mWh)", "light cycles\nfull / partial",
+              "lit, no\npower (min)"]
     widths = [0.12, 0.045, 0.085, 0.055, 0.055, 0.06, 0.05, 0.05, 0.07, 0.05, 0.12, 0.06, 0.09, 0.08]
     rows = []
     for p in report.pixels:

@@ -23,7 +23,22 @@ from . import worker
 log = logging.getLogger(__name__)
 
 COLUMNS = ["device", "pixel", "board", "channel", "samples", "coverage_pct", "energy_mWh", "pce_initial_pct",
-           "pce_final_pct", "T95_h", "T80_h", "Ts_h", "TS80_h", "eta1000_pct", "projected_T80_h"]
+           "pce_final_pct", "T95_h", "T80_h", "Ts_h", "TS80_h", "eta1000_pct", "projected_T80_h", "projected_T80_lo_h",
+           "projected_T80_hi_h", "cycles_complete", "cycles_partial", "lit_zero_minutes"]
+
+
+def _cell(px, key: str, v) -> str:
+    if v is not None:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+    if key in ("device", "pixel"):
+        return ""
+    if not px.has_data:
+        return "no data"
+    if key == "T80_h" and px.smooth_pce is not None and px.smooth_pce.size >= 3:
+        return "not reached"
+    if key == "projected_T80_h" and px.projection_note.startswith("not projected"):
+        return "refused"
+    return "—"
 
 
 def with_breaks(t: np.ndarray, v: np.ndarray, max_gap_s: float = 180.0) -> tuple[np.ndarray, np.ndarray]:
@@ -234,13 +249,17 @@ class ReportsPage(QWidget):
                     boards.add(px.board)
                     self.temp_plot.plot(*with_breaks(px.t, px.temperature), pen=pen, connect="finite")
                     self.irr_plot.plot(*with_breaks(px.t, px.irradiance), pen=pen, connect="finite")
-        rows = [px.metrics() for px in report.pixels]
-        self.table.setRowCount(len(rows))
-        for i, m in enumerate(rows):
+        self.table.setRowCount(len(report.pixels))
+        for i, px in enumerate(report.pixels):
+            m = px.metrics()
             for j, k in enumerate(COLUMNS):
-                v = m[k]
-                text = ("not reached" if k == "T80_h" else "—") if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
-                self.table.setItem(i, j, QTableWidgetItem(text))
+                item = QTableWidgetItem(_cell(px, k, m[k]))
+                if k == "projected_T80_h" and px.projection_note:
+                    item.setToolTip(px.projection_note)
+                self.table.setItem(i, j, item)
+        notes = [n for px in report.pixels for n in px.notes if "moved" in n or "lit but no power" in n]
+        self.status.setText(f"{len(report.pixels)} pixels · {report.protocol.get('protocol', '')}"
+                            + (f" · {len(notes)} data-quality notes (see the PDF)" if notes else ""))
 
     def export_as(self, ext: str, path: str | None = None) -> None:
         if self.report is None:
