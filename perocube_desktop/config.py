@@ -57,6 +57,8 @@ class AlarmSettings:
     light_threshold_wm2: float = 500.0
     temperature_max_c: float = 85.0
     db_unreachable_min: float = 5.0
+    projected_t80_min_h: float = 100.0  # live projection: alarm below this projected T80 (0: off)
+    sibling_rate_factor: float = 2.0  # alarm when a pixel's PCE falls this many times faster than its siblings' (0: off)
 
 
 @dataclass

@@ -5,7 +5,11 @@
   of its recent samples while the lamps are on (some irradiance sensor above the light
   threshold, or no irradiance sensor at all);
 - temperature: a temperature sensor above ``temperature_max_c``;
-- database: the writer has not reached the database for ``db_unreachable_min``.
+- database: the writer has not reached the database for ``db_unreachable_min``;
+- lit but no power: a channel with a pixel connected delivers (almost) nothing for its last
+  ``NO_POWER_SAMPLES`` samples while the lamps are on: a contact or wiring problem;
+- projected T80 below ``projected_t80_min_h`` and a pixel falling ``sibling_rate_factor`` times
+  faster than its siblings (the live lifetime projection, ``lifetime.LifetimeMonitor``).
 
 An alarm stays in the list until it is acknowledged and its condition has cleared.
 """
@@ -19,9 +23,12 @@ import numpy as np
 
 from ..config import AlarmSettings
 from ..status import IngestStatus
+from .lifetime import LifetimeMonitor
 from .live import LiveStore
 
 RECENT_SAMPLES = 600  # ~10 min at 1 Hz
+NO_POWER_SAMPLES = 30  # consecutive newest samples
+NO_POWER_MW = 1e-3  # "nothing": below 1 µW
 
 
 @dataclass
@@ -48,8 +55,10 @@ class AlarmEngine:
         return not irr or any(x.values[0] >= self.settings.light_threshold_wm2 for x in irr)
 
     def evaluate(self, store: LiveStore, status: IngestStatus | None, now: float | None = None,
-                 labels: dict[str, str] | None = None) -> list[Alarm]:
-        """Update the alarm list; returns alarms raised by this call."""
+                 labels: dict[str, str] | None = None, connected: set[str] | None = None,
+                 lifetime: LifetimeMonitor | None = None) -> list[Alarm]:
+        """Update the alarm list; returns alarms raised by this call. ``connected``: the 'mpp:b/c'
+        keys with a pixel on them (lit-but-no-power needs it)."""
         now = time.time() if now is None else now
         s = self.settings
         labels = labels or {}
@@ -73,6 +82,11 @@ class AlarmEngine:
                                                        f"below its recent median {median:.3g} mW")
             if key.startswith("temperature:") and latest.values[0] > s.temperature_max_c:
                 firing[(key, "temperature")] = f"{name}: {latest.values[0]:.1f} °C above {s.temperature_max_c:.0f} °C"
+        if connected and any(k.startswith("irradiance:") for k in store.latest) and lit:
+            # needs a measured irradiance: without a sensor, darkness would look like a contact failure
+            firing.update(self._no_power(store, connected, labels))
+        if lifetime is not None:
+            firing.update(lifetime.alarm_texts(s.projected_t80_min_h, s.sibling_rate_factor))
         if status is not None and status.db_down_since is not None:
             down = now - status.db_down_since
             if down > s.db_unreachable_min * 60:
@@ -93,6 +107,19 @@ class AlarmEngine:
                 if alarm.acknowledged:
                     del self.alarms[ident]
         return raised
+
+    @staticmethod
+    def _no_power(store: LiveStore, connected: set[str], labels: dict[str, str]) -> dict[tuple[str, str], str]:
+        out = {}
+        for key in connected:
+            recent = store.recent(key, NO_POWER_SAMPLES)
+            if recent.shape[0] < NO_POWER_SAMPLES:
+                continue
+            power = recent[:, 0]
+            if np.isfinite(power).all() and (np.abs(power) < NO_POWER_MW).all():
+                out[(key, "lit_no_power")] = (f"{labels.get(key, key)}: lamps on but no power for the last "
+                                              f"{NO_POWER_SAMPLES} samples (contact or wiring?)")
+        return out
 
     def acknowledge(self, ident: tuple[str, str]) -> None:
         alarm = self.alarms.get(ident)

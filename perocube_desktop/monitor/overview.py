@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .alarms import AlarmEngine
+from .lifetime import LifetimeMonitor
 from .live import LiveStore
 
 LIVE, STALE, IDLE, ALARM = "live", "stale", "idle", "alarm"
@@ -22,6 +23,7 @@ class Tile:
     state: str
     trend: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.float32))
     group: str = ""  # 'Board 1', 'Sensors'
+    lifetime: str = ""  # live projection: 'PCE 0.93 · T80 410 h [320–560]'
 
 
 def fmt_age(age: float | None) -> str:
@@ -38,7 +40,7 @@ def fmt_age(age: float | None) -> str:
 
 def build_tiles(channels: list[tuple[int, int]], connections: dict[str, str], sensors: dict[str, str],
                 store: LiveStore, alarms: AlarmEngine, stale_after_s: float, now: float,
-                trend_points: int = 60) -> list[Tile]:
+                trend_points: int = 60, lifetime: LifetimeMonitor | None = None) -> list[Tile]:
     """``channels``: known (board, channel); ``connections``: 'mpp:b/c' -> 'DEVICE / pixel';
     ``sensors``: key -> display name."""
     keys = {f"mpp:{b}/{c}" for b, c in channels} | {k for k in store.latest if k.startswith("mpp:")}
@@ -65,7 +67,8 @@ def build_tiles(channels: list[tuple[int, int]], connections: dict[str, str], se
         value = "–" if power is None or np.isnan(power) else f"{power:.3g} mW"
         trend = store.recent(key, trend_points)
         tiles.append(Tile(key, f"B{b} C{c}", connected or "nothing connected", value, age, state,
-                          trend[:, 0] if trend.size else trend.reshape(0), f"Board {b}"))
+                          trend[:, 0] if trend.size else trend.reshape(0), f"Board {b}",
+                          lifetime.tile_text(key) if lifetime is not None and connected else ""))
     skeys = set(sensors) | {k for k in store.latest if not k.startswith("mpp:")}
     for key in sorted(skeys, key=lambda k: (k.split(":")[0], sensors.get(k, k))):
         kind = key.split(":")[0]

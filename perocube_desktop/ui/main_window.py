@@ -14,6 +14,7 @@ from ..config import Settings
 from ..db import queries
 from ..status import IngestStatus
 from ..monitor.alarms import AlarmEngine
+from ..monitor.lifetime import LifetimeMonitor
 from ..monitor.live import LiveStore
 from ..monitor.overview import build_tiles
 from . import worker
@@ -89,6 +90,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"Perocube Desktop — {db_description}")
         self.resize(1500, 950)
         self.alarms = AlarmEngine(settings.alarms)
+        self.lifetime = LifetimeMonitor(settings.alarms.light_threshold_wm2)
         self.channels: list[tuple[int, int]] = []
         self.connections: dict[str, str] = {}
         self.sensor_names: dict[str, str] = {}
@@ -167,6 +169,10 @@ class MainWindow(QMainWindow):
         self._meta_timer = QTimer(self)
         self._meta_timer.timeout.connect(self.refresh_metadata)
         self._meta_timer.start(10000)
+        self._lifetime_timer = QTimer(self)  # live lifetime projection: hourly trends from the database
+        self._lifetime_timer.timeout.connect(self.refresh_lifetime)
+        self._lifetime_timer.start(300_000)
+        QTimer.singleShot(3000, self.refresh_lifetime)
         self._plot_timer = QTimer(self)
         self._plot_timer.timeout.connect(self._live_plot_tick)
         self._plot_timer.start(1000)
@@ -227,15 +233,23 @@ class MainWindow(QMainWindow):
             self.plots.refresh()
 
     def refresh_overview(self) -> None:
-        raised = self.alarms.evaluate(self.store, self.bridge.last_status, labels=self.labels)
+        raised = self.alarms.evaluate(self.store, self.bridge.last_status, labels=self.labels,
+                                      connected=set(self.connections), lifetime=self.lifetime)
         for a in raised:
             log.warning("ALARM %s", a.text)
         tiles = build_tiles(self.channels, self.connections, self.sensor_names, self.store, self.alarms,
-                            self.settings.alarms.stale_after_s, time.time())
+                            self.settings.alarms.stale_after_s, time.time(), lifetime=self.lifetime)
         self.overview.grid.set_tiles(tiles)
         self.alarm_widget.refresh()
         n = sum(1 for a in self.alarms.alarms.values() if a.active and not a.acknowledged)
         self.alarm_dock.setWindowTitle(f"Alarms ({n})" if n else "Alarms")
+
+    def refresh_lifetime(self) -> None:
+        def fetch():
+            with self.pool.connection() as conn:
+                return self.lifetime.fetch(conn)
+
+        worker.start(fetch, on_done=self.lifetime.apply, on_error=lambda e: self.show_error(f"lifetime projection: {e}"))
 
     def refresh_metadata(self) -> None:
         def fetch():

@@ -140,6 +140,10 @@ class TileGridWidget(QWidget):
                        f"{t.state} · {fmt_age(t.age_s)}")
             self._sparkline(p, QRectF(inner.left() + inner.width() * 0.55, inner.top() + 36, inner.width() * 0.45, 20),
                             t.trend)
+            for k, line in enumerate(t.lifetime.splitlines()[:2]):  # live lifetime projection (monitor/lifetime.py)
+                p.drawText(QRectF(inner.left(), inner.top() + 32 + 11 * k, inner.width() * 0.54, 12),
+                           Qt.AlignmentFlag.AlignLeft,
+                           p.fontMetrics().elidedText(line, Qt.TextElideMode.ElideRight, int(inner.width() * 0.54)))
         p.end()
 
     @staticmethod

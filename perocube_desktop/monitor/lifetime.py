@@ -1,0 +1,169 @@
+"""Live lifetime projection for the overview: each connected pixel's current normalised PCE and
+projected T80 with its interval, and the alarms that go with them. No Qt.
+
+The series are hourly medians of the PCE while lit (power above a 0.1 % PCE, irradiance above the
+light threshold) over the pixel's connected periods, computed by PostgreSQL from the 1-minute
+rollups (``sql/queries/lifetime.sql``) and fetched incrementally. The numbers are the live view's:
+the stability report (``stats``) is the reference analysis.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..db import queries
+from ..fitting import project_crossing
+
+log = logging.getLogger(__name__)
+
+MIN_HOURS = 6  # lit hours before anything is projected
+PROJECTION_LIMIT = 3.0  # never beyond this multiple of the observed ageing time (as the report)
+RATE_WINDOW_H = 24.0  # recent decline rate for the sibling comparison
+
+
+@dataclass
+class Trend:
+    key: str  # the channel the pixel sits on now: 'mpp:b/c'
+    device: str
+    pixel: str
+    t: np.ndarray = field(default_factory=lambda: np.empty(0))  # hour start, epoch s
+    pce: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+
+@dataclass
+class Estimate:
+    key: str
+    device: str
+    pixel: str
+    normalised: float | None  # latest hourly PCE / reference
+    t80_h: float | None  # projected from the ageing start (first lit hour)
+    lo_h: float | None
+    hi_h: float | None
+    observed_h: float
+    rate_pct_per_h: float | None  # recent change of the normalised PCE, % of the reference per hour
+    note: str = ""
+    reached: bool = False
+
+    def tile_text(self) -> str:
+        """Two short lines for an overview tile ('' before any lit hour)."""
+        if self.normalised is None:
+            return ""
+        head = f"PCE {self.normalised:.2f} of initial"
+        if self.reached:
+            return head + "\nT80 reached"
+        if self.t80_h is None:
+            return head + f"\nT80 – ({self.note})" if self.note else head
+        hi = f"{self.hi_h:.0f}" if self.hi_h is not None else "…"
+        return f"{head}\nT80 {self.t80_h:.0f} h [{self.lo_h:.0f}–{hi}]"
+
+
+def estimate(tr: Trend) -> Estimate:
+    """Normalised PCE now and the projected T80 (linear fit over the second half of the series,
+    95 % interval, refused beyond 3 × the observed time). Pure."""
+    est = Estimate(tr.key, tr.device, tr.pixel, None, None, None, None, 0.0, None)
+    ok = np.isfinite(tr.pce)
+    t, v = tr.t[ok], tr.pce[ok]
+    if v.size == 0:
+        return est
+    hours = (t - t[0]) / 3600 + 0.5
+    ref = float(np.max(v[: max(1, min(3, v.size))]))  # first lit hours (a rising start counts)
+    est.observed_h = float(hours[-1])
+    est.normalised = float(v[-1] / ref) if ref > 0 else None
+    recent = hours >= hours[-1] - RATE_WINDOW_H
+    if recent.sum() >= 3 and ref > 0:
+        est.rate_pct_per_h = float(np.polyfit(hours[recent], 100 * v[recent] / ref, 1)[0])
+    if v.size < MIN_HOURS:
+        est.note = f"fewer than {MIN_HOURS} lit hours"
+        return est
+    if np.any(v < 0.8 * ref):
+        est.reached = True
+        return est
+    half = hours >= hours[0] + (hours[-1] - hours[0]) / 2
+    pr = project_crossing(hours[half], v[half], 0.8 * ref)
+    limit = PROJECTION_LIMIT * est.observed_h
+    if pr is None or pr.t_h is None or pr.slope >= 0:
+        est.note = "no decline to project"
+    elif pr.lo_h is None or pr.hi_h is None:
+        est.note = "interval unbounded"
+    elif pr.t_h > limit:
+        est.note = f"beyond {PROJECTION_LIMIT:g} × observed"
+    else:
+        est.t80_h, est.lo_h, est.hi_h = pr.t_h, pr.lo_h, (pr.hi_h if pr.hi_h <= limit else None)
+    return est
+
+
+def sibling_outliers(estimates: list[Estimate], factor: float) -> dict[str, str]:
+    """Pixels whose PCE falls ``factor`` times faster than the median of their siblings on the
+    same device (at least two siblings with a known rate). Pure."""
+    out: dict[str, str] = {}
+    if factor <= 0:
+        return out
+    by_device: dict[str, list[Estimate]] = {}
+    for e in estimates:
+        if e.rate_pct_per_h is not None:
+            by_device.setdefault(e.device, []).append(e)
+    for device, group in by_device.items():
+        for e in group:
+            others = [o.rate_pct_per_h for o in group if o is not e and o.rate_pct_per_h is not None]
+            if len(others) < 2 or e.rate_pct_per_h is None:
+                continue
+            typical = float(np.median(others))
+            falling = -e.rate_pct_per_h
+            if falling > 0.05 and falling > factor * max(-typical, 0.0):  # 0.05 %/h: below that, noise
+                out[e.key] = (f"{device} / {e.pixel}: PCE falls {falling:.2f} %/h over the last {RATE_WINDOW_H:.0f} h, "
+                              f"its siblings {max(-typical, 0.0):.2f} %/h")
+    return out
+
+
+class LifetimeMonitor:
+    """Hourly PCE trends of the connected pixels, refreshed incrementally from the database."""
+
+    def __init__(self, light_threshold_wm2: float = 500.0) -> None:
+        self.light_threshold_wm2 = light_threshold_wm2
+        self.trends: dict[tuple[str, str], Trend] = {}
+        self.estimates: dict[str, Estimate] = {}
+        self._since: float | None = None
+
+    def fetch(self, conn) -> list[tuple]:
+        """Database part (run it in a worker): hourly rows since the last complete hour."""
+        since = 0.0 if self._since is None else self._since
+        return conn.execute(queries.get("lifetime", "hourly_pce"),
+                            {"since": since, "threshold": self.light_threshold_wm2}).fetchall()
+
+    def apply(self, rows: list[tuple]) -> None:
+        """Merge fetched rows (b, c, device, pixel, hour, median PCE) and re-estimate. Pure."""
+        fresh: dict[tuple[str, str], tuple[str, list[float], list[float]]] = {}
+        for b, c, device, pixel, hour, pce in rows:
+            _key, ts, vs = fresh.setdefault((device, pixel), (f"mpp:{b}/{c}", [], []))
+            ts.append(float(hour))
+            vs.append(float(pce))
+        for ident, (key, ts, vs) in fresh.items():
+            tr = self.trends.setdefault(ident, Trend(key, *ident))
+            tr.key = key
+            keep = tr.t < min(ts)
+            tr.t = np.r_[tr.t[keep], ts]
+            tr.pce = np.r_[tr.pce[keep], vs]
+        if rows:
+            self._since = max(float(r[4]) for r in rows)  # re-read the newest (maybe incomplete) hour
+        self.estimates = {tr.key: estimate(tr) for tr in self.trends.values()}
+
+    def refresh(self, conn) -> None:
+        self.apply(self.fetch(conn))
+
+    def tile_text(self, key: str) -> str:
+        est = self.estimates.get(key)
+        return est.tile_text() if est else ""
+
+    def alarm_texts(self, t80_min_h: float, sibling_factor: float) -> dict[tuple[str, str], str]:
+        firing: dict[tuple[str, str], str] = {}
+        for e in self.estimates.values():
+            if t80_min_h > 0 and e.t80_h is not None and e.t80_h < t80_min_h:
+                firing[(e.key, "projected_t80")] = (f"{e.device} / {e.pixel}: projected T80 {e.t80_h:.0f} h "
+                                                    f"[{e.lo_h:.0f}–{'…' if e.hi_h is None else f'{e.hi_h:.0f}'}] "
+                                                    f"below {t80_min_h:.0f} h")
+        for key, text in sibling_outliers(list(self.estimates.values()), sibling_factor).items():
+            firing[(key, "faster_than_siblings")] = text
+        return firing
