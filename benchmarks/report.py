@@ -63,18 +63,21 @@ def main() -> None:
                 conn.execute("INSERT INTO rollup_dirty (kind, t0, t1) VALUES (%s, %s, %s::timestamptz + interval '31 days')",
                              (kind, t0, t0))
             conn.execute("SELECT perocube_refresh_rollups()")
+            # a database at rest has planner statistics (autovacuum); freshly bulk-loaded test data not yet
+            conn.execute("ANALYZE")
             rows = conn.execute("SELECT count(*) FROM mpp_measurement").fetchone()[0]
         print(f"(test data: {rows:,} MPP rows for {args.pixels} pixels over {args.days} days, "
               f"made in {time.perf_counter() - t:.0f} s)")
-        t = time.perf_counter()
-        rep = build(url, Selection(device="BENCH"), ReportSettings())
-        t_build = time.perf_counter() - t
-        export(rep, work / "report.pdf")
-        total = time.perf_counter() - t
+        for attempt in ("first", "repeated"):
+            t, cpu = time.perf_counter(), time.process_time()
+            rep = build(url, Selection(device="BENCH"), ReportSettings())
+            t_build = time.perf_counter() - t
+            export(rep, work / "report.pdf")
+            total, cpu = time.perf_counter() - t, time.process_time() - cpu
+            print(f"{attempt} report for {len(rep.pixels)} pixels x {args.days} days: finished PDF after {total:.1f} s "
+                  f"(loading series {rep.timings['load']:.1f} s, analysis {rep.timings['analysis']:.1f} s, "
+                  f"PDF {total - t_build:.1f} s; this process's CPU {cpu:.1f} s; target <= 10 s)")
         p0 = rep.pixels[0]
-        print(f"report for {len(rep.pixels)} pixels x {args.days} days: finished PDF after {total:.1f} s "
-              f"(loading series {rep.timings['load']:.1f} s, analysis {rep.timings['analysis']:.1f} s, "
-              f"PDF {total - t_build:.1f} s; target <= 10 s)")
         print(f"  e.g. {p0.device}/{p0.pixel}: energy {p0.energy_mWh:.0f} mWh, PCE {p0.pce_initial_pct:.2f} -> "
               f"{p0.pce_final_pct:.2f} %, T95 {p0.T95_h}, T80 {p0.T80_h}, Ts {p0.Ts_h}, "
               f"{p0.cycles_complete} complete + {p0.cycles_partial} partial light cycles; {p0.projection_note}")

@@ -31,9 +31,9 @@ def test_estimate_projects_with_an_interval_and_refuses_far_projections():
     assert est.normalised == pytest.approx(1 - 0.0007 * 120, abs=0.01)
     assert est.t80_h is not None, est.note
     assert est.lo_h < 286 < est.hi_h and est.hi_h <= 3 * est.observed_h
-    assert "T80" in est.tile_text() and "[" in est.tile_text()
+    assert est.tile_text().startswith("PCE 0.9") and f"{est.t80_h:.0f} h [" in est.tile_text()
     far = estimate(trend(0.0001))  # 2000 h from 120 h: beyond 3 x observed
-    assert far.t80_h is None and "beyond 3" in far.note and "T80 –" in far.tile_text()
+    assert far.t80_h is None and "beyond 3" in far.note and "not projected" in far.tile_text()
     short = estimate(trend(0.001, hours=4))
     assert short.t80_h is None and "fewer than" in short.note
     assert estimate(trend(0.003)).reached  # 80 % crossed within the data

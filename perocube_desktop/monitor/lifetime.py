@@ -48,16 +48,17 @@ class Estimate:
     reached: bool = False
 
     def tile_text(self) -> str:
-        """Two short lines for an overview tile ('' before any lit hour)."""
+        """Two short lines for an overview tile ('' before any lit hour): the PCE as a fraction of
+        the initial one, and the projected T80 with its 95 % interval."""
         if self.normalised is None:
             return ""
-        head = f"PCE {self.normalised:.2f} of initial"
+        head = f"PCE {self.normalised:.2f} · T80"
         if self.reached:
-            return head + "\nT80 reached"
+            return head + "\nreached"
         if self.t80_h is None:
-            return head + f"\nT80 – ({self.note})" if self.note else head
+            return head + ("\nnot projected" if self.note else "")
         hi = f"{self.hi_h:.0f}" if self.hi_h is not None else "…"
-        return f"{head}\nT80 {self.t80_h:.0f} h [{self.lo_h:.0f}–{hi}]"
+        return f"{head}\n{self.t80_h:.0f} h [{self.lo_h:.0f}–{hi}]"
 
 
 def estimate(tr: Trend) -> Estimate:

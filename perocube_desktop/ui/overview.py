@@ -140,6 +140,7 @@ class TileGridWidget(QWidget):
                        f"{t.state} · {fmt_age(t.age_s)}")
             self._sparkline(p, QRectF(inner.left() + inner.width() * 0.55, inner.top() + 36, inner.width() * 0.45, 20),
                             t.trend)
+            p.setPen(QColor("#333"))
             for k, line in enumerate(t.lifetime.splitlines()[:2]):  # live lifetime projection (monitor/lifetime.py)
                 p.drawText(QRectF(inner.left(), inner.top() + 32 + 11 * k, inner.width() * 0.54, 12),
                            Qt.AlignmentFlag.AlignLeft,

@@ -242,7 +242,9 @@ class ReportsPage(QWidget):
             pen = pg.mkPen(pg.intColor(i, hues=max(len(report.pixels), 8)), width=1.3)
             name = f"{px.device}/{px.pixel}"
             if px.smooth_pce is not None and px.smooth_pce.size and px.pce_initial_pct:
-                self.pce_plot.plot(px.smooth_t_h, px.smooth_pce / px.pce_initial_pct, pen=pen, name=name)
+                # hours, not seconds: break the line where smoothed points are more than 2.5 windows apart (nights)
+                t_h, v = with_breaks(px.smooth_t_h * 3600, px.smooth_pce / px.pce_initial_pct, 2.5 * 3600)
+                self.pce_plot.plot(t_h / 3600, v, pen=pen, name=name, connect="finite")
             if px.t is not None:
                 self.power_plot.plot(*with_breaks(px.t, px.power), pen=pen, connect="finite")
                 if px.board not in boards:
