@@ -22,6 +22,8 @@ from .buffer import MPP_COPY_COLUMNS, STAGE_COPY_COLUMNS, DiskBuffer, Segment
 
 log = logging.getLogger(__name__)
 
+LINGER_S = 0.05  # after a partial batch: wait this long for more rows before the next transaction
+
 class DatabaseWriter:
     def __init__(
         self,
@@ -86,6 +88,10 @@ class DatabaseWriter:
                         break
                     self.wakeup.wait(self.flush_interval_s)
                     self.wakeup.clear()
+                elif moved < self.batch_rows and not stopping:
+                    # a trickle: let rows gather for a moment rather than one transaction per
+                    # group commit (each costs a PostgreSQL commit and a SQLite fsync)
+                    self._stop.wait(LINGER_S)
             except psycopg.Error as exc:
                 self._failed(exc)
                 if stopping:
