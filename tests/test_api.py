@@ -456,3 +456,46 @@ def test_settings_dialog_api_switch(qtbot, tmp_path):
     assert [(a.enabled, a.host, a.port) for a in calls] == [(True, "127.0.0.1", 8123)]
     saved = config.load(tmp_path / "config.yaml")
     assert (saved.api.enabled, saved.api.port) == (True, 8123) and settings.api.enabled
+
+
+def test_documented_read_only_role_serves_every_route(pg_server, sample_db):
+    """The DBA's SQL from docs/api.md, run as written (names substituted): the API works under that role."""
+    import re
+    import uuid
+    from pathlib import Path
+
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text(encoding="utf-8")
+    block = re.search(r"```sql\n(.*?)```", doc, re.S).group(1)
+    role = "api_ro_" + uuid.uuid4().hex[:8]
+    dbname = conninfo_to_dict(sample_db)["dbname"]
+    script = re.sub(r"\bperocube_api\b", role, block)
+    script = re.sub(r"DATABASE perocube\b", f'DATABASE "{dbname}"', script)
+    with psycopg.connect(sample_db, autocommit=True) as conn:
+        code = "\n".join(line.split("--")[0] for line in script.splitlines())
+        for statement in (s.strip() for s in code.split(";")):
+            if statement:
+                conn.execute(statement)
+    try:
+        server = ApiServer(make_conninfo(sample_db, user=role), Settings(), "127.0.0.1", free_port())
+        server.start()
+        try:
+            for path in ("/measurements/mpp?limit=5", "/measurements/temperature", "/devices", "/experiments",
+                         "/statistics/mpp", "/pixels", "/pixels/OK_240415_02/B/mpp?resolution=1m",
+                         "/pixels/OK_240415_02/B/figures", "/boards/status"):
+                r = httpx.get(server.url + path, timeout=60)
+                assert r.status_code == 200, (path, r.text)
+            assert httpx.get(server.url + "/measurements/mpp?limit=5").json()["total_exact"]
+        finally:
+            server.stop()
+        with psycopg.connect(make_conninfo(sample_db, user=role), autocommit=True) as conn:
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+                conn.execute("DELETE FROM mpp_measurement")
+            conn.execute("SET default_transaction_read_only = off")  # the role still may not write
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("DELETE FROM mpp_measurement")
+    finally:
+        with psycopg.connect(sample_db, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
