@@ -491,9 +491,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
         return _json(db(lambda c: c.execute(queries.get("api", "pixels")).fetchone()[0]))
 
     def known_pixel(conn: psycopg.Connection, device: str, pixel: str) -> None:
-        if conn.execute(queries.get("api", "device_exists"), (device,)).fetchone() is None:
+        device_ok, pixel_ok = query.one(conn.execute(queries.get("api", "pixel_known"),
+                                                     {"device": device, "pixel": pixel}).fetchone())
+        if not device_ok:
             raise HTTPException(404, detail=f"unknown device {device!r}")
-        if conn.execute(queries.get("api", "pixel_exists"), (device, pixel, device, pixel)).fetchone() is None:
+        if not pixel_ok:
             raise HTTPException(404, detail=f"unknown pixel {pixel!r} of device {device!r}")
 
     DeviceP = Annotated[str, Path(max_length=255, description="device (solar cell) name")]

@@ -111,14 +111,11 @@ SELECT 1 FROM temperature_sensor WHERE temperature_sensor_id = %(sensor)s::uuid
 -- name: irradiance_sensor_exists
 SELECT 1 FROM irradiance_sensor WHERE irradiance_sensor_id = %(sensor)s::uuid
 
--- name: pixel_exists
-SELECT 1 FROM solar_cell_pixel WHERE solar_cell_id = %s AND pixel = %s
-UNION ALL
-SELECT 1 FROM measurement_connection_event WHERE solar_cell_id = %s AND pixel = %s
-LIMIT 1
-
--- name: device_exists
-SELECT 1 FROM solar_cell_device WHERE name = %s
+-- name: pixel_known
+-- (device known, pixel known): a pixel is known when registered or named by a connection event
+SELECT EXISTS (SELECT 1 FROM solar_cell_device WHERE name = %(device)s),
+       EXISTS (SELECT 1 FROM solar_cell_pixel WHERE solar_cell_id = %(device)s AND pixel = %(pixel)s)
+       OR EXISTS (SELECT 1 FROM measurement_connection_event WHERE solar_cell_id = %(device)s AND pixel = %(pixel)s)
 
 -- name: devices
 SELECT coalesce(json_agg(d ORDER BY d.name), '[]'::json)::text FROM (
