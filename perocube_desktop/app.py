@@ -145,6 +145,11 @@ def run_gui(args: argparse.Namespace, settings: Settings) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 
+    if args.smoke_test is not None:  # errors also on stderr, not only in the log file (CI, bundle checks)
+        stderr_handler = logging.StreamHandler()
+        stderr_handler.setLevel(logging.ERROR)
+        stderr_handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(stderr_handler)
     qt_app = QApplication.instance() or QApplication(sys.argv[:1])
     qt_app.setApplicationName("Perocube Desktop")
     app = App(args, settings)

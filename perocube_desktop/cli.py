@@ -312,9 +312,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{paths.config_file()}", file=sys.stderr)
         return 2
     try:
+        paths.check_installation()  # a frozen app or broken install without its SQL/resources says so
         settings = _settings(args)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except paths.InstallationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     from . import logging_setup
 

