@@ -86,10 +86,10 @@ def _pgserver_workarounds(pgdata: Path) -> None:
     if getattr(wheel_choice, "__module__", "") == __name__:
         return
 
-    def socket_dir(data: Path, runtime_path: Path) -> Path:
-        if not any(c.isspace() for c in str(data)):
-            return wheel_choice(data, runtime_path)
-        folder = runtime_path / hashlib.sha256(str(data).encode()).hexdigest()[:10]
+    def socket_dir(pgdata: Path, runtime_path: Path) -> Path:
+        if not any(c.isspace() for c in str(pgdata)):
+            return wheel_choice(pgdata, runtime_path)
+        folder = runtime_path / hashlib.sha256(str(pgdata).encode()).hexdigest()[:10]
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
