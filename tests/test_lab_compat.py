@@ -207,6 +207,49 @@ def test_upgraded_lab_database_imports_and_keeps_sensor_ids(lab_db_url, tmp_path
         assert conn.execute("SELECT count(*) FROM irradiance_sensor").fetchone()[0] == 2
 
 
+def test_upgraded_lab_database_receives(lab_db_url, tmp_path):
+    """The receiver on the upgraded lab database: rows the lab has already are not stored twice;
+    sensors named by identifier go to the lab's stored ids."""
+    from helpers import LineClient, mpp, wait_until
+
+    from perocube_desktop.config import Settings
+    from perocube_desktop.ingest.service import IngestService
+
+    migrate.migrate(lab_db_url)
+    settings = Settings()
+    settings.writer.flush_interval_s = 0.05
+    svc = IngestService(settings, lab_db_url, buffer_file=tmp_path / "buf.sqlite3", port=0)
+    svc.start()
+    try:
+        client = LineClient(svc.receiver.port)
+        t_lab = datetime(2024, 5, 3, 12, tzinfo=UTC).timestamp()  # the lab has this row on 1/2
+        assert client.request(mpp(t_lab, board=1, channel=2)) == "ACK 1"
+        assert client.request(mpp(t_lab + 1, board=1, channel=2)) == "ACK 1"
+        for ch in (1, 2):
+            assert client.request({"type": "irradiance", "data": {"timestamp": t_lab + 30, "raw_reading": 40213,
+                                                                  "irradiance": 998.4},
+                                   "metadata": {"sensor_identifier": "PT-104", "channel": ch}}) == "ACK 1"
+        client.close()
+
+        def stored():
+            with psycopg.connect(lab_db_url) as conn:
+                return conn.execute(
+                    "SELECT (SELECT count(*) FROM mpp_measurement WHERE tracking_channel_board = 1"
+                    "        AND tracking_channel_channel = 2 AND \"timestamp\" >= to_timestamp(%s)"
+                    "        AND \"timestamp\" <= to_timestamp(%s) + interval '1 second'),"
+                    "       (SELECT count(*) FROM irradiance_measurement WHERE irradiance = 998.4)",
+                    (t_lab, t_lab)).fetchone()
+
+        wait_until(lambda: svc.buffer.count() == 0 and stored() == (2, 2))
+    finally:
+        svc.stop()
+    with psycopg.connect(lab_db_url) as conn:
+        ids = {r[0] for r in conn.execute("SELECT irradiance_sensor_id::text FROM irradiance_measurement"
+                                          " WHERE irradiance = 998.4")}
+        assert ids == {"26bc6c2b-e0ef-5534-9ef9-bad0b741d76a", "0badc0de-0000-4000-8000-000000000002"}
+        assert conn.execute("SELECT count(*) FROM irradiance_sensor").fetchone()[0] == 2
+
+
 # ---------------------------------------------------------------------------------------------
 # failing and edited migrations
 
