@@ -310,6 +310,16 @@ def test_edited_migration_is_refused_naming_the_file(db_url):
     assert "0005_logbook_columns.sql" in out.stderr and "different content" in out.stderr
 
 
+def test_crlf_checkout_is_the_same_migration(empty_db_url, tmp_path):
+    """Windows checkouts may turn the migration files' line endings into CRLF: not an edited migration."""
+    crlf = tmp_path / "migrations"
+    crlf.mkdir()
+    for m in migrate.available():
+        (crlf / m.path.name).write_bytes(m.path.read_bytes().replace(b"\n", b"\r\n"))
+    migrate.migrate(empty_db_url, directory=crlf)
+    assert migrate.migrate(empty_db_url).applied == []
+
+
 def test_database_with_the_first_0003_gets_the_corrected_functions(empty_db_url, tmp_path):
     """An app database that applied the superseded 0003 (other parameter names, same-instant bug):
     accepted by the checksum check, and 0006 replaces its functions with the lab's."""
