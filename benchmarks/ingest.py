@@ -278,7 +278,7 @@ def main() -> None:
         with psycopg_conn(url) as conn:
             ts = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')").fetchone()[0]
             version = conn.execute("SHOW server_version").fetchone()[0].split()[0]
-        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
         print(f"database: PostgreSQL {version}{' + TimescaleDB' if ts else ' (plain)'}; "
               f"{os.cpu_count()} cores, load average {load} (other work on the machine slows every figure)")
         if "drain" in args.only:  # first, while the database is fresh

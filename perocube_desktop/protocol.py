@@ -539,6 +539,7 @@ class RequestFramer:
     def _frames(self, eof: bool) -> list[Frame]:
         out: list[Frame] = []
         buf = self._buf
+        fast = True  # after one miss (several objects in the data), scan: each try would copy the rest
         while True:
             if not self._scanning and not self._discard:
                 # skip separators; the first request's follower decides the framing
@@ -571,13 +572,14 @@ class RequestFramer:
                 end = len(buf)
                 while end > 0 and buf[end - 1] in _WS:
                     end -= 1
-                if buf[end - 1] in b"}]" and end <= self.max_bytes:
+                if fast and buf[end - 1] in b"}]" and end <= self.max_bytes:
                     obj = _loads(buf[:end])
                     if obj is not _NOT_PARSED:
                         out.append((bytes(buf[:end]), obj))
                         del buf[:end]
                         self._first_done = True
                         continue
+                    fast = False
                 self._scanning, self._scan_pos, self._depth, self._in_string = True, 0, 0, False
             found = self._scan()
             if found is None:
