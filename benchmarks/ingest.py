@@ -149,6 +149,23 @@ def batched(port: int, url: str, clients: int, rows: int, seconds: float, board0
     stop_at = [0.0]
     # a board VI's shape: ISO timestamps, all 16 channels of one instant, then the next second
     row = '{"timestamp": "%s", "channel": %d, "power": 4.2, "current": 4.5, "voltage": 0.93}'
+    block = ", ".join(row % ("@TS@", ch) for ch in range(1, 17))  # one second of a board, made once
+
+    def body(t: int, n: int) -> bytes:
+        """Rows n .. n+rows-1 of a client (row k: second t + k // 16, channel k % 16 + 1), cheaply:
+        the clients should not use the CPU that the receiver is measured with."""
+        parts = []
+        k, end = n, n + rows
+        while k < end:
+            sec, ch0 = divmod(k, 16)
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t + sec))
+            if ch0 == 0 and k + 16 <= end:
+                parts.append(block.replace("@TS@", stamp))
+                k += 16
+            else:
+                parts.append(row % (stamp, ch0 + 1))
+                k += 1
+        return ", ".join(parts).encode()
 
     def run(k: int) -> None:
         c = Client(port)
@@ -158,12 +175,10 @@ def batched(port: int, url: str, clients: int, rows: int, seconds: float, board0
         head = b'{"type": "mpp", "metadata": {"board": %d}, "data": [' % board
         start.wait()
         while time.monotonic() < stop_at[0]:
-            stamps = [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t + s))
-                      for s in range(n // 16, (n + rows) // 16 + 1)]
-            body = ", ".join([row % (stamps[(n + i) // 16 - n // 16], (n + i) % 16 + 1) for i in range(rows)])
+            payload = head + body(t, n) + b"]}\n"
             n += rows
             t0 = time.perf_counter()
-            reply = c.request(head + body.encode() + b"]}\n")
+            reply = c.request(payload)
             lat[k].append(time.perf_counter() - t0)
             assert reply == b"ACK %d\r\n" % rows, reply
             acked[k] += rows
