@@ -4,11 +4,13 @@ History comes from the database, downsampled on the server (``monitor.history``)
 and is merged with the live ring buffers. Plot items are created once per series and
 updated with ``setData``.
 
-Cheap to draw (``benchmarks/ui.py``): one-pixel cosmetic pens, no antialiasing, each curve
-clipped to the view and peak-downsampled to the panel's pixel width, no finite checks
-(gaps are explicit NaN breaks drawn with ``connect='finite'``), no in-plot legends (the
-series list on the left carries each series' colour), and only the panels asked for are
-drawn (voltage and current are off until ticked).
+Cheap to draw (``benchmarks/ui.py``): one-pixel cosmetic pens, no antialiasing; each series
+is clipped to the visible time range and peak-downsampled to the panel's pixel width once
+(``visible_peaks``: all three MPP fields in one numpy pass) and handed to plain
+``PlotCurveItem``s, which do no work of their own when the range moves; no finite checks
+(gaps are explicit NaN breaks drawn with ``connect='finite'``); no in-plot legends (the
+series list on the left carries each series' colour); only the panels asked for are drawn
+(voltage and current are off until ticked).
 """
 
 from __future__ import annotations
@@ -57,7 +59,25 @@ def with_gaps(t: np.ndarray, v: np.ndarray, min_gap_s: float = 60.0) -> tuple[np
     idx = np.flatnonzero(dt > limit) + 1
     if not idx.size:
         return t, v
-    return np.insert(t, idx, t[idx - 1] + limit / 2), np.insert(v, idx, np.nan)
+    return np.insert(t, idx, t[idx - 1] + limit / 2), np.insert(v, idx, np.nan, axis=0)
+
+
+def visible_peaks(t: np.ndarray, v: np.ndarray, x0: float, x1: float, pixels: int) -> tuple[np.ndarray, np.ndarray]:
+    """The samples in [x0, x1] (plus one either side), reduced to a min and a max per pixel
+    column when there are more than two per pixel: what a line plot of all of them would show."""
+    i0 = max(int(np.searchsorted(t, x0)) - 1, 0)
+    i1 = min(int(np.searchsorted(t, x1, side="right")) + 1, t.size)
+    t, v = t[i0:i1], v[i0:i1]
+    step = t.size // max(pixels, 1)
+    if step < 2:
+        return t, v
+    n = (t.size // step) * step
+    blocks = v[:n].reshape(n // step, step, v.shape[1])
+    peaks = np.empty((2 * (n // step), v.shape[1]))
+    peaks[0::2] = blocks.min(axis=1)  # a NaN (a gap) in a block keeps the gap visible
+    peaks[1::2] = blocks.max(axis=1)
+    tt = np.repeat(t[:n:step], 2)
+    return np.concatenate([tt, t[n:]]), np.concatenate([peaks, v[n:]])
 
 
 class PlotsPage(QWidget):
@@ -79,6 +99,8 @@ class PlotsPage(QWidget):
         self._setting_range = False
         self._items: dict[str, QListWidgetItem] = {}
         self._data: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # merged, with gap breaks, per refresh
+        self._drawn_range: list[float] = []
+        self._auto_y: dict[str, bool] = {f: True for f, _t, _u in PANELS}
 
         self.list = QListWidget()
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -145,6 +167,10 @@ class PlotsPage(QWidget):
             p.setDownsampling(auto=True, mode="peak")
             p.setClipToView(True)
             p.hideButtons()
+            # the y range is set with the data (one repaint per update instead of a second one
+            # for pyqtgraph's deferred auto-range); zooming y by hand keeps it until a preset is chosen
+            p.enableAutoRange(y=False)
+            p.sigYRangeChanged.connect(lambda *_a, f=field: self._y_zoomed(f))
             if first is None:
                 first = p
             else:
@@ -157,7 +183,10 @@ class PlotsPage(QWidget):
         self._layout_panels()
         self._mouse_proxy = pg.SignalProxy(self.glw.scene().sigMouseMoved, rateLimit=30, slot=self._mouse_moved)
         first.enableAutoRange(x=False)  # the x range is ours: presets, follow-live, or the user's zoom
-        first.sigXRangeChanged.connect(self._range_changed)
+        for p in self.plots.values():
+            p.sigXRangeChanged.connect(self._range_changed)
+        self._redraw_timer = QTimer(self, singleShot=True, interval=40)  # while panning or zooming
+        self._redraw_timer.timeout.connect(self._draw)
         self._reload_timer = QTimer(self, singleShot=True, interval=300)
         self._reload_timer.timeout.connect(self._reload_for_view)
 
@@ -343,9 +372,8 @@ class PlotsPage(QWidget):
         for field in fields:
             curve = self.curves.get((key, field))
             if curve is None:
-                curve = pg.PlotDataItem(pen=pen, skipFiniteCheck=True, connect="finite", autoDownsample=True,
-                                        downsampleMethod="peak", clipToView=True)
-                curve.setCurveClickable(True, width=6)
+                curve = pg.PlotCurveItem(pen=pen, skipFiniteCheck=True, connect="finite")
+                curve.setClickable(True, width=6)
                 curve.sigClicked.connect(lambda _c, _ev, k=key: self._curve_clicked(k))
                 self.plots[field].addItem(curve)
                 self.curves[(key, field)] = curve
@@ -354,8 +382,13 @@ class PlotsPage(QWidget):
             curve.setZValue(1 if key == self.highlight else 0)
 
     # time window ------------------------------------------------------------
+    def _y_zoomed(self, field: str) -> None:
+        if not self._setting_range:
+            self._auto_y[field] = False
+
     def set_window(self, seconds: float | None) -> None:
         self.window_s = seconds
+        self._auto_y = dict.fromkeys(self._auto_y, True)
         for i, (_name, preset) in enumerate(PRESETS):
             self.preset_group.button(i).setChecked(preset == seconds)
         self.follow.setChecked(seconds is not None)
@@ -367,12 +400,24 @@ class PlotsPage(QWidget):
         self.refresh()
 
     def _range_changed(self, *_):
-        if self._setting_range or self.follow.isChecked():
+        if self._setting_range or self._x_plot().viewRange()[0] == self._drawn_range:
             return
-        self._reload_timer.start()
+        self._redraw_timer.start()  # new clip and peaks for the new range, once the range settles
+        if not self.follow.isChecked():
+            self._reload_timer.start()
+
+    def _x_plot(self) -> pg.PlotItem:
+        """The panel whose range and width count: the first one on screen."""
+        return self.plots[self._visible[0]] if self._visible else self.main_plot
+
+    def _set_x_range(self, t0: float, t1: float, padding: float = 0.0) -> None:
+        self._setting_range = True
+        for field in self._visible or ["power"]:
+            self.plots[field].setXRange(t0, t1, padding=padding)
+        self._setting_range = False
 
     def _reload_for_view(self) -> None:
-        (x0, x1), _ = self.main_plot.viewRange()
+        (x0, x1), _ = self._x_plot().viewRange()
         self.load_history(x0, x1)
 
     def view_window(self) -> tuple[float, float]:
@@ -419,9 +464,7 @@ class PlotsPage(QWidget):
             return
         self.history = data
         if not self.follow.isChecked() or self.window_s is None:
-            self._setting_range = True
-            self.main_plot.setXRange(t0, t1, padding=0)
-            self._setting_range = False
+            self._set_x_range(t0, t1)
         self.refresh()
         self.history_loaded.emit()
 
@@ -446,7 +489,6 @@ class PlotsPage(QWidget):
 
     def refresh(self) -> None:
         """New data into the curves of the panels on screen (once per second while live)."""
-        visible = set(self._visible)
         self._data = {}
         for key in self.selected:
             data = self.merged(key)
@@ -455,17 +497,6 @@ class PlotsPage(QWidget):
                 self._data[key] = with_gaps(t, v.astype(float, copy=False))
         if self.visible_panels() != self._visible:
             self._layout_panels()
-            visible = set(self._visible)
-        for (key, field), curve in self.curves.items():
-            if field not in visible:
-                continue
-            data = self._data.get(key)
-            if data is None:
-                curve.setData([], [])
-                continue
-            t, v = data
-            col = MPP_FIELDS.index(field) if key.startswith("mpp:") else 0
-            curve.setData(t, v[:, col])
         if self.follow.isChecked() and self.window_s is not None:
             t0, t1 = self.view_window()
             # right after start there is little data: show it, not a sliver at the right edge
@@ -473,9 +504,42 @@ class PlotsPage(QWidget):
             if firsts:
                 first = min(min(firsts), t1 - MIN_SPAN_S)
                 t0 = max(t0, first - 0.03 * (t1 - first))
-            self._setting_range = True
-            self.main_plot.setXRange(t0, t1, padding=0.01)
-            self._setting_range = False
+            self._set_x_range(t0, t1, padding=0.01)
+        self._draw()
+
+    def _draw(self) -> None:
+        """The visible part of each series, peak-downsampled to the pixel width, into the curves."""
+        self._redraw_timer.stop()
+        visible = set(self._visible)
+        plot = self._x_plot()
+        (x0, x1), _ = plot.viewRange()
+        self._drawn_range = [x0, x1]
+        pixels = max(int(plot.vb.width()), 200)
+        lo: dict[str, float] = {}
+        hi: dict[str, float] = {}
+        for key in self.selected:
+            fields = [f for f in (MPP_FIELDS if key.startswith("mpp:") else (key.split(":", 1)[0],)) if f in visible]
+            if not fields:
+                continue
+            data = self._data.get(key)
+            t, v = visible_peaks(*data, x0, x1, pixels) if data is not None else (np.empty(0), np.empty((0, 3)))
+            for field in fields:
+                curve = self.curves.get((key, field))
+                if curve is not None:
+                    col = MPP_FIELDS.index(field) if key.startswith("mpp:") else 0
+                    y = v[:, col]
+                    curve.setData(t, y, skipFiniteCheck=True, connect="finite")
+                    if y.size and self._auto_y[field]:
+                        with np.errstate(all="ignore"):
+                            a, b = float(np.nanmin(y)), float(np.nanmax(y))
+                        if np.isfinite(a):
+                            lo[field] = min(a, lo.get(field, a))
+                            hi[field] = max(b, hi.get(field, b))
+        self._setting_range = True
+        for field in lo:
+            span = hi[field] - lo[field] or max(abs(hi[field]) * 0.01, 1e-3)
+            self.plots[field].setYRange(lo[field] - 0.05 * span, hi[field] + 0.05 * span, padding=0)
+        self._setting_range = False
 
     def _mouse_moved(self, evt) -> None:
         pos = evt[0]

@@ -38,6 +38,7 @@ class SettingsDialog(QDialog):
         f = QFormLayout(db)
         self.db_url = QLineEdit(settings.database.url or "")
         self.db_url.setPlaceholderText("empty = embedded database;  e.g. postgresql://lab@dbhost/perocube")
+        self.db_url.setMinimumWidth(380)  # the placeholder and a real URL readable in full
         self.test_button = QPushButton("Test connection")
         self.test_button.clicked.connect(self.test_connection)
         self.test_button.setVisible(probe is not None)
@@ -46,6 +47,7 @@ class SettingsDialog(QDialog):
         row.addWidget(self.test_button)
         f.addRow("URL (no password)", row)
         self.db_result = QLabel("")
+        self.db_result.setWordWrap(True)
         f.addRow("", self.db_result)
         lay.addWidget(db)
 
