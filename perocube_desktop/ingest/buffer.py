@@ -127,6 +127,9 @@ class DiskBuffer:
         conn = self._conn()
         conn.executescript(_SCHEMA)
         self._upgrade(conn)
+        # rows waiting, kept up to date by append/delete: the status asks often, and summing a
+        # long outage's segments would take a while
+        self._count = int(conn.execute("SELECT coalesce(sum(rows), 0) FROM segment").fetchone()[0])
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -177,16 +180,19 @@ class DiskBuffer:
 
     def _commit(self, builders: _Builder | list[_Builder], quarantined: Sequence[tuple[int, str, str, str]]) -> None:
         conn = self._conn()
+        rows = 0
         conn.execute("BEGIN IMMEDIATE")
         try:
             for builder in builders if isinstance(builders, list) else [builders]:
-                _insert(conn, builder)
+                rows += _insert(conn, builder)
             if quarantined:
                 conn.executemany("INSERT INTO quarantine (received_us, origin, raw, reason) VALUES (?, ?, ?, ?)", quarantined)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        with self._lock:
+            self._count += rows
 
     def read_segments(self, max_rows: int) -> list[Segment]:
         """The oldest rows, about ``max_rows`` of them (at least one segment), merged per kind.
@@ -227,15 +233,21 @@ class DiskBuffer:
     def delete_upto(self, last_id: int, quarantine_last_id: int | None = None) -> None:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("DELETE FROM segment WHERE id <= ?", (last_id,))
-        if quarantine_last_id is not None:
-            conn.execute("DELETE FROM quarantine WHERE id <= ?", (quarantine_last_id,))
-        conn.execute("COMMIT")
+        try:
+            gone = conn.execute("SELECT coalesce(sum(rows), 0) FROM segment WHERE id <= ?", (last_id,)).fetchone()[0]
+            conn.execute("DELETE FROM segment WHERE id <= ?", (last_id,))
+            if quarantine_last_id is not None:
+                conn.execute("DELETE FROM quarantine WHERE id <= ?", (quarantine_last_id,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        with self._lock:
+            self._count -= int(gone)
 
     def count(self) -> int:
         """Rows waiting for the database."""
-        row = self._conn().execute("SELECT coalesce(sum(rows), 0) FROM segment").fetchone()
-        return int(row[0])
+        return self._count
 
     def close(self) -> None:
         with self._lock:
@@ -248,8 +260,10 @@ class DiskBuffer:
         self._local = threading.local()
 
 
-def _insert(conn: sqlite3.Connection, builder: _Builder) -> None:
+def _insert(conn: sqlite3.Connection, builder: _Builder) -> int:
+    """Insert the builder's segments; returns their rows."""
     rows = builder.rows_to_insert()
     if rows:
         conn.executemany("INSERT INTO segment (kind, rows, t_lo, t_hi, channels, body) VALUES (?, ?, ?, ?, ?, ?)", rows)
+    return sum(r[1] for r in rows)
 
