@@ -1,16 +1,13 @@
 """The database part of a report: which pixels, their connected periods, and their series
-(1-minute rollups read in one pass as raw float8 arrays, straight into numpy). No figures are computed here."""
+(1-minute rollups read in one pass as raw big-endian columns, straight into numpy). No figures are computed here."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import numpy as np
-
-from psycopg import postgres
-from psycopg.adapt import Loader
-from psycopg.pq import Format
 
 from ..config import ReportSettings
 from ..db import queries
@@ -59,48 +56,31 @@ def select_pixels(conn, sel) -> list[tuple[str, str]]:
     return conn.execute(q["pixels"]).fetchall()
 
 
-class _RawArrayLoader(Loader):
-    """float8[] in binary as its raw bytes: numpy reads them without a Python float per value."""
-
-    format = Format.BINARY
-
-    def load(self, data) -> bytes:
-        return bytes(data)
-
-
-FLOAT8_ARRAY_OID = postgres.types["float8"].array_oid
-_ARRAY = np.dtype([("len", ">i4"), ("value", ">f8")])
-_ARRAY_HEADER = 20  # ndim, has-nulls flag, element type, length, lower bound (one dimension)
-
-
-def _floats(data: bytes | None) -> np.ndarray:
-    if not data:
-        return np.empty(0)
-    body = memoryview(data)[_ARRAY_HEADER:]
-    if len(body) % _ARRAY.itemsize:
-        raise ValueError("float8[] with NULLs or more than one dimension: the series query must coalesce")
-    return np.frombuffer(body, dtype=_ARRAY)["value"].astype(np.float64)
+def _timestamps(values: list[float]) -> list[datetime]:
+    return [datetime.fromtimestamp(v, timezone.utc) for v in values]
 
 
 def fetch_series(conn, query: str, args: tuple, requests: int) -> list[list[np.ndarray]]:
-    """Run a series query whose columns are float8 arrays, the first one the 1-based request index k
-    and the second the time; returns the other columns of each request, sorted by time."""
+    """Run a series query whose columns are byteas of big-endian values (``string_agg(int4send(k))``
+    for the 1-based request index k, then ``string_agg(float8send(...))``, the time first); returns
+    the float columns of each request, sorted by time."""
     with conn.cursor(binary=True) as cur:
-        cur.adapters.register_loader(FLOAT8_ARRAY_OID, _RawArrayLoader)
         row = cur.execute(query, args).fetchone()
-    cols = [_floats(x) for x in row] if row else []
-    if not cols or cols[0].size == 0:
-        return [[np.empty(0) for _ in range(max(len(cols) - 1, 2))] for _ in range(requests)]
-    k = cols[0].astype(np.int32)
+    if not row or not row[0]:
+        return [[np.empty(0) for _ in range(max(len(row or ()) - 1, 2))] for _ in range(requests)]
+    k = np.frombuffer(row[0], dtype=">i4").astype(np.int32)
+    cols = [np.frombuffer(x, dtype=">f8").astype(np.float64) for x in row[1:]]
+    if any(c.size != k.size for c in cols):
+        raise ValueError("series columns of different lengths: the query must send NULL as NaN")
     order = np.argsort(k, kind="stable")  # radix sort on integers; rows keep their physical (time-like) order
     bounds = np.searchsorted(k[order], np.arange(1, requests + 2))
     out = []
     for i in range(requests):
         idx = order[bounds[i]:bounds[i + 1]]
-        t = cols[1][idx]
+        t = cols[0][idx]
         if t.size > 1 and not (np.diff(t) > 0).all():
             idx = idx[np.argsort(t, kind="stable")]
-        out.append([c[idx] for c in cols[1:]])
+        out.append([c[idx] for c in cols])
     return out
 
 
@@ -171,7 +151,8 @@ def load(conn, pixels: list[tuple[str, str]], sel, settings: ReportSettings) -> 
               for per in out.periods[(ps.device, ps.pixel)]]
     wanted = [w for w in wanted if w[3] > w[2]]
     arrays = fetch_series(conn, q["mpp_series"], ([w[1].board for w in wanted], [w[1].channel for w in wanted],
-                                                  [w[2] for w in wanted], [w[3] for w in wanted]), len(wanted))
+                                                  _timestamps([w[2] for w in wanted]),
+                                                  _timestamps([w[3] for w in wanted])), len(wanted))
     for (ps, per, _a, _z), m in zip(wanted, arrays):
         t = m[0]
         g = aligned(t, sensor_cache.get(per.irr_id or ""))
@@ -200,8 +181,8 @@ def _load_sensors(conn, all_periods, lo: float, hi: float) -> dict[str, list[np.
     for kind in ("irradiance", "temperature"):
         items = [(sid, a, z) for (k, sid), (a, z) in ranges.items() if k == kind]
         if items:
-            arrays = fetch_series(conn, q[f"{kind}_series"], ([i[0] for i in items], [i[1] for i in items],
-                                                              [i[2] for i in items]), len(items))
+            arrays = fetch_series(conn, q[f"{kind}_series"], ([i[0] for i in items], _timestamps([i[1] for i in items]),
+                                                              _timestamps([i[2] for i in items])), len(items))
             out.update({sid: arr for (sid, _a, _z), arr in zip(items, arrays)})
     return out
 

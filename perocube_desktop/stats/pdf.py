@@ -221,9 +221,16 @@ def _quality(pdf: PdfPages, report) -> None:
         flow.heading("Sensors")
         for note in shared:
             flow.para(note, 0.02)
-    for p in report.pixels:
-        if p.has_data:
-            flow.block(f"{p.device} / pixel {p.pixel}", _pixel_quality(p))
+    for device in sorted({p.device for p in report.pixels}):
+        # the same note for several pixels is printed once, naming them
+        grouped: dict[str, list[str]] = {}
+        for p in report.pixels:
+            if p.device == device and p.has_data:
+                for note in _pixel_quality(p):
+                    grouped.setdefault(note, []).append(p.pixel)
+        if grouped:
+            flow.block(f"Device {device}", [f"pixel{'s' if len(who) > 1 else ''} {', '.join(who)}: {note}"
+                                            for note, who in grouped.items()])
     empty = [f"{p.device} / {p.pixel}" for p in report.pixels if not p.has_data]
     if empty:
         flow.block("Pixels without data in the selected period", [", ".join(empty)])

@@ -4,6 +4,7 @@ reporting items (``checklist``), and export JSON, CSV, XLSX or PDF (``export``).
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -63,6 +64,11 @@ class Report:
         return {**self.settings, "data": SOURCE, "definitions": isos.METHOD}
 
 
+def natural_key(text: str) -> list:
+    """'P2' before 'P10'."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
 def build(conninfo: str, sel: Selection, settings: ReportSettings,
           progress: Callable[[int, int], None] | None = None, cancel: threading.Event | None = None,
           conn: psycopg.Connection | None = None) -> Report:
@@ -88,6 +94,7 @@ def build(conninfo: str, sel: Selection, settings: ReportSettings,
         if progress:
             progress(i + 1, len(loaded.series))
     timings["analysis"] = time.perf_counter() - t
+    results.sort(key=lambda r: (r.device, natural_key(r.pixel)))
     report = Report(sel, asdict(settings), results, datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     timings, loaded.devices, loaded.sensors, loaded.periods)
     fill_checklist(report)
