@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=1.0, help="seconds between samples (simulated time)")
     p.add_argument("--duration", type=float, help="simulated seconds to run (default: until Ctrl-C)")
     p.add_argument("--speedup", type=float, default=1.0, help="simulated seconds per real second")
+    p.add_argument("--framing", choices=["line", "vi", "vi-per-message"], default="line",
+                   help="line protocol, or like the lab's VIs: bare JSON and 3-byte replies (docs/labview.md)")
 
     p = sub.add_parser("import", help="import historical data folders and the logbook")
     _add_db(p)
@@ -271,7 +273,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from .ingest.simulator import SimConfig, Simulator
 
     sim = Simulator(SimConfig(args.host, args.port, args.boards, args.channels, args.interval, args.duration,
-                              args.speedup))
+                              args.speedup, framing=args.framing))
     signal.signal(signal.SIGINT, lambda *_: sim.stop())
     signal.signal(signal.SIGTERM, lambda *_: sim.stop())
     stats = sim.run()

@@ -467,3 +467,16 @@ def test_buffer_file_of_an_earlier_version_is_drained(db_url, tmp_path):
     assert count(db_url) == 2 and count(db_url, "temperature_measurement") == 1
     w.stop()
     buf.close()
+
+
+@pytest.mark.parametrize("framing", ["vi", "vi-per-message"])
+def test_simulator_speaks_like_the_vis(service, db_url, framing):
+    from perocube_desktop.ingest.simulator import SimConfig, Simulator
+
+    sim = Simulator(SimConfig(port=service.receiver.port, boards=2, channels=4, interval_s=1.0, duration_s=6,
+                              speedup=1000.0, framing=framing))
+    stats = sim.run()
+    assert stats.errors == 0 and stats.rows == 6 * 2 * (4 + 2)
+    wait_until(lambda: count(db_url) == 6 * 2 * 4)
+    wait_until(lambda: count(db_url, "temperature_measurement") == 6 * 2)
+    assert service.receiver.requests == stats.messages

@@ -4,6 +4,10 @@ Per channel: a perovskite pixel whose PCE shows a fast burn-in then slow linear 
 a temperature coefficient, light/dark cycling (12 h light / 12 h dark by default,
 starting lit), near-zero power in the dark. Per board: one temperature and one
 irradiance sensor. Sends board batches and single samples and waits for every reply.
+
+``framing``: ``"line"`` (the line protocol, reply lines), ``"vi"`` (like the lab's VIs today:
+bare JSON objects on one long connection, 3-byte replies) or ``"vi-per-message"`` (a new
+connection for every message).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class SimConfig:
     light_period_h: float = 24.0
     seed: int = 1
     batch: bool = True  # board batches; every 10th tick single-sample messages too
+    framing: str = "line"  # line | vi | vi-per-message
 
 
 @dataclass
@@ -102,7 +107,8 @@ class Simulator:
 
     def send(self, message: dict) -> str:
         """Send one request and wait for its reply (reconnecting and re-sending if dropped)."""
-        line = (json.dumps(message, allow_nan=True) + "\r\n").encode()
+        vi = self.config.framing != "line"
+        data = (json.dumps(message, allow_nan=True) + ("" if vi else "\r\n")).encode()
         while not self._stop.is_set():
             if self._sock is None:
                 self._connect()
@@ -110,10 +116,8 @@ class Simulator:
                     break
             t0 = time.perf_counter()
             try:
-                self._sock.sendall(line)
-                reply = self._file.readline()
-                if not reply:
-                    raise ConnectionError("connection closed by the receiver")
+                self._sock.sendall(data)
+                reply = self._read_reply(vi)
             except OSError as exc:
                 log.warning("simulator lost the connection (%s); re-sending", exc)
                 self._close()
@@ -124,8 +128,25 @@ class Simulator:
             if not text.startswith(("ACK", "PONG")):
                 self.stats.errors += 1
                 log.warning("simulator got %s", text)
+            if self.config.framing == "vi-per-message":
+                self._close()
             return text
         return ""
+
+    def _read_reply(self, vi: bool) -> bytes:
+        assert self._sock is not None and self._file is not None
+        if not vi:
+            reply = self._file.readline()
+        else:  # like the VIs: read exactly 3 bytes
+            reply = b""
+            while len(reply) < 3:
+                chunk = self._sock.recv(3 - len(reply))
+                if not chunk:
+                    break
+                reply += chunk
+        if not reply or (vi and len(reply) < 3):
+            raise ConnectionError("connection closed by the receiver")
+        return reply
 
     def _close(self) -> None:
         if self._sock is not None:
