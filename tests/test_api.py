@@ -499,3 +499,24 @@ def test_documented_read_only_role_serves_every_route(pg_server, sample_db):
         with psycopg.connect(sample_db, autocommit=True) as conn:
             conn.execute(f"DROP OWNED BY {role}")
             conn.execute(f"DROP ROLE {role}")
+
+
+def test_csv_client_going_away_frees_the_connection(sample_db):
+    """A client that stops reading a CSV stream: the COPY is cancelled and the connection reused."""
+    server = ApiServer(sample_db, Settings(), "127.0.0.1", free_port())
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            for _ in range(3):
+                with client.stream("GET", "/measurements/mpp", params={"format": "csv", "order": "asc"}) as r:
+                    assert r.status_code == 200
+                    assert next(r.iter_bytes()).startswith(b"timestamp,current")
+            pool = server.ctx.pool
+            wait_until(lambda: pool._slots._value == pool.max_size, timeout=30)
+            assert client.get("/measurements/mpp", params={"limit": 3}).status_code == 200
+        with psycopg.connect(sample_db) as conn:
+            busy = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'perocube-api' "
+                                "AND state <> 'idle'").fetchone()[0]
+        assert busy == 0
+    finally:
+        server.stop()

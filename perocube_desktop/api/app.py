@@ -511,30 +511,38 @@ def create_app(ctx: ApiContext) -> FastAPI:
         plots' rollups inside the same periods (bucket start as timestamp, mean values)."""
         t0, t1 = _utc(start_time), _utc(end_time, "end_time")
         _check_range(t0, t1)
-        params = {"device": device, "pixel": pixel, "t0": t0, "t1": t1}
+        params: dict[str, Any] = {"device": device, "pixel": pixel, "t0": t0, "t1": t1}
+
+        def periods(conn: psycopg.Connection) -> list[tuple]:
+            known_pixel(conn, device, pixel)
+            rows = conn.execute(queries.get("report", "pixel_periods"), (device, pixel)).fetchall()
+            params.update(boards=sorted({r[0] for r in rows}), channels=sorted({r[1] for r in rows}))
+            return rows
+
         if resolution is Resolution.raw and _wants_csv(request, fmt):
-            db(lambda c: known_pixel(c, device, pixel))
+            db(periods)
             return stream_csv(query.compose("pixel_raw_csv"), params, f"{device}_{pixel}.csv")
 
         def run(conn: psycopg.Connection) -> str:
-            known_pixel(conn, device, pixel)
+            rows = periods(conn)
             if resolution is Resolution.raw:
-                return conn.execute(queries.get("api", "pixel_raw"), params).fetchone()[0]
+                return query.one(conn.execute(queries.get("api", "pixel_raw"), params).fetchone())[0]
             parts = []
-            periods = conn.execute(queries.get("report", "pixel_periods"), (device, pixel)).fetchall()
             statement = query.compose("pixel_rollup", query.KINDS["mpp"], rollup=f"mpp_rollup_{resolution.value}")
-            for b, c, p0, p1, *_sensors in periods:
-                text = conn.execute(statement, {**params, "board": b, "channel": c, "p0": p0, "p1": p1,
-                                                "period": p0}).fetchone()[0]
+            for b, c, p0, p1, *_sensors in rows:
+                text = query.one(conn.execute(statement, {**params, "board": b, "channel": c, "p0": p0, "p1": p1,
+                                                          "period": p0}).fetchone())[0]
                 if text != "[]":
                     parts.append(text[1:-1])
             return "[" + ",".join(parts) + "]"
 
         data = db(run)
         if _wants_csv(request, fmt):  # rollups are small: converted here
+            import io
+
             import pandas as pd
 
-            frame = pd.read_json(__import__("io").StringIO(data), orient="records", convert_dates=False)
+            frame = pd.read_json(io.StringIO(data), orient="records", convert_dates=False)
             return Response(frame.to_csv(index=False), media_type="text/csv; charset=utf-8")
         head = f'{{"device":{_js(device)},"pixel":{_js(pixel)},"resolution":"{resolution.value}","data":'
         return _json(head + data + "}")

@@ -163,16 +163,21 @@ SELECT coalesce(json_agg(p ORDER BY p.device, p.pixel), '[]'::json)::text FROM (
         ORDER BY e.connection_datetime DESC, (e.event_type = 'CONNECTED') DESC LIMIT 1) cur ON true) p
 
 -- name: pixel_raw
--- a pixel's MPP rows through its wiring history: the lab's function, as notebooks call it
+-- a pixel's MPP rows through its wiring history: the lab's function, as notebooks call it. The
+-- boards/channels the pixel was ever on (from report.sql pixel_periods) are repeated as constants:
+-- redundant for the result, but they let the planner use the (board, channel, time) key in every
+-- chunk instead of scanning a day of all channels by time
 SELECT coalesce(json_agg(r), '[]'::json)::text FROM (
     SELECT "timestamp", current, voltage, power, tracking_channel_board, tracking_channel_channel, connection_event_time
     FROM get_mpp_data_for_pixel(%(device)s::varchar, %(pixel)s::varchar,
-                                coalesce(%(t0)s::timestamptz, '-infinity'), coalesce(%(t1)s::timestamptz, 'infinity'))) r
+                                coalesce(%(t0)s::timestamptz, '-infinity'), coalesce(%(t1)s::timestamptz, 'infinity'))
+    WHERE tracking_channel_board = ANY(%(boards)s::int[]) AND tracking_channel_channel = ANY(%(channels)s::int[])) r
 
 -- name: pixel_raw_csv
 COPY (SELECT "timestamp", current, voltage, power, tracking_channel_board, tracking_channel_channel, connection_event_time
       FROM get_mpp_data_for_pixel(%(device)s::varchar, %(pixel)s::varchar,
-                                  coalesce(%(t0)s::timestamptz, '-infinity'), coalesce(%(t1)s::timestamptz, 'infinity')))
+                                  coalesce(%(t0)s::timestamptz, '-infinity'), coalesce(%(t1)s::timestamptz, 'infinity'))
+      WHERE tracking_channel_board = ANY(%(boards)s::int[]) AND tracking_channel_channel = ANY(%(channels)s::int[]))
 TO STDOUT WITH (FORMAT csv, HEADER)
 
 -- name: pixel_rollup
