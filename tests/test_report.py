@@ -86,6 +86,18 @@ def test_partial_cycles_and_projections(imported):
     assert no_data and all("no data in the period" in p.notes for p in no_data)
 
 
+def test_data_starting_in_the_dark(imported):
+    # a period chosen to start at 20:00, ten dark hours before the lamps: ageing starts at first light
+    start = datetime(2024, 5, 3, 20, 0, tzinfo=timezone.utc)
+    rep = build(imported, Selection(device="OK_240415_02", pixel="A", start=start), ReportSettings())
+    a = rep.pixels[0]
+    assert a.ageing_start == pytest.approx(datetime(2024, 5, 4, 6, 0, tzinfo=timezone.utc).timestamp(), abs=120)
+    assert "after the first sample" in a.ageing_start_rule
+    whole = build(imported, Selection(device="OK_240415_02", pixel="A"), ReportSettings()).pixels[0]
+    assert a.T80_h is None and a.T95_h is not None and a.T95_h > 0.5
+    assert a.pce_initial_pct < whole.pce_initial_pct  # the reference is the day-2 morning's, not extrapolated
+
+
 def test_lit_but_no_power_is_flagged(db_url, sample_dir):
     # a contact failure: board 1 channel 3 delivers nothing 12:00-12:30 on 2024-05-04 while the lamps are on
     f = sample_dir / "data_2024-05" / "data_2024-05-04" / "output_board1_channel3.txt"
