@@ -152,7 +152,10 @@ def load(conn, pixels: list[tuple[str, str]], sel, settings: ReportSettings) -> 
     wanted = [w for w in wanted if w[3] > w[2]]
     arrays = fetch_series(conn, q["mpp_series"], ([w[1].board for w in wanted], [w[1].channel for w in wanted],
                                                   _timestamps([w[2] for w in wanted]),
-                                                  _timestamps([w[3] for w in wanted])), len(wanted))
+                                                  _timestamps([w[3] for w in wanted]),
+                                                  *_timestamps([min((w[2] for w in wanted), default=0.0),
+                                                                max((w[3] for w in wanted), default=0.0)])),
+                          len(wanted))
     for (ps, per, _a, _z), m in zip(wanted, arrays):
         t = m[0]
         g = aligned(t, sensor_cache.get(per.irr_id or ""))
