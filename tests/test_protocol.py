@@ -229,3 +229,15 @@ def test_fast_mpp_path_matches_the_rules():
     assert headless.samples == [] and headless.accepted == 7 and headless.mpp_copy == r.mpp_copy
     assert r.channels == {(3, c) for c in (1, 2, 3, 4, 5, 6, 8)}
     assert (r.t_lo, r.t_hi) == (us(datetime(2024, 5, 3, 12, 7, 12, tzinfo=UTC)), 1714745231_250000)
+
+
+def test_labview_nan_and_huge_numbers_through_the_framer():
+    """The fast JSON parser refuses NaN/Infinity and numbers beyond a double; the rules still apply."""
+    msg = (b'{"type":"mpp","data":[{"timestamp":1714745230,"power":NaN,"current":Infinity,"voltage":0.9},'
+           b'{"timestamp":1714745231,"power":1e400,"current":2.0,"voltage":0.5}],"metadata":{"board":1,"channel":1}}')
+    f = RequestFramer(1 << 20)
+    (raw, obj), = f.feed(msg)
+    r, = parse_frame(raw, obj=obj)
+    assert [(s.a, s.b, s.c) for s in r.samples] == [(None, None, 0.9), (None, 2.0, 0.5)]
+    r, = parse_frame(msg + b"\r\n")
+    assert r.reply() == b"ACK 2\r\n"
