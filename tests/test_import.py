@@ -273,13 +273,16 @@ def test_logbook_row_removed_without_installed_date(db_url, tmp_path):
     ws.append(["OLD_01", "A", 1, 1, None, "15.03.2024", 0.25])
     ws.append(["OLD_01", "B", 1, 2, "??", "15.03.2024", 0.25])
     ws.append(["NEW_01", "A", 1, 1, "16.03.2024", None, 0.25])
+    ws.append(["NEW_01", "B", 1, 2, "17.03.2024", "17.03.2024", 0.25])
     folder = tmp_path / "lab"
     folder.mkdir()
     wb.save(folder / "PeroCube_logbook.xlsx")
     res = run_import(db_url, folder)
-    assert res.logbook == {"devices": 2, "pixels": 2, "events": 3, "rows_skipped": 1}
+    assert res.logbook == {"devices": 2, "pixels": 3, "events": 5, "rows_skipped": 1}
     notes = [p for p in res.problems if p.line == 3]
     assert len(notes) == 1 and "01.01.2020" in notes[0].reason
+    # a same-day install and removal is imported as written, and flagged
+    assert any(p.line == 6 and "same instant" in p.reason for p in res.problems)
     with psycopg.connect(db_url) as conn:
         ev = conn.execute("SELECT event_type, connection_datetime FROM measurement_connection_event"
                           " WHERE solar_cell_id = 'OLD_01' ORDER BY 2").fetchall()

@@ -143,6 +143,10 @@ def read(path: Path, timezone: str = "UTC", notes: list[tuple[int, str]] | None 
         if assumed and notes is not None:
             notes.append((n, f"{cell}: no 'Date installed' but a 'Date removed': installation date taken "
                              f"as {DEFAULT_INSTALLED:%d.%m.%Y}, as the lab's tools do"))
+        if removed == installed and notes is not None:
+            notes.append((n, f"{cell}: installed and removed at the same instant ({installed:%d.%m.%Y %H:%M}): by the "
+                             "same-instant rule (DISCONNECTED first, then CONNECTED) the pixel counts as connected "
+                             "from then on until its next event; check the dates"))
         area, pce = col(row, "Area"), col(row, "Init.PCE")
         comment = "; ".join(c for c in (_text(col(row, "Comment 1")), _text(col(row, "Comment 2"))) if c) or None
         hex_id = _text(col(row, "Temp sensor"))
