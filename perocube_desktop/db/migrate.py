@@ -192,7 +192,8 @@ def _failure_message(conn: psycopg.Connection, mig: Migration, exc: psycopg.Erro
         version = str(current_version(conn))
     except psycopg.Error:
         version = "unknown"
-    return (f"migration {mig.path.name} failed: {why}{where}. It was rolled back: the database is as it was "
+    why = " ".join(f"{why}{where}".split())  # one line
+    return (f"migration {mig.path.name} failed: {why}. It was rolled back: the database is as it was "
             f"before it (schema version {version}). Fix the cause in the database (or restore a backup), "
             "then run 'perocube-desktop db migrate' again")
 
