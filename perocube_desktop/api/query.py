@@ -13,8 +13,8 @@ the rollups the plots use (``*_rollup_1h`` / ``_1m``: ``n`` rows per bucket), ex
 That gives ``total`` and, for any offset, the minute in which the page starts and ends; the
 page is then read from the raw table inside that window with a residual offset below one
 minute of rows. When the unrefreshed ranges are too large to count quickly (a big import
-whose rollups are still being refreshed), ``total`` is the exact count up to ``COUNT_CAP``
-or else the rollup estimate (``total_exact`` false) and the page uses a plain OFFSET.
+whose rollups are still being refreshed, a continuous aggregate never refreshed), ``total`` is the exact count up to ``COUNT_CAP``
+or else the planner's estimate (``total_exact`` false) and the page uses a plain OFFSET.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 COUNT_CAP = 10_000
 MAX_RAW_COUNT_SPAN = timedelta(hours=6)  # unrefreshed time counted from raw rows, at most
 MAX_INTERVALS = 200
+MAX_REALTIME_LAG_S = 86400.0  # TimescaleDB: more unmaterialised data than this makes counting costly
 FAR_PAST = datetime(2, 1, 1, tzinfo=timezone.utc)
 FAR_FUTURE = datetime(9999, 1, 1, tzinfo=timezone.utc)
 
@@ -149,13 +150,19 @@ class Seg:
 
 
 def unrefreshed(conn: psycopg.Connection, kind: Kind, timescaledb: bool) -> list[Interval] | None:
-    """Ranges whose rollups may be stale; None when that cannot be told."""
+    """Ranges whose rollups may be stale; None when that cannot be told (or counting through the
+    rollups would cost as much as counting the rows)."""
     rows = conn.execute(compose("dirty_ranges"), {"kind": kind.name}).fetchall()
     ivs = [(a, b + USEC) for a, b in rows]
     if timescaledb:
         for level in ("1h", "1m"):
             try:
                 with conn.transaction():
+                    lag = conn.execute(compose("timescale_realtime_lag", kind),
+                                       {"rollup": kind.rollup(level)}).fetchone()
+                    if lag is None or (lag[0] is not None and lag[0] > MAX_REALTIME_LAG_S):
+                        log.debug("%s: %s s of data not materialised", kind.rollup(level), lag and lag[0])
+                        return None
                     rows = conn.execute(compose("timescale_invalid_ranges"), {"rollup": kind.rollup(level)}).fetchall()
             except psycopg.DatabaseError as exc:
                 if isinstance(exc, psycopg.OperationalError):
@@ -308,10 +315,8 @@ def page(conn: psycopg.Connection, kind: Kind, filters: dict, t0: datetime | Non
         n = one(conn.execute(compose("capped_count", kind), {**params, "cap": COUNT_CAP + 1}).fetchone())[0]
         exact = n <= COUNT_CAP
         if not exact:
-            est = conn.execute(compose("rollup_counts", kind, rollup=kind.rollup("1h")),
-                               {**params, "w0": t0 or datetime.min.replace(tzinfo=timezone.utc),
-                                "w1": t1 or datetime.max.replace(tzinfo=timezone.utc)}).fetchall()
-            n = max(sum(int(r[1]) for r in est), COUNT_CAP + 1)
+            plan = one(conn.execute(compose("estimate", kind), params).fetchone())[0]
+            n = max(int(plan[0]["Plan"]["Plan Rows"]), COUNT_CAP + 1)
         data = one(conn.execute(query, {**params, "w0": None, "w1": None, "limit": limit, "offset": offset}).fetchone())[0]
         return Page(data, int(n), exact)
     assert isinstance(segs, list)

@@ -55,6 +55,19 @@ SELECT count(*) FROM (SELECT 1 FROM {table}
       AND "timestamp" >= coalesce(%(t0)s::timestamptz, '-infinity') AND "timestamp" <= coalesce(%(t1)s::timestamptz, 'infinity')
     LIMIT %(cap)s) s
 
+-- name: estimate
+-- the planner's row estimate for the selection (fallback total when the rollups cannot count it)
+EXPLAIN (FORMAT JSON) SELECT 1 FROM {table}
+WHERE {filter}
+  AND "timestamp" >= coalesce(%(t0)s::timestamptz, '-infinity') AND "timestamp" <= coalesce(%(t1)s::timestamptz, 'infinity')
+
+-- name: timescale_realtime_lag
+-- seconds of raw data above a continuous aggregate's watermark: what every query of the aggregate
+-- recomputes from raw rows (large when it was never refreshed after an import)
+SELECT extract(epoch FROM (SELECT max("timestamp") FROM {table}))
+       - _timescaledb_functions.cagg_watermark(c.mat_hypertable_id) / 1e6
+FROM _timescaledb_catalog.continuous_agg c WHERE c.user_view_name = %(rollup)s
+
 -- name: dirty_ranges
 -- ranges whose rollups are not refreshed yet (plain PostgreSQL: the writer and importer mark them)
 SELECT t0, t1 FROM rollup_dirty WHERE kind = %(kind)s ORDER BY t0
