@@ -81,7 +81,31 @@ def _summary(pdf: PdfPages, report) -> None:
     lead.append("Figures of merit. — : not computable; T80 “not reached” within the ageing time (projected: linear "
                 f"fit after burn-in, 95 % interval, never beyond {PROJECTION_LIMIT:g}× the ageing time; “refused”: "
                 "see the data-quality notes). Notes and exclusions: last pages.")
-    table_pages(pdf, "PeroCube stability report", header, rows, widths, lead, TABLE_ROWS)
+    table_pages(pdf, "PeroCube stability report", header, rows, widths, lead, TABLE_ROWS,
+                below=lambda fig, y: _overview_plot(fig, y, report))
+
+
+def _overview_plot(fig, y: float, report) -> None:
+    """Normalised PCE of every pixel, coloured by device, where the table leaves room."""
+    if y < 0.3:
+        return
+    ax = fig.add_axes((0.08, 0.07, 0.6, y - 0.14))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    devices = sorted({p.device for p in report.pixels if p.has_data})
+    for p in report.pixels:
+        if p.smooth_pce is None or not p.smooth_pce.size or not p.pce_initial_pct:
+            continue
+        st, sv = p.smooth_t_h, p.smooth_pce / p.pce_initial_pct
+        brk = np.flatnonzero(np.diff(st) > 2.5 * (np.median(np.diff(st)) if st.size > 1 else 1)) + 1
+        ax.plot(np.insert(st, brk, np.nan), np.insert(sv, brk, np.nan), lw=0.9,
+                color=colours[devices.index(p.device) % len(colours)], rasterized=True)
+    for i, d in enumerate(devices):
+        ax.plot([], [], color=colours[i % len(colours)], label=d)
+    ax.axhline(0.8, color=GREY, ls="--", lw=0.8)
+    ax.set(xlabel="ageing time (h)", ylabel="PCE / initial PCE", title="Normalised PCE of every pixel (by device)")
+    ax.grid(alpha=0.3)
+    ax.tick_params(labelsize=7.5)
+    ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
 
 
 def _checklist(pdf: PdfPages, report) -> None:

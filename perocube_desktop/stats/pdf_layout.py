@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import textwrap
+from collections.abc import Callable
 
 import matplotlib
 
@@ -129,8 +130,10 @@ def table(fig: Figure, top: float, header: list[str], rows: list[list[str]], wid
 
 
 def table_pages(pdf: PdfPages, title: str, header: list[str], rows: list[list[str]], widths: list[float],
-                lead: list[str] | None = None, per_page: int = 26) -> None:
-    """A table over as many pages as it needs, with lead text on the first one."""
+                lead: list[str] | None = None, per_page: int = 26,
+                below: Callable[[Figure, float], None] | None = None) -> None:
+    """A table over as many pages as it needs, with lead text on the first one; ``below(fig, y)``
+    may draw under the table on the last page (y: the table's bottom)."""
     chunks = [rows[i:i + per_page] for i in range(0, len(rows), per_page)] or [[]]
     for k, chunk in enumerate(chunks):
         fig = new_page(title if k == 0 else title + " (continued)")
@@ -139,6 +142,8 @@ def table_pages(pdf: PdfPages, title: str, header: list[str], rows: list[list[st
             text = "\n".join(line for para in lead for line in textwrap.wrap(para, 165))
             fig.text(0.05, y, text, fontsize=9, va="top", linespacing=LINESPACING)
             y -= pitch(9) * (text.count("\n") + 1) + 0.02
-        table(fig, y, header, chunk, widths)
+        bottom = table(fig, y, header, chunk, widths)
+        if below is not None and k == len(chunks) - 1:
+            below(fig, bottom)
         pdf.savefig(fig)
         plt.close(fig)
