@@ -136,7 +136,7 @@ def nominal(port: int, seconds: float, boards: int = 16, channels: int = 16) -> 
     return np.array(latencies) * 1000
 
 
-def batched(port: int, url: str, clients: int, rows: int, seconds: float, board0: int,
+def batched(port: int, url: str, clients: int, rows: int, seconds: float, board0: int, t_start: int,
             proc: psutil.Process) -> tuple[int, float, float, float, float]:
     """Clients send ``rows``-row MPP batches (line protocol), each waiting for its ACK.
 
@@ -170,7 +170,7 @@ def batched(port: int, url: str, clients: int, rows: int, seconds: float, board0
     def run(k: int) -> None:
         c = Client(port)
         board = board0 + k
-        t = int(time.time()) - 3600  # live data: recent timestamps (old ones would meet the compression policy)
+        t = t_start  # recent timestamps, like live data (old ones would meet the compression policy)
         n = 0
         head = b'{"type": "mpp", "metadata": {"board": %d}, "data": [' % board
         start.wait()
@@ -319,10 +319,14 @@ def main() -> None:
                       f"takes {fsync_ms:.2f} ms here (median), i.e. at most ~{16 / fsync_ms * 1000:,.0f} messages/s")
             if "batched" in args.only:
                 board0 = 1000
+                t_start = int(time.time())
                 for clients in (4, 16):
                     for rows in (100, 1000):
+                        # each part in a time window of its own: the rollup refresh of one part does
+                        # not re-aggregate the rows of the parts before
+                        t_start -= 12 * 3600
                         total, ack_rate, drained, p50, cpu_us = batched(port, url, clients, rows,
-                                                                        args.batched_seconds, board0, ps)
+                                                                        args.batched_seconds, board0, t_start, ps)
                         board0 += clients
                         print(f"durable batched ingest, {clients:2d} clients x {rows:4d}-row batches: {total:,} rows, "
                               f"{ack_rate:,.0f} rows/s acknowledged, {drained:,.0f} rows/s acknowledged and drained "
