@@ -353,9 +353,6 @@ def test_token_required_off_loopback(sample_db, monkeypatch):
     monkeypatch.setenv("PEROCUBE_API_TOKEN", token)
     assert token_for("192.0.2.10") == token
     # a token-protected server (listening on loopback here: tests send no traffic elsewhere)
-    from perocube_desktop.api.app import ApiContext, create_app
-    from perocube_desktop.api.pool import ReadOnlyPool
-
     server = ApiServer(sample_db, Settings(), "127.0.0.1", free_port())
     server.ctx.token = token
     server.start()
@@ -366,7 +363,6 @@ def test_token_required_off_loopback(sample_db, monkeypatch):
         assert httpx.get(server.url + "/health").status_code == 200
     finally:
         server.stop()
-    assert ApiContext and create_app and ReadOnlyPool
 
 
 def _serve(args: list[str], env_extra: dict | None = None) -> subprocess.Popen:

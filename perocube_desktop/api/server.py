@@ -17,7 +17,8 @@ import socket
 import threading
 
 from ..config import Settings
-from .app import ApiContext, create_app
+from .app import create_app
+from .common import ApiContext
 from .pool import ReadOnlyPool
 
 log = logging.getLogger(__name__)
