@@ -241,3 +241,27 @@ def test_labview_nan_and_huge_numbers_through_the_framer():
     assert [(s.a, s.b, s.c) for s in r.samples] == [(None, None, 0.9), (None, 2.0, 0.5)]
     r, = parse_frame(msg + b"\r\n")
     assert r.reply() == b"ACK 2\r\n"
+
+
+def test_raw_framing_random_segmentation():
+    """Seeded random streams of objects (nested, with tricky strings) and separators, cut at
+    random places: always the same frames, nothing left over."""
+    import random
+
+    rnd = random.Random(11)
+    pieces = TRICKY + [json.dumps({"type": "mpp", "data": [{"timestamp": i, "s": "}\"{[\\" * i} for i in range(k)],
+                                   "metadata": {"board": k}}).encode() for k in range(1, 6)]
+    for _round in range(200):
+        objs = [rnd.choice(pieces) for _ in range(rnd.randint(1, 12))]
+        stream = b"".join(o + rnd.choice([b"", b" ", b"\t", b"  \t "]) for o in objs)
+        f = RequestFramer(1 << 20)
+        out = []
+        k = 0
+        while k < len(stream):
+            step = rnd.randint(1, 40)
+            out += [raw for raw, _ in f.feed(stream[k:k + step])]
+            k += step
+        if f.awaiting_decision:
+            out += [raw for raw, _ in f.decide(RAW)]
+        frames, rest = f.close()
+        assert out + [raw for raw, _ in frames] == objs and rest == b""
