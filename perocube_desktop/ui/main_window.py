@@ -109,6 +109,8 @@ class MainWindow(QMainWindow):
                 self.nav.addItem(TITLES[name])
                 self.stack.addWidget(self.pages[name])
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.nav.currentRowChanged.connect(lambda _i: self.refresh_overview()
+                                           if self.stack.currentWidget() is self.overview else None)
         central = QWidget()
         lay = QHBoxLayout(central)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -237,9 +239,10 @@ class MainWindow(QMainWindow):
                                       connected=set(self.connections), lifetime=self.lifetime)
         for a in raised:
             log.warning("ALARM %s", a.text)
-        tiles = build_tiles(self.channels, self.connections, self.sensor_names, self.store, self.alarms,
-                            self.settings.alarms.stale_after_s, time.time(), lifetime=self.lifetime)
-        self.overview.grid.set_tiles(tiles)
+        if self.stack.currentWidget() is self.overview:  # tiles only while they are on screen
+            tiles = build_tiles(self.channels, self.connections, self.sensor_names, self.store, self.alarms,
+                                self.settings.alarms.stale_after_s, time.time(), lifetime=self.lifetime)
+            self.overview.grid.set_tiles(tiles)
         self.alarm_widget.refresh()
         n = sum(1 for a in self.alarms.alarms.values() if a.active and not a.acknowledged)
         self.alarm_dock.setWindowTitle(f"Alarms ({n})" if n else "Alarms")

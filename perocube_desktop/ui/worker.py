@@ -55,6 +55,19 @@ class Worker(QRunnable):
             self.signals.finished.emit(result)
 
 
+def _guarded(fn: Callable) -> Callable:
+    """A result may arrive after its window was closed (the app shutting down, a test ending):
+    nothing is left to show it, so that one case is logged and dropped; any other error raises."""
+    def call(*args):
+        try:
+            fn(*args)
+        except RuntimeError as exc:
+            if "already deleted" not in str(exc):
+                raise
+            log.debug("result of a background task dropped, its window is gone: %s", exc)
+    return call
+
+
 # Workers stay referenced until their result has been delivered on the GUI thread: if
 # Python dropped the last reference in the pool thread, the signals QObject would be
 # destroyed there with queued signals pending (a crash).
@@ -69,13 +82,13 @@ def start(fn: Callable, *args, on_done: Callable | None = None, on_error: Callab
     ``expected`` kinds are logged at INFO (the caller shows them), others at ERROR."""
     worker = Worker(fn, *args, expected=expected, **kwargs)
     if on_done:
-        worker.signals.finished.connect(on_done)
+        worker.signals.finished.connect(_guarded(on_done))
     if on_error:
-        worker.signals.failed.connect(on_error)
+        worker.signals.failed.connect(_guarded(on_error))
     if on_exception:
-        worker.signals.raised.connect(on_exception)
+        worker.signals.raised.connect(_guarded(on_exception))
     if on_progress:
-        worker.signals.progress.connect(on_progress)
+        worker.signals.progress.connect(_guarded(on_progress))
     worker.setAutoDelete(False)
     _active.add(worker)
     worker.signals.finished.connect(lambda _r: _active.discard(worker))
