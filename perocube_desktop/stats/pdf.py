@@ -146,7 +146,9 @@ def _device_page(pdf: PdfPages, report, device: str) -> None:
     facts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in info.items() if v not in (None, "") and k != "name")
     fig.text(0.05, 0.95, f"Device {device}", fontsize=15, weight="bold")
     fig.text(0.05, 0.925, facts or "no registry details", fontsize=8.5, color=GREY)
-    gs = fig.add_gridspec(3, 2, left=0.07, right=0.83, top=0.89, bottom=0.2, hspace=0.45, wspace=0.22)
+    ncol = 1 if len(px) <= 16 else (2 if len(px) <= 40 else 3)  # legend columns: names are never cut off
+    right = 0.83 - 0.07 * (ncol - 1)
+    gs = fig.add_gridspec(3, 2, left=0.07, right=right, top=0.89, bottom=0.2, hspace=0.45, wspace=0.22)
     ax_pce, ax_pow = fig.add_subplot(gs[0:2, 0]), fig.add_subplot(gs[0, 1])
     ax_irr = fig.add_subplot(gs[1, 1], sharex=ax_pow)
     ax_tmp = fig.add_subplot(gs[2, 1], sharex=ax_pow)
@@ -159,7 +161,8 @@ def _device_page(pdf: PdfPages, report, device: str) -> None:
         if p.smooth_pce is not None and p.smooth_pce.size and p.pce_initial_pct:
             st, sv = p.smooth_t_h, p.smooth_pce / p.pce_initial_pct
             brk = np.flatnonzero(np.diff(st) > 2.5 * (np.median(np.diff(st)) if st.size > 1 else 1)) + 1
-            ax_pce.plot(np.insert(st, brk, np.nan), np.insert(sv, brk, np.nan), "-o", ms=2, lw=1, color=col, label=name)
+            ax_pce.plot(np.insert(st, brk, np.nan), np.insert(sv, brk, np.nan), "-o" if st.size <= 150 else "-", ms=2,
+                        lw=1, color=col, label=name, rasterized=len(px) > 8)
         else:
             ax_pce.plot([], [], color=col, label=name)
         if p.has_data:
@@ -174,8 +177,8 @@ def _device_page(pdf: PdfPages, report, device: str) -> None:
     _decorate(ax_pce, ax_pow, ax_irr, ax_tmp, ax_e, px)
     handles, labels = ax_pce.get_legend_handles_labels()
     h2, l2 = ax_pow.get_legend_handles_labels()
-    fig.legend(handles + h2, [f"pixel {x}" for x in labels] + l2, loc="upper left", bbox_to_anchor=(0.84, 0.89),
-               fontsize=8, frameon=False, ncol=1 if len(labels) <= 16 else 2, title="pixels (all panels)")
+    fig.legend(handles + h2, labels + l2, loc="upper left", bbox_to_anchor=(right + 0.01, 0.89), fontsize=8,
+               frameon=False, ncol=ncol, title="pixel (all panels)", columnspacing=1.0, handlelength=1.5)
     grouped: dict[str, list[str]] = {}
     for p in px:
         for n in p.notes:
