@@ -106,3 +106,18 @@ def test_hourly_trends_from_the_sample_folder(db_url, sample_dir):
     est = mon.estimates["mpp:1/1"]
     assert est.normalised is not None and 0.7 < est.normalised < 1.0
     assert mon.tile_text("mpp:1/1").startswith("PCE ")
+
+
+def test_tile_shows_the_projection(qtbot):
+    from perocube_desktop.monitor.overview import Tile
+    from perocube_desktop.ui.overview import TileGridWidget
+
+    grid = TileGridWidget()
+    qtbot.addWidget(grid)
+    grid.resize(600, 150)
+    text = estimate(trend(0.0007)).tile_text()
+    grid.set_tiles([Tile("mpp:1/1", "B1 C1", "DEV / A", "4.41 mW", 3.0, "live",
+                         np.linspace(4, 4.4, 60).astype(np.float32), "Board 1", text)])
+    image = grid.grab().toImage()
+    assert not image.isNull() and image.width() >= 600
+    assert len(text.splitlines()) == 2 and text.startswith("PCE 0.9")
