@@ -1,9 +1,9 @@
 """Live lifetime projection for the overview: each connected pixel's current normalised PCE and
 projected T80 with its interval, and the alarms that go with them. No Qt.
 
-The series are hourly medians of the PCE while lit (power above a 0.1 % PCE, irradiance above the
-light threshold) over the pixel's connected periods, computed by PostgreSQL from the 1-minute
-rollups (``sql/queries/lifetime.sql``) and fetched incrementally. The numbers are the live view's:
+The series are the PCE of each fully lit hour (every minute above the light threshold, no minute
+below a 0.1 % PCE) over the pixel's connected periods, computed by PostgreSQL from the 1-hour
+rollups (``sql/queries/lifetime.sql``, light on years of data) and fetched incrementally. The numbers are the live view's:
 the stability report (``stats``) is the reference analysis.
 """
 
@@ -135,7 +135,7 @@ class LifetimeMonitor:
                             {"since": since, "threshold": self.light_threshold_wm2}).fetchall()
 
     def apply(self, rows: list[tuple]) -> None:
-        """Merge fetched rows (b, c, device, pixel, hour, median PCE) and re-estimate. Pure."""
+        """Merge fetched rows (b, c, device, pixel, hour, PCE) and re-estimate. Pure."""
         fresh: dict[tuple[str, str], tuple[str, list[float], list[float]]] = {}
         for b, c, device, pixel, hour, pce in rows:
             _key, ts, vs = fresh.setdefault((device, pixel), (f"mpp:{b}/{c}", [], []))

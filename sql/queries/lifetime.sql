@@ -1,10 +1,11 @@
 -- name: hourly_pce
--- Live lifetime projection: for every pixel connected now, the median PCE of each hour with at least
--- 10 lit minutes (irradiance above the threshold, power above a 0.1 percent PCE), over all of the pixel's
--- connected periods (events at one instant: DISCONNECTED first), from the hour "since" on.
--- Irradiance: the sensor in the CONNECTED event, else the sensor whose channel number is the board's
--- (the report's fallback). Columns: board, channel (where the pixel is now), device, pixel, hour (epoch s),
--- median PCE (percent).
+-- Live lifetime projection: for every pixel connected now, the PCE of each fully lit hour (every minute
+-- of it above the light threshold, the hour's lowest power above a 0.1 percent PCE) from the 1-hour
+-- rollups, over all of the pixel's connected periods (events at one instant: DISCONNECTED first), from
+-- the hour "since" on. Hourly rollups keep the query light on years of data; hours with a dark or dead
+-- minute are left out. Irradiance: the sensor in the CONNECTED event, else the sensor whose channel
+-- number is the board's (the report's fallback). Columns: board, channel (where the pixel is now),
+-- device, pixel, hour (epoch s), PCE (percent).
 WITH active AS (
     SELECT board_number AS b, channel_number AS c, solar_cell_name AS d, pixel_identifier AS p
     FROM get_board_connection_status(now()) WHERE is_active = 1
@@ -25,15 +26,13 @@ WITH active AS (
     JOIN solar_cell_device dev ON dev.name = ev.d
     WHERE ev.event_type = 'CONNECTED'
 )
-SELECT a.b, a.c, pe.d, pe.p, extract(epoch FROM date_bin('1 hour', m.bucket, 'epoch'))::float8 AS hour,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY m.power_mean / (g.irradiance_mean * pe.area * 0.1) * 100)
+SELECT a.b, a.c, pe.d, pe.p, date_part('epoch', m.bucket),
+       m.power_mean / (g.irradiance_mean * pe.area * 0.1) * 100
 FROM periods pe
 JOIN active a ON a.d = pe.d AND a.p = pe.p
-JOIN mpp_rollup_1m m ON m.tracking_channel_board = pe.b AND m.tracking_channel_channel = pe.c
+JOIN mpp_rollup_1h m ON m.tracking_channel_board = pe.b AND m.tracking_channel_channel = pe.c
  AND m.bucket >= pe.t0 AND m.bucket < pe.t1 AND m.bucket >= to_timestamp(%(since)s)
-JOIN irradiance_rollup_1m g ON g.irradiance_sensor_id = pe.irr AND g.bucket = m.bucket
-WHERE pe.area > 0 AND g.irradiance_mean > %(threshold)s
-  AND m.power_mean > 0.001 * g.irradiance_mean * pe.area * 0.1
-GROUP BY 1, 2, 3, 4, 5
-HAVING count(*) >= 10
+JOIN irradiance_rollup_1h g ON g.irradiance_sensor_id = pe.irr AND g.bucket = m.bucket
+WHERE pe.area > 0 AND g.irradiance_min > %(threshold)s
+  AND m.power_min > 0.001 * g.irradiance_mean * pe.area * 0.1
 ORDER BY 3, 4, 5
