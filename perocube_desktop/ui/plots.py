@@ -1,16 +1,10 @@
 """Live plots: power, voltage, current, temperature, irradiance on linked time axes.
 
-History comes from the database, downsampled on the server (``monitor.history``),
-and is merged with the live ring buffers. Plot items are created once per series and
-updated with ``setData``.
-
-Cheap to draw (``benchmarks/ui.py``): one-pixel cosmetic pens, no antialiasing; each series
-is clipped to the visible time range and peak-downsampled to the panel's pixel width once
-(``visible_peaks``: all three MPP fields in one numpy pass) and handed to plain
-``PlotCurveItem``s, which do no work of their own when the range moves; no finite checks
-(gaps are explicit NaN breaks drawn with ``connect='finite'``); no in-plot legends (the
-series list on the left carries each series' colour); only the panels asked for are drawn
-(voltage and current are off until ticked).
+History comes from the database, downsampled on the server, merged with the live ring
+buffers; each update clips every series to the visible range and peak-downsamples it to the
+pixel width once (``plot_data``) into plain ``PlotCurveItem``s (1-px pens, no antialiasing, NaN
+gap breaks). The series list is the legend; only the panels asked for and holding data are
+laid out (``plot_panels``). Figures: ``benchmarks/ui.py``, choices: ``docs/decisions.md``.
 """
 
 from __future__ import annotations
@@ -20,64 +14,26 @@ import time
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QIcon, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QHBoxLayout, QLabel, QListWidget,
-                               QListWidgetItem, QPushButton, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSplitter,
+                               QVBoxLayout, QWidget)
 
 from ..monitor import history
 from ..monitor.live import LiveStore
 from . import worker
+from .plot_data import colour, fetch_history, merged, visible_peaks, with_gaps
+from .plot_panels import DEFAULT_PANELS, MPP_FIELDS, PANELS, arrange, make_panel
+from .series_list import SeriesListWidget
+
+__all__ = ["PlotsPage", "visible_peaks", "with_gaps"]
 
 log = logging.getLogger(__name__)
 
 PRESETS = [("10 min", 600), ("1 h", 3600), ("6 h", 6 * 3600), ("24 h", 86400), ("7 d", 7 * 86400), ("Whole run", None)]
-PANELS = [("power", "Power", "mW"), ("voltage", "Voltage", "V"), ("current", "Current", "mA"),
-          ("temperature", "Temperature", "°C"), ("irradiance", "Irradiance", "W/m²")]
-DEFAULT_PANELS = {"power", "temperature", "irradiance"}
-MPP_FIELDS = ("power", "voltage", "current")
-# 16 colours that stay apart on white (tab10 + darker/lighter companions), then they repeat
-PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-           "#7f7f7f", "#bcbd22", "#08306b", "#67000d", "#00441b", "#a63603", "#3f007d", "#fdae6b"]
-AXIS_WIDTH = 62  # the same for every panel, so that the time axes line up
 MIN_SPAN_S = 30  # the shortest window the 'follow live' view shrinks to when there is little data yet
 
 pg.setConfigOptions(antialias=False, background="w", foreground="#222")
-
-
-def colour(index: int) -> str:
-    return PALETTE[index % len(PALETTE)]
-
-
-def with_gaps(t: np.ndarray, v: np.ndarray, min_gap_s: float = 60.0) -> tuple[np.ndarray, np.ndarray]:
-    """A NaN after every gap much longer than the usual spacing (app not running, nights without
-    data), so that ``connect='finite'`` leaves a gap instead of drawing a straight line."""
-    if t.size < 3:
-        return t, v
-    dt = np.diff(t)
-    limit = max(min_gap_s, 5 * float(np.median(dt)))
-    idx = np.flatnonzero(dt > limit) + 1
-    if not idx.size:
-        return t, v
-    return np.insert(t, idx, t[idx - 1] + limit / 2), np.insert(v, idx, np.nan, axis=0)
-
-
-def visible_peaks(t: np.ndarray, v: np.ndarray, x0: float, x1: float, pixels: int) -> tuple[np.ndarray, np.ndarray]:
-    """The samples in [x0, x1] (plus one either side), reduced to a min and a max per pixel
-    column when there are more than two per pixel: what a line plot of all of them would show."""
-    i0 = max(int(np.searchsorted(t, x0)) - 1, 0)
-    i1 = min(int(np.searchsorted(t, x1, side="right")) + 1, t.size)
-    t, v = t[i0:i1], v[i0:i1]
-    step = t.size // max(pixels, 1)
-    if step < 2:
-        return t, v
-    n = (t.size // step) * step
-    blocks = v[:n].reshape(n // step, step, v.shape[1])
-    peaks = np.empty((2 * (n // step), v.shape[1]))
-    peaks[0::2] = blocks.min(axis=1)  # a NaN (a gap) in a block keeps the gap visible
-    peaks[1::2] = blocks.max(axis=1)
-    tt = np.repeat(t[:n:step], 2)
-    return np.concatenate([tt, t[n:]]), np.concatenate([peaks, v[n:]])
 
 
 class PlotsPage(QWidget):
@@ -97,21 +53,16 @@ class PlotsPage(QWidget):
         self._loading = False
         self._reload_pending: tuple | bool = False
         self._setting_range = False
-        self._items: dict[str, QListWidgetItem] = {}
         self._data: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # merged, with gap breaks, per refresh
         self._drawn_range: list[float] = []
         self._auto_y: dict[str, bool] = {f: True for f, _t, _u in PANELS}
 
-        self.list = QListWidget()
-        self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.list.itemSelectionChanged.connect(self._list_selection)
+        self.list = SeriesListWidget()
+        self.list.selection_changed.connect(self._list_selection)
         # the series under the mouse in the list, or the line clicked last, is drawn on top, the others faded
         self.highlight: str | None = None
         self._pinned: str | None = None
-        self.list.setMouseTracking(True)
-        self.list.itemEntered.connect(self._hovered)
-        self.list.viewport().installEventFilter(self)
-        self.list.setMinimumWidth(160)
+        self.list.hovered.connect(self._hovered)
 
         bar = QHBoxLayout()
         self.preset_group = QButtonGroup(self)
@@ -156,33 +107,17 @@ class PlotsPage(QWidget):
         self.plots: dict[str, pg.PlotItem] = {}
         first = None
         for field, title, unit in PANELS:
-            p = pg.PlotItem(axisItems={"bottom": pg.DateAxisItem()})
-            p.setTitle(f"{title} ({unit})", size="9pt", justify="left")
-            left = p.getAxis("left")
-            left.setWidth(AXIS_WIDTH)
-            left.enableAutoSIPrefix(False)
-            # minor horizontal grid lines cost ~35 ms per repaint of the five plots (benchmarks/ui.py)
-            left.setStyle(maxTickLevel=0)
-            p.showGrid(x=True, y=True, alpha=0.2)
-            p.setDownsampling(auto=True, mode="peak")
-            p.setClipToView(True)
-            p.hideButtons()
-            # the y range is set with the data (one repaint per update instead of a second one
-            # for pyqtgraph's deferred auto-range); zooming y by hand keeps it until a preset is chosen
-            p.enableAutoRange(y=False)
+            p = make_panel(title, unit)
+            # zooming y by hand keeps that range until a preset is chosen
             p.sigYRangeChanged.connect(lambda *_a, f=field: self._y_zoomed(f))
             if first is None:
                 first = p
             else:
                 p.setXLink(first)
-            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888", style=Qt.PenStyle.DashLine))
-            p.addItem(line, ignoreBounds=True)
-            p._crosshair = line
             self.plots[field] = p
         self.main_plot = first
         self._layout_panels()
         self._mouse_proxy = pg.SignalProxy(self.glw.scene().sigMouseMoved, rateLimit=30, slot=self._mouse_moved)
-        first.enableAutoRange(x=False)  # the x range is ours: presets, follow-live, or the user's zoom
         for p in self.plots.values():
             p.sigXRangeChanged.connect(self._range_changed)
         self._redraw_timer = QTimer(self, singleShot=True, interval=40)  # while panning or zooming
@@ -220,19 +155,8 @@ class PlotsPage(QWidget):
                 if f in self.shown_panels and (("mpp" in kinds) if f in MPP_FIELDS else (f in kinds))]
 
     def _layout_panels(self) -> None:
-        visible = self.visible_panels()
-        ci = self.glw.ci
-        for p in self.plots.values():
-            if p in ci.items:
-                ci.removeItem(p)
-            p.setVisible(False)
-        for row, field in enumerate(visible):
-            p = self.plots[field]
-            p.setVisible(True)
-            ci.addItem(p, row=row, col=0)
-            # time labels only under the lowest panel: no overlapping labels between panels
-            p.getAxis("bottom").setStyle(showValues=row == len(visible) - 1)
-        self._visible = visible
+        self._visible = self.visible_panels()
+        arrange(self.glw, self.plots, self._visible)
 
     def show_panel(self, field: str, on: bool) -> None:
         if on:
@@ -251,41 +175,7 @@ class PlotsPage(QWidget):
     # series list ------------------------------------------------------------
     def set_known(self, keys: list[str], labels: dict[str, str]) -> None:
         self.labels = labels
-        if any(k not in self._items for k in keys) and self._items:
-            # a new series: rebuild the list in the given order, keeping the selection
-            self.list.blockSignals(True)
-            self.list.clear()
-            self._items.clear()
-            self.list.blockSignals(False)
-        for key in keys:
-            text = labels.get(key, key)
-            item = self._items.get(key)
-            if item is None:
-                item = QListWidgetItem(text)
-                item.setData(Qt.ItemDataRole.UserRole, key)
-                item.setToolTip(text)
-                self.list.addItem(item)
-                self._items[key] = item
-                if key in self.selected:
-                    self.list.blockSignals(True)
-                    item.setSelected(True)
-                    self.list.blockSignals(False)
-            elif item.text() != text:
-                item.setText(text)
-                item.setToolTip(text)
-        self._colour_items()
-
-    def _colour_items(self) -> None:
-        """The list is the legend: each plotted series' colour as its icon."""
-        index = {k: i for i, k in enumerate(self.selected)}
-        for key, item in self._items.items():
-            i = index.get(key)
-            if i is None:
-                item.setIcon(QIcon())
-            else:
-                pix = QPixmap(12, 12)
-                pix.fill(QColor(colour(i)))
-                item.setIcon(QIcon(pix))
+        self.list.set_known(keys, labels, self.selected)
 
     def set_connections(self, connections: dict[str, str]) -> None:
         """'mpp:b/c' -> 'DEVICE / pixel' now; offers each device's pixels as one selection."""
@@ -306,8 +196,7 @@ class PlotsPage(QWidget):
             self.select(sorted(k for k, v in self.connections.items() if v.split(" / ")[0] == device))
         self.device_pick.setCurrentIndex(0)
 
-    def _list_selection(self) -> None:
-        keys = [it.data(Qt.ItemDataRole.UserRole) for it in self.list.selectedItems()]
+    def _list_selection(self, keys: list[str]) -> None:
         if keys != self.selected:
             self.select(keys, sync_list=False)
 
@@ -319,11 +208,7 @@ class PlotsPage(QWidget):
         if self._pinned not in keys:
             self._pinned = None
         if sync_list:
-            self.list.blockSignals(True)
-            wanted = set(keys)
-            for key, it in self._items.items():
-                it.setSelected(key in wanted)
-            self.list.blockSignals(False)
+            self.list.show_selection(keys)
         for (key, field), curve in list(self.curves.items()):
             if key not in keys:
                 self.plots[field].removeItem(curve)
@@ -331,19 +216,13 @@ class PlotsPage(QWidget):
         for i, key in enumerate(keys):
             self._ensure_curves(key, i)
         self._data = {k: v for k, v in self._data.items() if k in keys}
-        self._colour_items()
+        self.list.show_colours(keys)
         self._update_empty()
         self._layout_panels()
         self.load_history()
 
-    def _hovered(self, item: QListWidgetItem) -> None:
-        key = item.data(Qt.ItemDataRole.UserRole)
+    def _hovered(self, key: str | None) -> None:
         self.set_highlight(key if key in self.selected else self._pinned)
-
-    def eventFilter(self, obj, event) -> bool:
-        if event.type() == QEvent.Type.Leave and obj is self.list.viewport():
-            self.set_highlight(self._pinned)
-        return super().eventFilter(obj, event)
 
     def _curve_clicked(self, key: str) -> None:
         self._pinned = None if self._pinned == key else key
@@ -437,23 +316,7 @@ class PlotsPage(QWidget):
         whole = t0 is None and self.window_s is None
         if t0 is None:
             t0, t1 = self.view_window()
-        worker.start(self._fetch, keys, t0, t1, whole, on_done=self._history_arrived, on_error=self._history_failed)
-
-    def _fetch(self, keys: list[str], t0: float, t1: float, whole: bool):
-        by_kind: dict[str, list[str]] = {}
-        for k in keys:
-            kind, ident = k.split(":", 1)
-            by_kind.setdefault(kind, []).append(ident)
-        out = {}
-        with self.pool.connection() as conn:
-            if whole and "mpp" in by_kind:
-                first, last = history.extent(conn, by_kind["mpp"])
-                if first is not None:
-                    t0, t1 = first, max(last, time.time())
-            for kind, ids in by_kind.items():
-                for ident, series in history.load(conn, kind, ids, t0, t1).items():
-                    out[f"{kind}:{ident}"] = series
-        return out, t0, t1
+        worker.start(fetch_history, self.pool, keys, t0, t1, whole, on_done=self._history_arrived, on_error=self._history_failed)
 
     def _history_arrived(self, result) -> None:
         data, t0, t1 = result
@@ -475,17 +338,7 @@ class PlotsPage(QWidget):
     # drawing ------------------------------------------------------------
     def merged(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
         """History followed by live samples newer than its end."""
-        h = self.history.get(key)
-        live = self.store.series(key)
-        if h is None and live is None:
-            return None
-        if h is None:
-            return live
-        if live is None or live[0].size == 0:
-            return h.t, h.mean
-        end = h.t[-1] if h.t.size else -np.inf
-        mask = live[0] > end
-        return np.concatenate([h.t, live[0][mask]]), np.concatenate([h.mean, live[1][mask].astype(float)])
+        return merged(self.history.get(key), self.store, key)
 
     def refresh(self) -> None:
         """New data into the curves of the panels on screen (once per second while live)."""

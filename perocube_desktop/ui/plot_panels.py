@@ -1,0 +1,47 @@
+"""The panels of the live plots: one pyqtgraph PlotItem per quantity, set up to be cheap to
+draw and easy to read (titles with units instead of rotated axis labels that collide, equal
+axis widths so the time axes line up, time labels only under the lowest panel)."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+
+PANELS = [("power", "Power", "mW"), ("voltage", "Voltage", "V"), ("current", "Current", "mA"),
+          ("temperature", "Temperature", "°C"), ("irradiance", "Irradiance", "W/m²")]
+DEFAULT_PANELS = {"power", "temperature", "irradiance"}  # voltage and current: when ticked
+MPP_FIELDS = ("power", "voltage", "current")
+AXIS_WIDTH = 62  # the same for every panel, so that the time axes line up
+
+
+def make_panel(title: str, unit: str) -> pg.PlotItem:
+    p = pg.PlotItem(axisItems={"bottom": pg.DateAxisItem()})
+    p.setTitle(f"{title} ({unit})", size="9pt", justify="left")
+    left = p.getAxis("left")
+    left.setWidth(AXIS_WIDTH)
+    left.enableAutoSIPrefix(False)
+    # minor horizontal grid lines cost ~35 ms per repaint of the five plots (benchmarks/ui.py)
+    left.setStyle(maxTickLevel=0)
+    p.showGrid(x=True, y=True, alpha=0.2)
+    p.hideButtons()
+    # the x range is the page's (presets, follow-live, the user's zoom); the y range is set with
+    # the data (one repaint per update instead of a second one for pyqtgraph's deferred auto-range)
+    p.enableAutoRange(x=False, y=False)
+    line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888", style=Qt.PenStyle.DashLine))
+    p.addItem(line, ignoreBounds=True)
+    p._crosshair = line
+    return p
+
+
+def arrange(glw: pg.GraphicsLayoutWidget, plots: dict[str, pg.PlotItem], visible: list[str]) -> None:
+    """Only the visible panels in the layout, in order; time labels under the lowest one."""
+    ci = glw.ci
+    for p in plots.values():
+        if p in ci.items:
+            ci.removeItem(p)
+        p.setVisible(False)
+    for row, field in enumerate(visible):
+        p = plots[field]
+        p.setVisible(True)
+        ci.addItem(p, row=row, col=0)
+        p.getAxis("bottom").setStyle(showValues=row == len(visible) - 1)
