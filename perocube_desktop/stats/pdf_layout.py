@@ -100,9 +100,29 @@ class Flow:
             self.fig = None
 
 
+CHAR_EM = 0.64  # generous average character width of the sans-serif font, in font sizes
+PAGE_PT = 0.92 * A4[0] * 72
+
+
+def fit_columns(header: list[str], rows: list[list[str]], widths: list[float], size: float) -> tuple[list[float], float]:
+    """Column widths (fractions of the table) that hold the longest text of each column at ``size``,
+    and the font size reduced until the columns fit the page (not below 5 pt)."""
+    chars = [max([len(line) for line in h.split("\n")] + [len(r[j]) for r in rows]) + 2 for j, h in enumerate(header)]
+    total = sum(widths)
+    while True:
+        need = [c * CHAR_EM * size / PAGE_PT for c in chars]
+        slack = 1.0 - sum(need)
+        if slack >= 0 or size <= 5.0:
+            return [n + max(slack, 0.0) * w / total for n, w in zip(need, widths)], size
+        size = max(5.0, size * 0.95)
+
+
 def table(fig: Figure, top: float, header: list[str], rows: list[list[str]], widths: list[float],
           size: float = 8) -> float:
-    """Draw a table from ``top`` down (header, then rows with zebra shading); returns the bottom y."""
+    """Draw a table from ``top`` down (header, then rows with zebra shading); returns the bottom y.
+    Columns are widened to their longest text and the font shrunk when the page is too narrow, so
+    that no text is cut off or runs into its neighbour."""
+    widths, size = fit_columns(header, rows, widths, size)
     step = pitch(size)
     left = 0.04
     scale = 0.92 / sum(widths)
