@@ -117,6 +117,13 @@ def test_mpp_filters_match_sql(api, sample_db):
     last = api.get("/measurements/mpp", params={"start_time": t0, "end_time": "2024-05-04T13:02:05",
                                                 "limit": 7, "offset": len(expect) - 7, "order": "asc"}).json()
     assert _as_tuples(last["data"]) == expect[-7:]
+    # one-sided ranges, at a deep offset
+    for params, where, args in (({"start_time": t0}, '"timestamp" >= %s', (t0,)),
+                                ({"end_time": t1}, '"timestamp" <= %s', (t1,))):
+        expect = _mpp_rows(sample_db, where, args)
+        body = api.get("/measurements/mpp", params={**params, "limit": 1000, "offset": 40_000}).json()
+        assert body["total"] == len(expect) and body["total_exact"]
+        assert _as_tuples(body["data"]) == expect[40_000:41_000]
 
 
 def test_paging_exact_with_unrefreshed_rollups(api, sample_db):

@@ -38,15 +38,16 @@ class ReadOnlyPool:
         self._closed = False
 
     def _connect(self) -> psycopg.Connection:
+        # autocommit: each statement is its own (read-only) transaction, no BEGIN/ROLLBACK round trips
+        # per request; code that needs one snapshot opens conn.transaction() (read-only too)
         conn = psycopg.connect(self.conninfo, connect_timeout=self.connect_timeout_s, application_name="perocube-api",
-                               prepare_threshold=None)
-        # read-only whatever the role may do; UTC so that JSON and CSV timestamps are unambiguous
-        conn.execute("SET TIME ZONE 'UTC'")
+                               prepare_threshold=None, autocommit=True)
+        # read-only whatever the role may do; UTC so that JSON and CSV timestamps are unambiguous;
         # work_mem: a month of minute rollups for one pixel is sorted in memory, not on disk
         conn.execute("SELECT set_config('default_transaction_read_only', 'on', false), "
+                     "set_config('TimeZone', 'UTC', false), "
                      "set_config('statement_timeout', %s, false), set_config('work_mem', '32MB', false)",
                      (f"{int(self.statement_timeout_s * 1000)}ms",))
-        conn.commit()
         conn.read_only = True
         return conn
 
@@ -62,11 +63,12 @@ class ReadOnlyPool:
         if conn.closed or conn.broken or self._closed:
             conn.close()
             return
-        try:
-            conn.rollback()  # ends the read-only transaction (nothing to keep)
-        except psycopg.Error:
-            conn.close()
-            return
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            try:
+                conn.rollback()  # a transaction left open by an error: nothing to keep
+            except psycopg.Error:
+                conn.close()
+                return
         with self._lock:
             self._idle.append(conn)
 

@@ -44,30 +44,29 @@ def pixels(ctx: Ctx) -> Response:
     return json_response(ctx.db(lambda c: query.one(c.execute(queries.get("api", "pixels")).fetchone())[0]))
 
 
-def known_pixel(conn: psycopg.Connection, device: str, pixel: str) -> None:
-    device_ok, pixel_ok = query.one(conn.execute(queries.get("api", "pixel_known"),
-                                                 {"device": device, "pixel": pixel}).fetchone())
+def known_pixel(conn: psycopg.Connection, device: str, pixel: str) -> tuple[list[int], list[int]]:
+    """404 for an unknown device or pixel; else the boards and channels it was ever connected to."""
+    device_ok, pixel_ok, boards, channels = query.one(conn.execute(
+        queries.get("api", "pixel_known"), {"device": device, "pixel": pixel}).fetchone())
     if not device_ok:
         raise HTTPException(404, detail=f"unknown device {device!r}")
     if not pixel_ok:
         raise HTTPException(404, detail=f"unknown pixel {pixel!r} of device {device!r}")
+    return boards, channels
 
 
-def _periods(conn: psycopg.Connection, params: dict) -> list[tuple]:
-    """The pixel's connected periods (report.sql); their boards/channels go into ``params``."""
-    known_pixel(conn, params["device"], params["pixel"])
-    rows = conn.execute(queries.get("report", "pixel_periods"), (params["device"], params["pixel"])).fetchall()
-    params.update(boards=sorted({r[0] for r in rows}), channels=sorted({r[1] for r in rows}))
-    return rows
+def _channels(conn: psycopg.Connection, params: dict) -> None:
+    params["boards"], params["channels"] = known_pixel(conn, params["device"], params["pixel"])
 
 
 def _series(conn: psycopg.Connection, params: dict, resolution: Resolution) -> str:
-    rows = _periods(conn, params)
+    _channels(conn, params)
     if resolution is Resolution.raw:
         return query.one(conn.execute(queries.get("api", "pixel_raw"), params).fetchone())[0]
     parts = []
     statement = query.compose("pixel_rollup", query.KINDS["mpp"], rollup=f"mpp_rollup_{resolution.value}")
-    for b, c, p0, p1, *_sensors in rows:
+    periods = conn.execute(queries.get("report", "pixel_periods"), (params["device"], params["pixel"])).fetchall()
+    for b, c, p0, p1, *_sensors in periods:
         text = query.one(conn.execute(statement, {**params, "board": b, "channel": c, "p0": p0, "p1": p1,
                                                   "period": p0}).fetchone())[0]
         if text != "[]":
@@ -85,7 +84,7 @@ def pixel_mpp(ctx: Ctx, request: Request, device: DeviceP, pixel: PixelP, start_
     check_range(t0, t1)
     params: dict[str, Any] = {"device": device, "pixel": pixel, "t0": t0, "t1": t1}
     if resolution is Resolution.raw and wants_csv(request, fmt):
-        ctx.db(lambda conn: _periods(conn, params))
+        ctx.db(lambda conn: _channels(conn, params))
         return stream_csv(ctx, query.compose("pixel_raw_csv"), params, f"{device}_{pixel}.csv")
     data = ctx.db(lambda conn: _series(conn, params, resolution))
     if wants_csv(request, fmt):  # rollups are small: converted here

@@ -125,10 +125,15 @@ SELECT 1 FROM temperature_sensor WHERE temperature_sensor_id = %(sensor)s::uuid
 SELECT 1 FROM irradiance_sensor WHERE irradiance_sensor_id = %(sensor)s::uuid
 
 -- name: pixel_known
--- (device known, pixel known): a pixel is known when registered or named by a connection event
+-- (device known, pixel known, boards, channels): a pixel is known when registered or named by a
+-- connection event; boards/channels: where it was ever connected (the pixel_raw planner hint)
 SELECT EXISTS (SELECT 1 FROM solar_cell_device WHERE name = %(device)s),
        EXISTS (SELECT 1 FROM solar_cell_pixel WHERE solar_cell_id = %(device)s AND pixel = %(pixel)s)
-       OR EXISTS (SELECT 1 FROM measurement_connection_event WHERE solar_cell_id = %(device)s AND pixel = %(pixel)s)
+       OR EXISTS (SELECT 1 FROM measurement_connection_event WHERE solar_cell_id = %(device)s AND pixel = %(pixel)s),
+       ARRAY(SELECT DISTINCT tracking_channel_board FROM measurement_connection_event
+             WHERE solar_cell_id = %(device)s AND pixel = %(pixel)s AND event_type = 'CONNECTED'),
+       ARRAY(SELECT DISTINCT tracking_channel_channel FROM measurement_connection_event
+             WHERE solar_cell_id = %(device)s AND pixel = %(pixel)s AND event_type = 'CONNECTED')
 
 -- name: devices
 SELECT coalesce(json_agg(d ORDER BY d.name), '[]'::json)::text FROM (
@@ -177,7 +182,7 @@ SELECT coalesce(json_agg(p ORDER BY p.device, p.pixel), '[]'::json)::text FROM (
 
 -- name: pixel_raw
 -- a pixel's MPP rows through its wiring history: the lab's function, as notebooks call it. The
--- boards/channels the pixel was ever on (from report.sql pixel_periods) are repeated as constants:
+-- boards/channels the pixel was ever connected to (pixel_known) are repeated as constants:
 -- redundant for the result, but they let the planner use the (board, channel, time) key in every
 -- chunk instead of scanning a day of all channels by time
 SELECT coalesce(json_agg(r), '[]'::json)::text FROM (
