@@ -49,3 +49,38 @@ def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+ROLLUP_SPECS = {
+    "mpp": ("mpp_measurement", ("tracking_channel_board", "tracking_channel_channel"), ("power", "voltage", "current")),
+    "temperature": ("temperature_measurement", ("temperature_sensor_id",), ("temperature",)),
+    "irradiance": ("irradiance_measurement", ("irradiance_sensor_id",), ("irradiance",)),
+}
+
+
+def rollup_mismatches(conn) -> dict[str, int]:
+    """Every rollup (both levels, every kind) against a fresh aggregate of its raw table: the
+    number of buckets that differ (missing, extra, other count, min, max or mean) per rollup."""
+    out = {}
+    for kind, (raw, keys, fields) in ROLLUP_SPECS.items():
+        for suffix, width in (("1m", "1 minute"), ("1h", "1 hour")):
+            aggs = ", ".join(f"min({f}) AS {f}_min, max({f}) AS {f}_max, avg({f}) AS {f}_mean" for f in fields)
+            cols = ", ".join(f"{f}_{s}" for f in fields for s in ("min", "max", "mean"))
+            keylist = ", ".join(keys)
+            differs = " OR ".join(
+                [f"r.{f}_{s} IS DISTINCT FROM f.{f}_{s}" for f in fields for s in ("min", "max")]
+                + [f"NOT (r.{f}_mean IS NOT DISTINCT FROM f.{f}_mean OR abs(r.{f}_mean - f.{f}_mean) "
+                   f"<= 1e-9 * (1 + abs(f.{f}_mean)))" for f in fields])
+            query = (
+                f"WITH r AS (SELECT bucket, {keylist}, n, {cols} FROM {kind}_rollup_{suffix}), "
+                f"f AS (SELECT date_bin('{width}', \"timestamp\", 'epoch') AS bucket, {keylist}, count(*) AS n, {aggs} "
+                f"FROM {raw} GROUP BY 1, {keylist}) "
+                f"SELECT count(*) FROM r FULL JOIN f USING (bucket, {keylist}) "
+                f"WHERE r.n IS DISTINCT FROM f.n OR {differs}")
+            out[f"{kind}_rollup_{suffix}"] = conn.execute(query).fetchone()[0]
+    return out
+
+
+def assert_rollups_match(conn) -> None:
+    bad = {k: v for k, v in rollup_mismatches(conn).items() if v}
+    assert not bad, f"rollups differ from a fresh aggregate of the raw rows (buckets): {bad}"

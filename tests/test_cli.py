@@ -22,9 +22,10 @@ def test_help(cmd):
     assert out.returncode == 0 and "usage: perocube-desktop" in out.stdout
 
 
-def test_db_commands_and_backup_restore(db_url, tmp_path):
+def test_db_commands_and_backup_restore(db_url, tmp_path, backend):
     out = run("db", "status", "--db", db_url)
-    assert out.returncode == 0 and "plain PostgreSQL" in out.stdout and "schema:      version" in out.stdout
+    assert out.returncode == 0 and "schema:      version" in out.stdout
+    assert ("timescaledb: active" if backend == "timescaledb" else "plain PostgreSQL") in out.stdout
     out = run("db", "migrate", "--db", db_url)
     assert out.returncode == 0 and "already current" in out.stdout
     with psycopg.connect(db_url) as conn:

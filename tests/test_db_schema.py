@@ -7,20 +7,22 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from perocube_desktop.db import migrate
+from perocube_desktop.db import migrate, rollups
 from perocube_desktop.paths import sql_dir
+
+from helpers import assert_rollups_match
 
 T0 = datetime(2024, 5, 3, 8, 0, tzinfo=timezone.utc)
 
 
-def test_fresh_migrate_then_noop(empty_db_url):
+def test_fresh_migrate_then_noop(empty_db_url, backend):
     first = migrate.migrate(empty_db_url)
     assert first.applied == [m.version for m in migrate.available()]
     second = migrate.migrate(empty_db_url)
     assert second.applied == []
     assert second.version == first.version
     st = migrate.status(empty_db_url)
-    assert st.version == st.known_version and not st.timescaledb_active
+    assert st.version == st.known_version and st.timescaledb_active == (backend == "timescaledb")
     with psycopg.connect(empty_db_url) as conn:
         for rel in ("mpp_measurement", "imported_file", "quarantine", "audit_log", "mpp_rollup_1m", "irradiance_rollup_1h"):
             assert conn.execute("SELECT to_regclass(%s)", (rel,)).fetchone()[0] is not None, rel
@@ -118,14 +120,24 @@ def test_lab_functions_on_known_history(db_url):
         assert [(r[3], r[6]) for r in ev] == [("P1", "DISCONNECTED"), ("P2", "CONNECTED"), ("P1", "CONNECTED")]
 
 
-def test_rollups_follow_dirty_ranges(db_url):
-    with psycopg.connect(db_url) as conn:
+def test_rollups_follow_rows_written_by_any_client(db_url):
+    """Plain SQL inserts, updates and deletes (as psql or a notebook would) reach the rollups."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
         _history(conn)
-        conn.execute("INSERT INTO rollup_dirty (kind, t0, t1) VALUES ('mpp', %s, %s)", (T0, T0 + timedelta(hours=4)))
-        assert conn.execute("SELECT perocube_refresh_rollups()").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM rollup_dirty").fetchone()[0] > 0  # marked by the triggers
+        rollups.refresh(conn)
         n, pmax, pmean = conn.execute(
             "SELECT sum(n), max(power_max), sum(power_mean * n) / sum(n) FROM mpp_rollup_1h"
             " WHERE tracking_channel_channel = 1").fetchone()
         assert n == 240 and pmax == 239.0 and pmean == pytest.approx(119.5)
         assert conn.execute("SELECT count(*) FROM mpp_rollup_1m").fetchone()[0] == 480
         assert conn.execute("SELECT count(*) FROM rollup_dirty").fetchone()[0] == 0
+        assert_rollups_match(conn)
+        # corrections by another client, below what is already rolled up
+        conn.execute("UPDATE mpp_measurement SET power = power * 2 WHERE tracking_channel_channel = 2"
+                     " AND \"timestamp\" < %s", (T0 + timedelta(minutes=90),))
+        conn.execute("DELETE FROM mpp_measurement WHERE tracking_channel_channel = 1 AND \"timestamp\" >= %s",
+                     (T0 + timedelta(hours=3),))
+        rollups.refresh(conn)
+        assert_rollups_match(conn)
+        assert conn.execute("SELECT sum(n) FROM mpp_rollup_1h WHERE tracking_channel_channel = 1").fetchone()[0] == 180

@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 
 from ..paths import sql_dir
+from . import rollups
 
 log = logging.getLogger(__name__)
 
@@ -168,10 +169,13 @@ def migrate(conninfo: str, compress_after_days: int | None = None, directory: Pa
                 except psycopg.Error as exc:
                     raise MigrationFailedError(_failure_message(conn, mig, exc)) from exc
                 result.applied.append(mig.version)
-            if compress_after_days is not None:
-                conn.execute("SELECT perocube_set_compression_age(make_interval(days => %s))", (compress_after_days,))
             if result.applied:
                 _refresh_after_migration(conn)
+            if _has_function(conn, "perocube_ensure_policies"):
+                # refresh policies only now, after the initial refresh: they cannot race it
+                conn.execute("SELECT perocube_ensure_policies()")
+            if compress_after_days is not None:
+                conn.execute("SELECT perocube_set_compression_age(make_interval(days => %s))", (compress_after_days,))
             result.version = current_version(conn)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
@@ -198,15 +202,14 @@ def _failure_message(conn: psycopg.Connection, mig: Migration, exc: psycopg.Erro
             "then run 'perocube-desktop db migrate' again")
 
 
+def _has_function(conn: psycopg.Connection, name: str) -> bool:
+    return bool(conn.execute("SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = %s)", (name,)).fetchone()[0])
+
+
 def _refresh_after_migration(conn: psycopg.Connection) -> None:
-    """Fill rollups of data that was already there (must run outside a transaction)."""
-    if timescaledb_active(conn):
-        for (view,) in conn.execute(
-            "SELECT view_name FROM timescaledb_information.continuous_aggregates"
-        ).fetchall():
-            conn.execute("CALL refresh_continuous_aggregate(%s::regclass, NULL, NULL)", (view,))
-    else:
-        conn.execute("SELECT perocube_refresh_rollups()")
+    """Fill the rollups of data that was already there (outside a transaction: TimescaleDB's
+    refresh refuses to run inside one), waiting out a policy job that refreshes concurrently."""
+    rollups.refresh_all(conn)
 
 
 def timescaledb_active(conn: psycopg.Connection) -> bool:

@@ -24,7 +24,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from ..db import bulk, queries
+from ..db import bulk, queries, rollups
 from ..db.tables import KINDS as SERIES_KINDS
 from . import lines as lines_mod
 from .scan import LabFile, ScanResult, scan
@@ -116,8 +116,7 @@ class _Loader:
         conn.execute("SELECT set_config('TimeZone', %s, false)", (timezone,))
         conn.execute(queries.load("import_staging"))
         self.skip_fk_triggers = bulk.may_skip_fk_triggers(conn)
-        self.dirty_ids: list[int] = []  # committed chunks' channel-scoped rollup_dirty rows
-        self.on_committed: Callable[[list[int]], None] | None = None
+        self.on_committed: Callable[[], None] | None = None  # after each committed chunk
 
     def fast_session(self) -> None:
         """Per chunk transaction: skip redundant FK triggers (``db.bulk``), and do not wait for the
@@ -158,9 +157,7 @@ class _Loader:
                         with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN {}").format(
                                 sql.Identifier(TABLES[kind]), cols, copy_opts)) as copy:
                             copy.write(payload)
-                        inserted = data.count(b"\n")
-                        self._dirty(f, first_ts, last_ts)
-                        return inserted
+                        return data.count(b"\n")
                 except psycopg.errors.UniqueViolation:
                     pass
             stage = sql.Identifier(f"_import_{kind}")
@@ -171,10 +168,6 @@ class _Loader:
                 cur.execute(sql.SQL("INSERT INTO {} SELECT * FROM {} ON CONFLICT DO NOTHING").format(
                     sql.Identifier(TABLES[kind]), stage))
                 inserted = cur.rowcount
-                cur.execute(sql.SQL("INSERT INTO rollup_dirty (kind, t0, t1, board, channel) SELECT %s, "
-                                    "min(\"timestamp\"), max(\"timestamp\"), %s, %s FROM {} HAVING count(*) > 0 "
-                                    "RETURNING id").format(stage), (kind, f.board, f.channel))
-                self._note_dirty(f, cur.fetchall())
             return inserted
 
     def _overlaps(self, f: LabFile, suffix: bytes, first_ts: str, last_ts: str) -> bool:
@@ -186,35 +179,25 @@ class _Loader:
         except psycopg.errors.DataError:
             return True  # first/last line unreadable for the server: take the safe path
 
-    def _dirty(self, f: LabFile, first_ts: str, last_ts: str) -> None:
-        rows = self.conn.execute(
-            "INSERT INTO rollup_dirty (kind, t0, t1, board, channel) VALUES (%s, least(%s::timestamptz, %s::timestamptz),"
-            " greatest(%s::timestamptz, %s::timestamptz), %s, %s) RETURNING id",
-            (f.kind, first_ts, last_ts, first_ts, last_ts, f.board, f.channel)).fetchall()
-        self._note_dirty(f, rows)
-
-    def _note_dirty(self, f: LabFile, rows: list[tuple]) -> None:
-        """Channel-scoped dirty rows (MPP) can be refreshed by a second session right after the commit."""
-        if f.kind == "mpp":
-            self.dirty_ids.extend(r[0] for r in rows)
-
 
 class _RollupRefresher:
-    """A second session that refreshes each loaded channel's rollups while the next file loads
-    (the server has a core to spare for it). Whatever it does not finish, the final
-    ``perocube_refresh_rollups()`` does: the dirty rows are committed with the data."""
+    """Plain PostgreSQL: a second session that refreshes each loaded channel's rollups while the
+    next file loads (the server has a core to spare for it). The table triggers mark each chunk's
+    channel and range in ``rollup_dirty``, committed with the data; whatever this session does not
+    finish, the final ``rollups.refresh`` does. (With TimescaleDB the continuous aggregates are
+    refreshed once over the whole imported range at the end.)"""
 
     def __init__(self, conninfo: str) -> None:
         import queue
 
         self.conninfo = conninfo
-        self.queue: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self.queue: queue.SimpleQueue[bool | None] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._run, name="rollup-refresh", daemon=True)
         self.thread.start()
 
-    def submit(self, ids: list[int]) -> None:
-        for i in ids:
-            self.queue.put(i)
+    def submit(self) -> None:
+        """A chunk was committed: its channel-scoped marks are there to be taken."""
+        self.queue.put(True)
 
     def finish(self) -> None:
         if self.thread.is_alive():
@@ -226,8 +209,14 @@ class _RollupRefresher:
             with psycopg.connect(self.conninfo, autocommit=True, application_name="perocube-rollups") as conn:
                 conn.execute("SET work_mem = '64MB'")
                 conn.execute("SET synchronous_commit = off")  # rollups can always be recomputed
-                while (item := self.queue.get()) is not None:
-                    conn.execute("SELECT perocube_refresh_mpp_channel(%s)", (item,))
+                last_id = 0
+                while self.queue.get() is not None:
+                    ids = [i for (i,) in conn.execute(
+                        "SELECT id FROM rollup_dirty WHERE id > %s AND kind = 'mpp' AND channel IS NOT NULL ORDER BY id",
+                        (last_id,))]
+                    for i in ids:
+                        conn.execute("SELECT perocube_refresh_mpp_channel(%s)", (i,))
+                    last_id = max(ids, default=last_id)
         except psycopg.Error as exc:  # the final global refresh covers what is left
             log.warning("background rollup refresh stopped: %s", exc)
             while self.queue.get() is not None:
@@ -357,10 +346,8 @@ def import_file(loader: _Loader, f: LabFile, opts: ImportOptions, summary: Impor
             conn.execute(q["upsert_imported_file"], (str(f.path), f.kind, -1, f.mtime_ns, chunk.offset_after,
                                                      chunk.digest, chunk.lines_after, inserted,
                                                      cleaned.good - inserted, cleaned.bad_count))
-        if loader.dirty_ids:
-            ids, loader.dirty_ids = loader.dirty_ids, []
-            if loader.on_committed is not None and not opts.dry_run:
-                loader.on_committed(ids)
+        if loader.on_committed is not None and not opts.dry_run:
+            loader.on_committed()
         room = max(opts.keep_problems - listed, 0)
         summary.problems.extend(Problem(f.rel, b.line or None, b.reason) for b in cleaned.bad[:room])
         listed += min(room, len(cleaned.bad))
@@ -471,7 +458,7 @@ def run_import(
 
     with psycopg.connect(conninfo, connect_timeout=10, application_name="perocube-import", autocommit=True) as conn:
         loader = _Loader(conn, opts.timezone)
-        refresher = None if opts.dry_run else _RollupRefresher(conninfo)
+        refresher = None if opts.dry_run or rollups.timescaledb_active(conn) else _RollupRefresher(conninfo)
         if refresher is not None:
             loader.on_committed = refresher.submit
         try:
@@ -548,11 +535,8 @@ def _import_all(conn: psycopg.Connection, loader: _Loader, refresher: _RollupRef
             refresher.finish()
             summary.rollup_seconds = time.perf_counter() - t_roll
         if not opts.dry_run:
-            t_roll = time.perf_counter()
-            with conn.transaction():
-                conn.execute("SET LOCAL work_mem = '256MB'")
-                conn.execute("SELECT perocube_refresh_rollups()")
-            summary.rollup_seconds += time.perf_counter() - t_roll
+            res = rollups.refresh(conn)
+            summary.rollup_seconds += res.seconds
 
 
 @dataclass

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import psycopg
 
-from ..db import bulk, queries
+from ..db import bulk, queries, rollups
 from ..protocol import MPP, ts_datetime
 from .buffer import MPP_COPY_COLUMNS, STAGE_COPY_COLUMNS, DiskBuffer, Segment
 
@@ -197,15 +197,7 @@ class DatabaseWriter:
             with cur.copy(f"COPY _stage_mpp ({MPP_COPY_COLUMNS}) FROM STDIN") as copy:
                 copy.write(payload)
             cur.execute(queries.get("writer_mpp", "insert_staged"))
-        lo = min((s.t_lo for s in segments if s.t_lo is not None), default=None)
-        hi = max((s.t_hi for s in segments if s.t_hi is not None), default=None)
-        if lo is not None:
-            self._mark_dirty(cur, MPP, lo, hi)
-
-    @staticmethod
-    def _mark_dirty(cur: psycopg.Cursor, kind: str, lo_us: int, hi_us: int | None) -> None:
-        """Rollups: the time range that changed (plain PostgreSQL refreshes it; see perocube_refresh_rollups)."""
-        cur.execute(queries.get("writer_mpp", "mark_dirty"), (kind, lo_us, hi_us))
+        # (the table's triggers mark the changed range for the rollups: migration 0007)
 
     def _merge(self, cur: psycopg.Cursor, kinds: set[str]) -> None:
         for name, sql in queries.named("writer_merge").items():
@@ -233,5 +225,8 @@ class DatabaseWriter:
         if self._conn is None:
             return
         self._last_rollup = now
-        with self._conn.transaction():
-            self._conn.execute("SELECT perocube_refresh_rollups()")
+        # ranges marked by any writer (this one, a drained outage, another client); live rows above
+        # a continuous aggregate's watermark are left to real-time aggregation and the policy
+        res = rollups.refresh(self._conn, below_watermark_only=True, max_wait_s=5.0)
+        if res.refreshed or res.ranges > 1:
+            log.debug("rollups refreshed: %d ranges in %.2f s", res.ranges, res.seconds)

@@ -61,7 +61,3 @@ INSERT INTO irradiance_measurement ("timestamp", irradiance, raw_reading, irradi
 SELECT timestamptz 'epoch' + ts_us * interval '1 microsecond', a, b::integer, sensor::uuid FROM _stage_ingest WHERE kind = 'irradiance'
 ON CONFLICT DO NOTHING
 
--- name: mark_rollups_dirty
-INSERT INTO rollup_dirty (kind, t0, t1)
-SELECT kind, timestamptz 'epoch' + min(ts_us) * interval '1 microsecond',
-       timestamptz 'epoch' + max(ts_us) * interval '1 microsecond' FROM _stage_ingest GROUP BY kind

@@ -11,6 +11,3 @@ INSERT INTO mpp_measurement ("timestamp", power, current, voltage, tracking_chan
 SELECT "timestamp", power, current, voltage, tracking_channel_board, tracking_channel_channel FROM _stage_mpp
 ON CONFLICT DO NOTHING
 
--- name: mark_dirty
-INSERT INTO rollup_dirty (kind, t0, t1)
-VALUES (%s, timestamptz 'epoch' + %s * interval '1 microsecond', timestamptz 'epoch' + %s * interval '1 microsecond')

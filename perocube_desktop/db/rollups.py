@@ -1,0 +1,142 @@
+"""Bring the rollups up to date with the raw rows, on either back end.
+
+Every write to a measurement table, by any client, leaves a mark in ``rollup_dirty`` (statement
+triggers, migration 0007). This module turns the marks into refreshed rollups:
+
+* plain PostgreSQL: ``perocube_refresh_rollups()`` recomputes the rollup tables over the marked
+  ranges and deletes the marks, in one transaction;
+* TimescaleDB: each merged range is refreshed in both continuous aggregates with
+  ``refresh_continuous_aggregate`` (which refuses to run inside a transaction block), retried
+  while a policy job refreshes the same aggregate ("concurrent refresh"), and only then are
+  exactly the marks it covered deleted. A range that could not be refreshed keeps its marks:
+  reads fall back to raw rows there (migration 0008) and the next call tries again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+KINDS = ("mpp", "temperature", "irradiance")
+LEVELS = (("1m", timedelta(minutes=1)), ("1h", timedelta(hours=1)))
+
+
+@dataclass
+class RefreshResult:
+    ranges: int = 0  # merged dirty ranges handled
+    refreshed: int = 0  # continuous-aggregate refresh calls (TimescaleDB)
+    left: int = 0  # ranges left for later (a concurrent refresh outlasted the wait)
+    seconds: float = 0.0
+
+
+def timescaledb_active(conn: psycopg.Connection) -> bool:
+    return bool(conn.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')").fetchone()[0])
+
+
+def _floor(t: datetime, width: timedelta) -> datetime:
+    epoch = datetime(1970, 1, 1, tzinfo=t.tzinfo)
+    return t - (t - epoch) % width
+
+
+def is_concurrent_refresh(exc: BaseException) -> bool:
+    return isinstance(exc, psycopg.errors.LockNotAvailable) and "concurrent refresh" in str(exc)
+
+
+def refresh_view(conn: psycopg.Connection, view: str, lo: datetime | None, hi: datetime | None,
+                 max_wait_s: float = 120.0) -> bool:
+    """``CALL refresh_continuous_aggregate`` on an autocommit connection; while a policy job (or
+    another session) refreshes the same aggregate, wait and try again. False when the other
+    refresh outlasted ``max_wait_s`` (the caller keeps its marks and tries later)."""
+    deadline = time.monotonic() + max_wait_s
+    pause = 0.1
+    while True:
+        try:
+            conn.execute("CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, %s::timestamptz)", (view, lo, hi))
+            return True
+        except psycopg.errors.LockNotAvailable as exc:
+            if not is_concurrent_refresh(exc) or time.monotonic() + pause > deadline:
+                if is_concurrent_refresh(exc):
+                    log.warning("%s: still refreshed by another job after %.0f s; trying again later", view, max_wait_s)
+                    return False
+                raise
+            log.debug("%s: concurrent refresh, retrying in %.1f s", view, pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+
+def refresh(conn: psycopg.Connection, *, below_watermark_only: bool = False, max_wait_s: float = 120.0) -> RefreshResult:
+    """Refresh the rollups over every marked range. ``conn`` must not be inside a transaction;
+    it is used in autocommit mode for the duration.
+
+    ``below_watermark_only`` (TimescaleDB; the live writer): only ranges the continuous aggregate
+    has already materialised are refreshed; above its watermark real-time aggregation computes
+    from the raw rows anyway and the refresh policy materialises them later, so live data costs
+    nothing here.
+    """
+    t0 = time.perf_counter()
+    result = RefreshResult()
+    was_autocommit = conn.autocommit
+    conn.autocommit = True
+    try:
+        if not timescaledb_active(conn):
+            with conn.transaction():
+                conn.execute("SET LOCAL work_mem = '256MB'")
+                result.ranges = conn.execute("SELECT perocube_refresh_rollups()").fetchone()[0]
+        else:
+            _refresh_timescaledb(conn, result, below_watermark_only, max_wait_s)
+    finally:
+        conn.autocommit = was_autocommit
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _refresh_timescaledb(conn: psycopg.Connection, result: RefreshResult, below_watermark_only: bool,
+                         max_wait_s: float) -> None:
+    pending = conn.execute("SELECT kind, t0, t1, ids FROM perocube_rollup_pending()").fetchall()
+    watermarks: dict[str, datetime | None] = {}
+    for kind, first, last, ids in pending:
+        done = True
+        for suffix, width in LEVELS:
+            view = f"{kind}_rollup_{suffix}"
+            lo, hi = _floor(first, width), _floor(last, width) + width
+            if below_watermark_only:
+                if view not in watermarks:
+                    watermarks[view] = conn.execute("SELECT perocube_rollup_watermark(%s)", (view,)).fetchone()[0]
+                wm = watermarks[view]
+                if wm is None or lo >= wm:
+                    continue
+                hi = min(hi, wm)
+            if refresh_view(conn, view, lo, hi, max_wait_s):
+                result.refreshed += 1
+            else:
+                done = False
+        if done:
+            conn.execute("DELETE FROM rollup_dirty WHERE id = ANY(%s)", (ids,))
+            result.ranges += 1
+        else:
+            result.left += 1
+
+
+def refresh_all(conn: psycopg.Connection, max_wait_s: float = 300.0) -> None:
+    """TimescaleDB: materialise every continuous aggregate completely (after a migration or a
+    restore). Plain PostgreSQL: the marked ranges, as ``refresh``."""
+    was_autocommit = conn.autocommit
+    conn.autocommit = True
+    try:
+        if not timescaledb_active(conn):
+            refresh(conn)
+            return
+        views = [v for (v,) in conn.execute(
+            "SELECT view_name FROM timescaledb_information.continuous_aggregates"
+            " WHERE view_schema = current_schema() ORDER BY view_name")]
+        ids = [i for (i,) in conn.execute("SELECT id FROM rollup_dirty")]
+        if all([refresh_view(conn, v, None, None, max_wait_s) for v in views]):
+            conn.execute("DELETE FROM rollup_dirty WHERE id = ANY(%s)", (ids,))
+    finally:
+        conn.autocommit = was_autocommit
