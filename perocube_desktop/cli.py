@@ -225,7 +225,7 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
             fn = tools.backup if args.db_command == "backup" else tools.restore
             try:
                 exe = fn(target.conninfo, args.file, major)
-            except FileNotFoundError as exc:
+            except (FileNotFoundError, tools.ToolError) as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
             print(f"{args.db_command} of {target.description} {'to' if fn is tools.backup else 'from'} "

@@ -128,7 +128,7 @@ def test_db_before_the_command_is_used(command, tmp_path):
 
 def test_db_before_the_command_reaches_that_database(db_url):
     out = run("--db", db_url, "db", "status")
-    name = db_url.rsplit("/", 1)[-1].split("?")[0]
+    name = psycopg.conninfo.conninfo_to_dict(db_url)["dbname"]  # a URL (plain) or key=value (TimescaleDB)
     assert out.returncode == 0 and name in out.stdout and "embedded" not in out.stdout, out.stdout
 
 
