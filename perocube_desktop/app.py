@@ -81,6 +81,8 @@ class App:
             extra_pages=build_pages(self.settings, self.pool, self.target.conninfo, registry, WiringService(registry)),
             settings_dialog_factory=lambda parent: SettingsDialog(self.settings, self.service, parent,
                                                                   probe=server_version, api_control=self.set_api))
+        if status.timescaledb_problem:
+            self.window.show_error(status.timescaledb_problem)  # e.g. installed but not preloaded
         if receiver_error:
             self.window.show_error(receiver_error)
         if api_error:

@@ -207,19 +207,14 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
             result = mig.migrate(target.conninfo, settings.database.compress_after_days)
             for notice in result.notices:
                 print(f"  {notice}")
+            if result.problem:
+                print(f"warning: {result.problem}")
             print(f"{target.description}: schema at version {result.version}"
                   + (f" (applied {', '.join(map(str, result.applied))})" if result.applied else " (already current)"))
         elif args.db_command == "status":
-            st = mig.status(target.conninfo)
-            print(f"database:    {target.description}")
-            print(f"server:      PostgreSQL {st.server_version}")
-            print(f"schema:      version {st.version} (this app knows up to {st.known_version})"
-                  + ("  -> run 'perocube-desktop db migrate'" if st.version < st.known_version else ""))
-            ts = (f"active, version {st.timescaledb_version}" if st.timescaledb_active
-                  else "available but not active" if st.timescaledb_available else "not available: plain PostgreSQL")
-            print(f"timescaledb: {ts}")
-            for v, n, at in st.applied:
-                print(f"  {v:04d} {n:<32} {at}")
+            from .db import status as db_status
+
+            print("\n".join(db_status.report_lines(target.conninfo, target.description)))
         else:
             major = _server_major(target.conninfo)
             fn = tools.backup if args.db_command == "backup" else tools.restore

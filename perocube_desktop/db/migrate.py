@@ -27,6 +27,12 @@ _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x5045524F  # "PERO"
 
 
+NOT_PRELOADED = ("TimescaleDB installed but not preloaded: add it to shared_preload_libraries and restart, "
+                 "then run db migrate")
+NOT_CREATED = ("TimescaleDB available but not enabled in this database, and this role may not create it: "
+               "ask the DBA to run CREATE EXTENSION timescaledb in it (docs/dba.md), then run db migrate")
+
+
 class SchemaError(RuntimeError):
     """The schema cannot be brought up to date; the message says which migration, why, and what to do."""
 
@@ -54,6 +60,10 @@ SUPERSEDED_CHECKSUMS: dict[int, dict[str, str]] = {
     3: {"7bcf4b1654cb125cfd44e26a4161ee8d7348125586c091edca3c093240503cc4":
         "first 0003: parameter names differed from the lab's functions and the activity range took a "
         "DISCONNECTED as the later of two events at the same instant; 0006 re-creates the six functions"},
+    4: {"1fea4663ddb54e6230dbd6c4d2daa90d877ce47d5f40a2c4d578915f52fd3d0c":
+        "first 0004: created the extension without checking shared_preload_libraries (a not-preloaded server "
+        "ended the session with FATAL, so no database got past it there); its refresh policies covered only "
+        "the last hour / three days: 0007 replaces them (perocube_ensure_policies)"},
 }
 
 
@@ -78,6 +88,7 @@ class MigrationResult:
     applied: list[int] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     version: int = 0
+    problem: str | None = None  # why TimescaleDB is not used although the server has it
 
 
 def available(directory: Path | None = None) -> list[Migration]:
@@ -169,7 +180,8 @@ def migrate(conninfo: str, compress_after_days: int | None = None, directory: Pa
                 except psycopg.Error as exc:
                     raise MigrationFailedError(_failure_message(conn, mig, exc)) from exc
                 result.applied.append(mig.version)
-            if result.applied:
+            converted = _maybe_enable_timescaledb(conn, result)
+            if result.applied or converted:
                 _refresh_after_migration(conn)
             if _has_function(conn, "perocube_ensure_policies"):
                 # refresh policies only now, after the initial refresh: they cannot race it
@@ -181,6 +193,8 @@ def migrate(conninfo: str, compress_after_days: int | None = None, directory: Pa
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     for notice in result.notices:
         log.info("migration: %s", notice)
+    if result.problem:
+        log.warning("%s", result.problem)
     return result
 
 
@@ -200,6 +214,47 @@ def _failure_message(conn: psycopg.Connection, mig: Migration, exc: psycopg.Erro
     return (f"migration {mig.path.name} failed: {why}. It was rolled back: the database is as it was "
             f"before it (schema version {version}). Fix the cause in the database (or restore a backup), "
             "then run 'perocube-desktop db migrate' again")
+
+
+def timescaledb_preloaded(conn: psycopg.Connection) -> bool:
+    """Whether the server preloads TimescaleDB (CREATE EXTENSION would otherwise end the session
+    with FATAL). A role that may not read shared_preload_libraries looks for the extension's
+    background-worker launcher instead."""
+    try:
+        with conn.transaction():
+            value = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()[0]
+        return bool(re.search(r'(^|[\s,"])timescaledb([\s,"]|$)', value or ""))
+    except psycopg.errors.InsufficientPrivilege:
+        return bool(conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type LIKE 'TimescaleDB%')").fetchone()[0])
+
+
+def timescaledb_problem(conn: psycopg.Connection) -> str | None:
+    """Why a server that has the TimescaleDB package does not use it here (None: nothing wrong)."""
+    if not conn.execute("SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')").fetchone()[0]:
+        return None
+    if timescaledb_active(conn):
+        return None
+    if not timescaledb_preloaded(conn):
+        return NOT_PRELOADED
+    # preloaded but not created: only a problem once a migration tried (and this role could not)
+    return NOT_CREATED if current_version(conn) >= 4 else None
+
+
+def _maybe_enable_timescaledb(conn: psycopg.Connection, result: MigrationResult) -> bool:
+    """A database migrated as plain PostgreSQL on a server that now preloads TimescaleDB is
+    converted (hypertables keeping every row, continuous aggregates instead of rollup tables)."""
+    result.problem = timescaledb_problem(conn)
+    if result.problem is None or result.problem == NOT_PRELOADED or not _has_function(conn, "perocube_enable_timescaledb"):
+        return False
+    try:
+        with conn.transaction():
+            converted = bool(conn.execute("SELECT perocube_enable_timescaledb()").fetchone()[0])
+    except (psycopg.errors.InsufficientPrivilege, psycopg.errors.FeatureNotSupported) as exc:
+        log.info("TimescaleDB not enabled: %s", str(exc).splitlines()[0])
+        return False
+    result.problem = None
+    return converted
 
 
 def _has_function(conn: psycopg.Connection, name: str) -> bool:
@@ -225,6 +280,7 @@ class SchemaStatus:
     timescaledb_version: str | None
     server_version: str
     applied: list[tuple[int, str, str]]
+    timescaledb_problem: str | None = None  # e.g. NOT_PRELOADED
 
 
 def status(conninfo: str) -> SchemaStatus:
@@ -250,4 +306,5 @@ def status(conninfo: str) -> SchemaStatus:
             timescaledb_version=ext[0] if ext else None,
             server_version=conn.execute("SHOW server_version").fetchone()[0],
             applied=applied,
+            timescaledb_problem=timescaledb_problem(conn),
         )

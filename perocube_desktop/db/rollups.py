@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 KINDS = ("mpp", "temperature", "irradiance")
 LEVELS = (("1m", timedelta(minutes=1)), ("1h", timedelta(hours=1)))
+_BATCH_OPTION = True  # refresh_continuous_aggregate takes options (TimescaleDB 2.19+)
 
 
 @dataclass
@@ -53,11 +54,25 @@ def refresh_view(conn: psycopg.Connection, view: str, lo: datetime | None, hi: d
     """``CALL refresh_continuous_aggregate`` on an autocommit connection; while a policy job (or
     another session) refreshes the same aggregate, wait and try again. False when the other
     refresh outlasted ``max_wait_s`` (the caller keeps its marks and tries later)."""
+    global _BATCH_OPTION
     deadline = time.monotonic() + max_wait_s
     pause = 0.1
     while True:
         try:
-            conn.execute("CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, %s::timestamptz)", (view, lo, hi))
+            t0 = time.perf_counter()
+            if _BATCH_OPTION:
+                # one batch: TimescaleDB 2.19+ otherwise refreshes ten buckets per transaction, which
+                # made a two-day 1-minute refresh take 4 s instead of 0.1 s
+                try:
+                    conn.execute("CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, %s::timestamptz,"
+                                 " options => '{\"buckets_per_batch\": 0}')", (view, lo, hi))
+                except psycopg.errors.UndefinedFunction:
+                    _BATCH_OPTION = False
+                    continue
+            else:
+                conn.execute("CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, %s::timestamptz)",
+                             (view, lo, hi))
+            log.debug("%s refreshed over [%s, %s) in %.2f s", view, lo, hi, time.perf_counter() - t0)
             return True
         except psycopg.errors.LockNotAvailable as exc:
             if not is_concurrent_refresh(exc) or time.monotonic() + pause > deadline:
@@ -98,29 +113,33 @@ def refresh(conn: psycopg.Connection, *, below_watermark_only: bool = False, max
 
 def _refresh_timescaledb(conn: psycopg.Connection, result: RefreshResult, below_watermark_only: bool,
                          max_wait_s: float) -> None:
+    """Per kind: refresh each continuous aggregate from the start of time to the end of the last
+    marked range. TimescaleDB recomputes only the buckets its own invalidation log marks in that
+    window (the rows our marks stand for, and any other write below the watermark), so the open
+    start costs nothing, and no never-materialised range is left behind below the marks."""
     pending = conn.execute("SELECT kind, t0, t1, ids FROM perocube_rollup_pending()").fetchall()
-    watermarks: dict[str, datetime | None] = {}
+    by_kind: dict[str, list[tuple[datetime, datetime, list[int]]]] = {}
     for kind, first, last, ids in pending:
+        by_kind.setdefault(kind, []).append((first, last, ids))
+    for kind, ranges in by_kind.items():
         done = True
         for suffix, width in LEVELS:
             view = f"{kind}_rollup_{suffix}"
-            lo, hi = _floor(first, width), _floor(last, width) + width
+            hi = _floor(max(r[1] for r in ranges), width) + width
             if below_watermark_only:
-                if view not in watermarks:
-                    watermarks[view] = conn.execute("SELECT perocube_rollup_watermark(%s)", (view,)).fetchone()[0]
-                wm = watermarks[view]
-                if wm is None or lo >= wm:
-                    continue
+                wm = conn.execute("SELECT perocube_rollup_watermark(%s)", (view,)).fetchone()[0]
+                if wm is None or all(_floor(r[0], width) >= wm for r in ranges):
+                    continue  # above the watermark: real-time aggregation and the policy cover it
                 hi = min(hi, wm)
-            if refresh_view(conn, view, lo, hi, max_wait_s):
+            if refresh_view(conn, view, None, hi, max_wait_s):
                 result.refreshed += 1
             else:
                 done = False
         if done:
-            conn.execute("DELETE FROM rollup_dirty WHERE id = ANY(%s)", (ids,))
-            result.ranges += 1
+            conn.execute("DELETE FROM rollup_dirty WHERE id = ANY(%s)", ([i for r in ranges for i in r[2]],))
+            result.ranges += len(ranges)
         else:
-            result.left += 1
+            result.left += len(ranges)
 
 
 def refresh_all(conn: psycopg.Connection, max_wait_s: float = 300.0) -> None:

@@ -24,8 +24,19 @@ DO $$
 DECLARE
     lvl record;
     has_ts boolean;
+    preloaded boolean := EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb');
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') THEN
+    -- not preloaded: CREATE EXTENSION would end the session with FATAL (no EXCEPTION block catches
+    -- it), so check shared_preload_libraries first and stay on plain PostgreSQL (db status says why);
+    -- a role that may not read the setting looks for the extension's background-worker launcher
+    IF NOT preloaded THEN
+        BEGIN
+            preloaded := current_setting('shared_preload_libraries') ~ '(^|[\s,"])timescaledb([\s,"]|$)';
+        EXCEPTION WHEN insufficient_privilege THEN
+            preloaded := EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type LIKE 'TimescaleDB%');
+        END;
+    END IF;
+    IF preloaded AND EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') THEN
         BEGIN
             CREATE EXTENSION IF NOT EXISTS timescaledb;
         EXCEPTION WHEN others THEN

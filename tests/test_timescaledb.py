@@ -1,0 +1,73 @@
+"""TimescaleDB specifics against real servers: migrations that cannot race, a server that has the
+extension installed but not preloaded, policies that cover back-fills."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+import conftest
+from perocube_desktop.db import migrate
+
+NOPRELOAD_ENV = "PEROCUBE_TEST_TSDB_NOPRELOAD_URL"
+
+
+def test_five_fresh_migrates_in_a_row(pg_server, backend):
+    """The migration's own refresh used to race the policy jobs it had just scheduled."""
+    if backend != "timescaledb":
+        pytest.skip("TimescaleDB only: plain PostgreSQL has no background refresh jobs")
+    for _ in range(5):
+        name = conftest._create(pg_server, None)
+        try:
+            url = pg_server.url(name)
+            result = migrate.migrate(url)
+            assert result.version == max(m.version for m in migrate.available()) and result.problem is None
+            with psycopg.connect(url) as conn:
+                jobs = conn.execute(
+                    "SELECT config, next_start > now() FROM timescaledb_information.jobs"
+                    " WHERE proc_name = 'policy_refresh_continuous_aggregate'").fetchall()
+            # six refresh policies covering the whole history, started only after the initial refresh
+            assert len(jobs) == 6
+            assert all(cfg["start_offset"] is None for cfg, _later in jobs)
+        finally:
+            conftest._drop(pg_server, name)
+
+
+@pytest.fixture
+def nopreload_url():
+    admin = os.environ.get(NOPRELOAD_ENV)
+    if not admin:
+        pytest.skip(f"needs a server with TimescaleDB installed but not preloaded: set {NOPRELOAD_ENV} "
+                    "(../shared/tsdb/tsdb-server start --port 55440 --no-preload prints one)")
+    name = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield make_conninfo(admin, dbname=name)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_not_preloaded_server_migrates_as_plain_postgresql(nopreload_url):
+    result = migrate.migrate(nopreload_url)  # used to die with FATAL "extension timescaledb must be preloaded"
+    assert result.problem == migrate.NOT_PRELOADED
+    assert "TimescaleDB installed but not preloaded: add it to shared_preload_libraries and restart, then run db migrate" \
+        == migrate.NOT_PRELOADED
+    st = migrate.status(nopreload_url)
+    assert st.version == max(m.version for m in migrate.available())
+    assert not st.timescaledb_active and st.timescaledb_available and st.timescaledb_problem == migrate.NOT_PRELOADED
+    with psycopg.connect(nopreload_url) as conn:
+        # plain rollup tables, maintained from the triggers' marks
+        assert conn.execute("SELECT relkind FROM pg_class WHERE relname = 'mpp_rollup_1m'").fetchone()[0] == "r"
+    out = subprocess.run([sys.executable, "-m", "perocube_desktop", "db", "status", "--db", nopreload_url],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and migrate.NOT_PRELOADED in out.stdout, out.stdout + out.stderr
+    out = subprocess.run([sys.executable, "-m", "perocube_desktop", "db", "migrate", "--db", nopreload_url],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and migrate.NOT_PRELOADED in out.stdout + out.stderr
