@@ -50,7 +50,7 @@ def is_concurrent_refresh(exc: BaseException) -> bool:
 
 
 def refresh_view(conn: psycopg.Connection, view: str, lo: datetime | None, hi: datetime | None,
-                 max_wait_s: float = 120.0) -> bool:
+                 max_wait_s: float = 120.0, force: bool = False) -> bool:
     """``CALL refresh_continuous_aggregate`` on an autocommit connection; while a policy job (or
     another session) refreshes the same aggregate, wait and try again. False when the other
     refresh outlasted ``max_wait_s`` (the caller keeps its marks and tries later)."""
@@ -62,10 +62,11 @@ def refresh_view(conn: psycopg.Connection, view: str, lo: datetime | None, hi: d
             t0 = time.perf_counter()
             if _BATCH_OPTION:
                 # one batch: TimescaleDB 2.19+ otherwise refreshes ten buckets per transaction, which
-                # made a two-day 1-minute refresh take 4 s instead of 0.1 s
+                # made a two-day 1-minute refresh take 4 s instead of 0.1 s; force: recompute the
+                # window even where TimescaleDB logged no invalidation (2.28 logs none for COPY)
                 try:
                     conn.execute("CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, %s::timestamptz,"
-                                 " options => '{\"buckets_per_batch\": 0}')", (view, lo, hi))
+                                 " force => %s, options => '{\"buckets_per_batch\": 0}')", (view, lo, hi, force))
                 except psycopg.errors.UndefinedFunction:
                     _BATCH_OPTION = False
                     continue
@@ -113,10 +114,11 @@ def refresh(conn: psycopg.Connection, *, below_watermark_only: bool = False, max
 
 def _refresh_timescaledb(conn: psycopg.Connection, result: RefreshResult, below_watermark_only: bool,
                          max_wait_s: float) -> None:
-    """Per kind: refresh each continuous aggregate from the start of time to the end of the last
-    marked range. TimescaleDB recomputes only the buckets its own invalidation log marks in that
-    window (the rows our marks stand for, and any other write below the watermark), so the open
-    start costs nothing, and no never-materialised range is left behind below the marks."""
+    """Each marked range is recomputed in both continuous aggregates with ``force``: TimescaleDB
+    2.28 logs no invalidation for rows written with COPY, so an ordinary refresh would consider a
+    back-filled range up to date. Then (not for the live writer) one ordinary refresh from the start
+    of time to the end of the marks picks up whatever TimescaleDB did log itself and leaves no
+    never-materialised range below the marks; it recomputes only invalidated buckets."""
     pending = conn.execute("SELECT kind, t0, t1, ids FROM perocube_rollup_pending()").fetchall()
     by_kind: dict[str, list[tuple[datetime, datetime, list[int]]]] = {}
     for kind, first, last, ids in pending:
@@ -125,15 +127,21 @@ def _refresh_timescaledb(conn: psycopg.Connection, result: RefreshResult, below_
         done = True
         for suffix, width in LEVELS:
             view = f"{kind}_rollup_{suffix}"
-            hi = _floor(max(r[1] for r in ranges), width) + width
-            if below_watermark_only:
-                wm = conn.execute("SELECT perocube_rollup_watermark(%s)", (view,)).fetchone()[0]
-                if wm is None or all(_floor(r[0], width) >= wm for r in ranges):
-                    continue  # above the watermark: real-time aggregation and the policy cover it
-                hi = min(hi, wm)
-            if refresh_view(conn, view, None, hi, max_wait_s):
-                result.refreshed += 1
-            else:
+            wm = conn.execute("SELECT perocube_rollup_watermark(%s)", (view,)).fetchone()[0] \
+                if below_watermark_only else None
+            top = None
+            for first, last, _ids in ranges:
+                lo, hi = _floor(first, width), _floor(last, width) + width
+                if below_watermark_only:
+                    if wm is None or lo >= wm:
+                        continue  # above the watermark: real-time aggregation and the policy cover it
+                    hi = min(hi, wm)
+                top = hi if top is None else max(top, hi)
+                if refresh_view(conn, view, lo, hi, max_wait_s, force=True):
+                    result.refreshed += 1
+                else:
+                    done = False
+            if top is not None and not below_watermark_only and not refresh_view(conn, view, None, top, max_wait_s):
                 done = False
         if done:
             conn.execute("DELETE FROM rollup_dirty WHERE id = ANY(%s)", ([i for r in ranges for i in r[2]],))

@@ -41,8 +41,10 @@ def report_lines(conninfo: str, description: str) -> list[str]:
         if st.timescaledb_active:
             lines += _timescaledb_lines(conn)
         if conn.execute("SELECT to_regclass('rollup_dirty') IS NOT NULL").fetchone()[0]:
-            n, t0, t1 = conn.execute("SELECT count(*), min(t0), max(t1) FROM rollup_dirty").fetchone()
-            lines.append(f"rollups:     {'up to date' if not n else f'{n} changed ranges waiting for a refresh ({_when(t0)} .. {_when(t1)}); reads use raw rows there'}")
+            row = conn.execute("SELECT count(*), min(t0), max(t1) FROM rollup_dirty").fetchone()
+            n, t0, t1 = row if row else (0, None, None)
+            lines.append("rollups:     " + ("up to date" if not n else
+                         f"{n} changed ranges waiting for a refresh ({_when(t0)} .. {_when(t1)}); reads use raw rows there"))
     lines.append("migrations:")
     lines += [f"  {v:04d} {n:<36} {at}" for v, n, at in st.applied]
     return lines

@@ -74,16 +74,28 @@ def load(conn: psycopg.Connection, kind: str, ids: list[str], t0: float, t1: flo
         params = [stride, *params]
         label = "binned raw"
     else:
-        table = KINDS[kind].rollup(source)
-        cols = sql.SQL(", ").join(
-            sql.SQL("sum({m} * n) / nullif(sum(n), 0), min({lo}), max({hi})").format(
-                m=sql.Identifier(f + "_mean"), lo=sql.Identifier(f + "_min"), hi=sql.Identifier(f + "_max"))
-            for f in fields)
+        # the rollups through the fallback functions (migration 0008): buckets of a range that was
+        # written but not yet rolled up come from the raw rows, so fresh history never shows a gap
+        width = "1 minute" if source == "1m" else "1 hour"
+        if kind == "mpp":
+            boards = [int(i.split("/")[0]) for i in ids]
+            chans = [int(i.split("/")[1]) for i in ids]
+            src = sql.SQL("perocube_mpp_rollup(%s::interval, %s::int[], %s::int[], to_timestamp(%s), to_timestamp(%s))")
+            src_params: list = [width, boards, chans]
+            cols = sql.SQL(", ").join(
+                sql.SQL("sum({m} * n) / nullif(sum(n), 0), min({lo}), max({hi})").format(
+                    m=sql.Identifier(f + "_mean"), lo=sql.Identifier(f + "_min"), hi=sql.Identifier(f + "_max"))
+                for f in fields)
+            out_ids = id_cols
+        else:
+            src = sql.SQL("perocube_sensor_rollup(%s, %s::interval, %s::uuid[], to_timestamp(%s), to_timestamp(%s))")
+            src_params = [kind, width, ids]
+            cols = sql.SQL("sum(value_mean * n) / nullif(sum(n), 0), min(value_min), max(value_max)")
+            out_ids = sql.SQL("sensor_id")
         query = sql.SQL(
             "SELECT {ids}, extract(epoch FROM date_bin(make_interval(secs => %s), bucket, 'epoch'))::float8 AS b, "
-            "{cols} FROM {tbl} WHERE {where} AND bucket >= to_timestamp(%s) AND bucket < to_timestamp(%s) "
-            "GROUP BY {ids}, b ORDER BY {ids}, b").format(ids=id_cols, cols=cols, tbl=sql.Identifier(table), where=where)
-        params = [max(stride, 60.0 if source == "1m" else 3600.0), *params]
+            "{cols} FROM {src} GROUP BY {ids}, b ORDER BY {ids}, b").format(ids=out_ids, cols=cols, src=src)
+        params = [max(stride, 60.0 if source == "1m" else 3600.0), *src_params]
         label = source
     params = [*params, t0, t1]
     with conn.cursor(binary=True) as cur:

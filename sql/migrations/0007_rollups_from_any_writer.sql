@@ -6,7 +6,9 @@
 --    A statement that touched one MPP channel marks that channel only (the importer refreshes
 --    such ranges in a second session while it loads the next file).
 -- 2. Plain PostgreSQL: perocube_refresh_rollups() recomputes the marked ranges (as before), now
---    serialised per kind with advisory locks so two sessions never race on the same buckets.
+--    serialised per kind with advisory locks so two sessions never race on the same buckets, and
+--    the hourly rollups from the raw rows like TimescaleDB's (weighting minute means by n was wrong
+--    wherever a value was NULL: avg() skips NULLs, n counts rows).
 -- 3. TimescaleDB: the marks stay until the app has refreshed the continuous aggregates over them
 --    (refresh_continuous_aggregate must run outside a transaction: perocube_desktop/db/rollups.py);
 --    perocube_rollup_pending() hands out the merged ranges. The refresh policies are re-created by
@@ -144,11 +146,12 @@ BEGIN
     DELETE FROM mpp_rollup_1h WHERE tracking_channel_board = d.board AND tracking_channel_channel = d.channel
         AND bucket >= lo AND bucket < hi;
     INSERT INTO mpp_rollup_1h
-    SELECT date_bin('1 hour', bucket, 'epoch'), tracking_channel_board, tracking_channel_channel, sum(n),
-           min(power_min), max(power_max), sum(power_mean * n) / sum(n), min(voltage_min), max(voltage_max),
-           sum(voltage_mean * n) / sum(n), min(current_min), max(current_max), sum(current_mean * n) / sum(n)
-    FROM mpp_rollup_1m
-    WHERE tracking_channel_board = d.board AND tracking_channel_channel = d.channel AND bucket >= lo AND bucket < hi
+    SELECT date_bin('1 hour', "timestamp", 'epoch'), tracking_channel_board, tracking_channel_channel, count(*),
+           min(power), max(power), avg(power), min(voltage), max(voltage), avg(voltage),
+           min(current), max(current), avg(current)
+    FROM mpp_measurement
+    WHERE tracking_channel_board = d.board AND tracking_channel_channel = d.channel
+      AND "timestamp" >= lo AND "timestamp" < hi
     GROUP BY 1, 2, 3;
     RETURN true;
 END $$;
@@ -196,10 +199,10 @@ BEGIN
             FROM mpp_measurement WHERE "timestamp" >= lo AND "timestamp" < hi GROUP BY 1, 2, 3;
             DELETE FROM mpp_rollup_1h WHERE bucket >= lo AND bucket < hi;
             INSERT INTO mpp_rollup_1h
-            SELECT date_bin('1 hour', bucket, 'epoch'), tracking_channel_board, tracking_channel_channel, sum(n),
-                   min(power_min), max(power_max), sum(power_mean * n) / sum(n), min(voltage_min), max(voltage_max),
-                   sum(voltage_mean * n) / sum(n), min(current_min), max(current_max), sum(current_mean * n) / sum(n)
-            FROM mpp_rollup_1m WHERE bucket >= lo AND bucket < hi GROUP BY 1, 2, 3;
+            SELECT date_bin('1 hour', "timestamp", 'epoch'), tracking_channel_board, tracking_channel_channel, count(*),
+                   min(power), max(power), avg(power), min(voltage), max(voltage), avg(voltage),
+                   min(current), max(current), avg(current)
+            FROM mpp_measurement WHERE "timestamp" >= lo AND "timestamp" < hi GROUP BY 1, 2, 3;
         ELSIF r.kind = 'temperature' THEN
             DELETE FROM temperature_rollup_1m WHERE bucket >= lo AND bucket < hi;
             INSERT INTO temperature_rollup_1m
@@ -208,9 +211,9 @@ BEGIN
             FROM temperature_measurement WHERE "timestamp" >= lo AND "timestamp" < hi GROUP BY 1, 2;
             DELETE FROM temperature_rollup_1h WHERE bucket >= lo AND bucket < hi;
             INSERT INTO temperature_rollup_1h
-            SELECT date_bin('1 hour', bucket, 'epoch'), temperature_sensor_id, sum(n),
-                   min(temperature_min), max(temperature_max), sum(temperature_mean * n) / sum(n)
-            FROM temperature_rollup_1m WHERE bucket >= lo AND bucket < hi GROUP BY 1, 2;
+            SELECT date_bin('1 hour', "timestamp", 'epoch'), temperature_sensor_id, count(*),
+                   min(temperature), max(temperature), avg(temperature)
+            FROM temperature_measurement WHERE "timestamp" >= lo AND "timestamp" < hi GROUP BY 1, 2;
         ELSE
             DELETE FROM irradiance_rollup_1m WHERE bucket >= lo AND bucket < hi;
             INSERT INTO irradiance_rollup_1m
@@ -219,9 +222,9 @@ BEGIN
             FROM irradiance_measurement WHERE "timestamp" >= lo AND "timestamp" < hi GROUP BY 1, 2;
             DELETE FROM irradiance_rollup_1h WHERE bucket >= lo AND bucket < hi;
             INSERT INTO irradiance_rollup_1h
-            SELECT date_bin('1 hour', bucket, 'epoch'), irradiance_sensor_id, sum(n),
-                   min(irradiance_min), max(irradiance_max), sum(irradiance_mean * n) / sum(n)
-            FROM irradiance_rollup_1m WHERE bucket >= lo AND bucket < hi GROUP BY 1, 2;
+            SELECT date_bin('1 hour', "timestamp", 'epoch'), irradiance_sensor_id, count(*),
+                   min(irradiance), max(irradiance), avg(irradiance)
+            FROM irradiance_measurement WHERE "timestamp" >= lo AND "timestamp" < hi GROUP BY 1, 2;
         END IF;
         done := done + 1;
     END LOOP;
