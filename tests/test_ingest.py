@@ -395,8 +395,10 @@ def test_vi_and_line_clients_together_on_one_port(service, db_url):
     def line_client(board: int):
         c = LineClient(port)
         for i in range(n):
-            assert c.request(mpp(T + i, board=board, id=i)) == f"ACK 1 id={i}"
-        assert c.request({"type": "ping", "id": "x"}) == "PONG id=x"
+            c.send_raw(json.dumps(mpp(T + i, board=board, id=i)).encode() + b"\r\n")
+            assert c.file.readline() == b"ACK 1 id=%d\r\n" % i  # byte-exact, with its line ending
+        c.send_raw(b'{"type": "ping", "id": "x"}\n')
+        assert c.file.readline() == b"PONG id=x\r\n"
         assert c.request("not json").startswith("ERR BAD_JSON ")
         c.close()
 
