@@ -53,12 +53,13 @@ def cycle_lengths(report) -> tuple[list[float], list[float]]:
 def _device_items(report) -> list[dict]:
     devs = [report.devices.get(d, {}) for d in sorted({p.device for p in report.pixels})]
     tech = _join(d.get("technology") for d in devs)
+    structure = _join(d.get("structure") for d in devs)
     form = _join(d.get("form_factor") for d in devs)
     areas = _rng([p.area_cm2 for p in report.pixels], "{:.3g}")
-    value = "; ".join(x for x in (tech and f"technology {tech}", form and f"form factor {form}",
-                                  areas and f"active area {areas} cm²") if x)
-    miss = ", ".join(n for n, v in (("technology / architecture", tech), ("form factor", form), ("active area", areas))
-                     if not v)
+    value = "; ".join(x for x in (tech and f"technology {tech}", structure and f"layer stack {structure}",
+                                  form and f"form factor {form}", areas and f"active area {areas} cm²") if x)
+    miss = ", ".join(n for n, v in (("technology / architecture", tech), ("layer stack", structure),
+                                    ("form factor", form), ("active area", areas)) if not v)
     enc = _join(d.get("encapsulation") for d in devs)
     enc_date = _join(d.get("date_encapsulated") for d in devs)
     return [_item("device", value or "—", "registry (solar_cell_device, solar_cell_pixel)", miss),

@@ -193,7 +193,7 @@ def _load_sensors(conn, all_periods, lo: float, hi: float) -> dict[str, list[np.
 def _registry(conn, out: Loaded) -> None:
     q = queries.named("report")
     names = sorted({ps.device for ps in out.series})
-    cols = ("name", "technology", "form_factor", "encapsulation", "date_produced", "date_encapsulated", "area",
+    cols = ("name", "technology", "structure", "form_factor", "encapsulation", "date_produced", "date_encapsulated", "area",
             "initial_pce", "experiment", "owner", "producer")
     for row in conn.execute(q["device_info"], (names,)):
         out.devices[row[0]] = dict(zip(cols, row))

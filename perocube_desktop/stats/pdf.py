@@ -145,7 +145,7 @@ def _device_page(pdf: PdfPages, report, device: str) -> None:
     info = report.devices.get(device, {})
     facts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in info.items() if v not in (None, "") and k != "name")
     fig.text(0.05, 0.95, f"Device {device}", fontsize=15, weight="bold")
-    fig.text(0.05, 0.925, facts or "no registry details", fontsize=8.5, color=GREY)
+    fig.text(0.05, 0.925, textwrap.shorten(facts, 170) if facts else "no registry details", fontsize=8.5, color=GREY)
     ncol = 1 if len(px) <= 16 else (2 if len(px) <= 40 else 3)  # legend columns: names are never cut off
     right = 0.83 - 0.07 * (ncol - 1)
     gs = fig.add_gridspec(3, 2, left=0.07, right=right, top=0.89, bottom=0.2, hspace=0.45, wspace=0.22)

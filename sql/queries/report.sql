@@ -24,8 +24,8 @@ SELECT b, c, extract(epoch FROM connection_datetime)::float8,
 FROM ev WHERE event_type = 'CONNECTED' ORDER BY connection_datetime
 
 -- name: device_info
-SELECT d.name, d.technology, d.form_factor, d.encapsulation, d.date_produced, d.date_encapsulated, d.area,
-       d.initial_pce, x.name, o.name, pr.name
+SELECT d.name, d.technology, d.structure, d.form_factor, d.encapsulation, d.date_produced, d.date_encapsulated,
+       d.area, d.initial_pce, x.name, o.name, pr.name
 FROM solar_cell_device d
 LEFT JOIN experiment x ON x.experiment_id = d.experiment_id
 LEFT JOIN scientist o ON o.scientist_id = d.owner_id
