@@ -107,6 +107,12 @@ def main() -> None:
                 if hasattr(rep, "choices_loaded"):
                     wait(lambda: rep.device.count() > 0)
                 rep.device.setCurrentText("OK_240415_02")
+                # the imported days only: the simulator's live data lands on the same (still connected)
+                # channels today, which would stretch the time axes over two years
+                from PySide6.QtCore import QDateTime
+                rep.whole.setChecked(False)
+                rep.start.setDateTime(QDateTime.fromString("2024-05-01 00:00", "yyyy-MM-dd HH:mm"))
+                rep.end.setDateTime(QDateTime.fromString("2024-05-08 00:00", "yyyy-MM-dd HH:mm"))
                 rep.run()
                 wait(lambda: rep.report is not None, 120)
             shot("reports")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QSize, QTimer
 from PySide6.QtWidgets import (QHeaderView, QPlainTextEdit, QPushButton, QTableWidget, QTableWidgetItem, QTabWidget,
                                QVBoxLayout, QWidget)
 
@@ -52,6 +52,9 @@ class LogPanel(QTabWidget):
         self.quarantine_timer.timeout.connect(self._auto_refresh)
         self.quarantine_timer.start(30000)
         self.currentChanged.connect(lambda i: self.refresh_quarantine() if i == 1 else None)
+
+    def sizeHint(self) -> QSize:  # a short dock by default: the pages need the height at 1366×768
+        return QSize(600, 110)
 
     def _auto_refresh(self) -> None:
         if self.isVisible() and self.currentIndex() == 1:

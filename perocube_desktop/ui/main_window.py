@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor
 from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QHeaderView, QLabel, QListWidget, QMainWindow, QPushButton,
                                QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
@@ -30,12 +30,16 @@ TITLES = {"overview": "Overview", "plots": "Plots", "registry": "Registry", "imp
 
 
 class AlarmsWidget(QWidget):
-    def __init__(self, engine: AlarmEngine, parent=None) -> None:
+    def __init__(self, engine: AlarmEngine, label=None, parent=None) -> None:
+        """``label(key)``: the name people know for a series key ('B1 C3 · DEV / A', a sensor's identifier)."""
         super().__init__(parent)
+        self.label = label or (lambda key: key)
         self.engine = engine
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["Raised", "Series", "Alarm", "State"])
         self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setWordWrap(False)
         self.table.verticalHeader().hide()
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.ack = QPushButton("Acknowledge selected")
@@ -49,13 +53,16 @@ class AlarmsWidget(QWidget):
         lay.addLayout(row)
         self._idents: list[tuple[str, str]] = []
 
+    def sizeHint(self) -> QSize:  # a short dock by default: the pages need the height at 1366×768
+        return QSize(600, 110)
+
     def refresh(self) -> None:
         alarms = sorted(self.engine.alarms.values(), key=lambda a: -a.raised_at)
         self._idents = [a.ident for a in alarms]
         self.table.setRowCount(len(alarms))
         for i, a in enumerate(alarms):
             state = ("active" if a.active else "cleared") + (", acknowledged" if a.acknowledged else "")
-            values = (time.strftime("%H:%M:%S", time.localtime(a.raised_at)), a.key, a.text, state)
+            values = (time.strftime("%H:%M:%S", time.localtime(a.raised_at)), self.label(a.key), a.text, state)
             for j, v in enumerate(values):
                 item = QTableWidgetItem(v)
                 if a.active and not a.acknowledged:
@@ -118,7 +125,7 @@ class MainWindow(QMainWindow):
         lay.addWidget(self.stack, 1)
         self.setCentralWidget(central)
 
-        self.alarm_widget = AlarmsWidget(self.alarms)
+        self.alarm_widget = AlarmsWidget(self.alarms, label=lambda key: self.labels.get(key, key))
         self.alarm_dock = QDockWidget("Alarms", self)
         self.alarm_dock.setObjectName("alarms")
         self.alarm_dock.setWidget(self.alarm_widget)

@@ -11,7 +11,7 @@ from ..monitor.overview import ALARM, IDLE, LIVE, STALE, Tile, fmt_age
 
 COLOURS = {LIVE: QColor("#d8f0d2"), STALE: QColor("#ffe7a8"), IDLE: QColor("#e4e6ea"), ALARM: QColor("#f7b6b2")}
 EDGES = {LIVE: QColor("#3b8f2e"), STALE: QColor("#c98a00"), IDLE: QColor("#9aa0a8"), ALARM: QColor("#c62828")}
-TILE_H, GAP, HEADER = 78, 6, 24
+TILE_H, GAP, HEADER = 92, 6, 24
 MIN_TILE_W, MAX_TILE_W = 140, 200
 SHORT = {"Temperature": "Temp.", "Irradiance": "Irrad."}
 
@@ -136,15 +136,17 @@ class TileGridWidget(QWidget):
             mode = Qt.TextElideMode.ElideRight if key.startswith("mpp:") else Qt.TextElideMode.ElideMiddle
             label = p.fontMetrics().elidedText(t.label, mode, int(inner.width()))
             p.drawText(QRectF(inner.left(), inner.top() + 18, inner.width(), 16), Qt.AlignmentFlag.AlignLeft, label)
-            p.drawText(inner, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom,
-                       f"{t.state} · {fmt_age(t.age_s)}")
-            self._sparkline(p, QRectF(inner.left() + inner.width() * 0.55, inner.top() + 36, inner.width() * 0.45, 20),
+            # bottom row: state and age on the left, the trend on the right
+            state = p.fontMetrics().elidedText(f"{t.state} · {fmt_age(t.age_s)}", Qt.TextElideMode.ElideRight,
+                                               int(inner.width() * 0.5))
+            p.drawText(inner, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, state)
+            self._sparkline(p, QRectF(inner.left() + inner.width() * 0.52, inner.bottom() - 18, inner.width() * 0.48, 16),
                             t.trend)
             p.setPen(QColor("#333"))
             for k, line in enumerate(t.lifetime.splitlines()[:2]):  # live lifetime projection (monitor/lifetime.py)
-                p.drawText(QRectF(inner.left(), inner.top() + 32 + 11 * k, inner.width() * 0.54, 12),
+                p.drawText(QRectF(inner.left(), inner.top() + 33 + 12 * k, inner.width(), 13),
                            Qt.AlignmentFlag.AlignLeft,
-                           p.fontMetrics().elidedText(line, Qt.TextElideMode.ElideRight, int(inner.width() * 0.54)))
+                           p.fontMetrics().elidedText(line, Qt.TextElideMode.ElideRight, int(inner.width())))
         p.end()
 
     @staticmethod
