@@ -209,7 +209,7 @@ def test_pdf_table_columns_hold_their_longest_text():
     from perocube_desktop.stats.pdf_layout import CHAR_EM, PAGE_PT, fit_columns
 
     header = ["device", "pixel", "T80\n(h)"]
-    rows = [["A_VERY_LONG_DEVICE_NAME_FROM_A_COLLABORATOR_2024" * 2, "B", "not reached"], ["OK_1", "A", "12.5"]]
+    rows = [["A_VERY_LONG_DEVICE_NAME_FROM_A_COLLABORATOR_2024" * 3, "B", "not reached"], ["OK_1", "A", "12.5"]]
     widths, size = fit_columns(header, rows, [0.1, 0.05, 0.07], 8.0)
     assert sum(widths) <= 1.0 + 1e-9 and 5.0 <= size < 8.0
     assert widths[0] * PAGE_PT >= (len(rows[0][0]) + 2) * CHAR_EM * size - 1e-6
