@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 MIN_HOURS = 6  # lit hours before anything is projected
 PROJECTION_LIMIT = 3.0  # never beyond this multiple of the observed ageing time (as the report)
 RATE_WINDOW_H = 24.0  # recent decline rate for the sibling comparison
+MIN_EXCESS_PCT_PER_H = 0.1  # a pixel must fall at least this much faster than its siblings
 
 
 @dataclass
@@ -74,7 +75,7 @@ def estimate(tr: Trend) -> Estimate:
     est.observed_h = float(hours[-1])
     est.normalised = float(v[-1] / ref) if ref > 0 else None
     recent = hours >= hours[-1] - RATE_WINDOW_H
-    if recent.sum() >= 3 and ref > 0:
+    if recent.sum() >= 8 and ref > 0:
         est.rate_pct_per_h = float(np.polyfit(hours[recent], 100 * v[recent] / ref, 1)[0])
     if v.size < MIN_HOURS:
         est.note = f"fewer than {MIN_HOURS} lit hours"
@@ -113,7 +114,8 @@ def sibling_outliers(estimates: list[Estimate], factor: float) -> dict[str, str]
                 continue
             typical = float(np.median(others))
             falling = -e.rate_pct_per_h
-            if falling > 0.05 and falling > factor * max(-typical, 0.0):  # 0.05 %/h: below that, noise
+            # and at least 0.1 %/h (2.4 % a day) more than the siblings: below that, day-to-day noise
+            if falling - max(-typical, 0.0) >= MIN_EXCESS_PCT_PER_H and falling > factor * max(-typical, 0.0):
                 out[e.key] = (f"{device} / {e.pixel}: PCE falls {falling:.2f} %/h over the last {RATE_WINDOW_H:.0f} h, "
                               f"its siblings {max(-typical, 0.0):.2f} %/h")
     return out
