@@ -486,3 +486,40 @@ def test_simulator_speaks_like_the_vis(service, db_url, framing):
     wait_until(lambda: count(db_url) == 6 * 2 * 4)
     wait_until(lambda: count(db_url, "temperature_measurement") == 6 * 2)
     assert service.receiver.requests == stats.messages
+
+
+def test_writer_large_batches_on_two_connections_exactly_once(db_url, tmp_path):
+    """Batches over PARALLEL_MIN_ROWS are written by two connections; re-sent rows, also ones that
+    fall into both halves, still end up exactly once."""
+    from perocube_desktop.ingest.buffer import DiskBuffer
+    from perocube_desktop.ingest.writer import PARALLEL_MIN_ROWS, DatabaseWriter
+    from perocube_desktop.protocol import Sample
+
+    n = PARALLEL_MIN_ROWS + 5000
+    buf = DiskBuffer(tmp_path / "b.sqlite3")
+    rows = [Sample("mpp", 1_714_745_230_000_000 + i * 1_000_000, 1.5, 2.0, 0.9, board=9, channel=i % 8 + 1)
+            for i in range(n)]
+    w = DatabaseWriter(buf, db_url, batch_rows=10 * n)
+    buf.append(rows, segment_rows=1000)
+    assert w.flush_once() == n  # two halves, direct COPY each
+    buf.append(rows[: n // 2], segment_rows=1000)  # a replay, large enough for two connections
+    buf.append(rows[: n // 2], segment_rows=1000)
+    assert w.flush_once() == n // 2 * 2
+    more = [Sample("mpp", 1_800_000_000_000_000 + i * 1_000_000, 1.0, 1.0, 1.0, board=9, channel=1)
+            for i in range(n // 2)]
+    buf.append(more + more)  # the same new rows in both halves
+    w.flush_once()
+    while buf.count():
+        w.flush_once()
+    assert count(db_url) == n + n // 2
+    crossed = [Sample("mpp", 1_900_000_000_000_000 + i * 1_000_000, 1.0, 1.0, 1.0, board=9, channel=2)
+               for i in range(n // 2)]
+    buf.append(crossed + crossed[::-1])  # both halves, opposite orders: each may wait for the other
+    while buf.count():
+        w.flush_once()
+    assert count(db_url) == n + n // 2 * 2
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(DISTINCT (tracking_channel_channel, \"timestamp\")) FROM mpp_measurement"
+                            " WHERE tracking_channel_board = 9").fetchone()[0] == n + n // 2 * 2
+    w.stop()
+    buf.close()

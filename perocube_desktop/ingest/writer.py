@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 
@@ -23,6 +24,7 @@ from .buffer import MPP_COPY_COLUMNS, STAGE_COPY_COLUMNS, DiskBuffer, Segment
 log = logging.getLogger(__name__)
 
 LINGER_S = 0.05  # after a partial batch: wait this long for more rows before the next transaction
+PARALLEL_MIN_ROWS = 20_000  # MPP batches this large are written by two connections at once
 
 class DatabaseWriter:
     def __init__(
@@ -46,6 +48,9 @@ class DatabaseWriter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._conn: psycopg.Connection | None = None
+        self._aux: psycopg.Connection | None = None  # second connection for large MPP batches
+        self._aux_pool: ThreadPoolExecutor | None = None
+        self._serial_next = False  # after a failed parallel write: the next batch in one transaction
         self._last_rollup = 0.0
         self._skip_fk_triggers = False
         # observable state (read from other threads; simple values, GIL-atomic)
@@ -70,6 +75,10 @@ class DatabaseWriter:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        self._close_aux()
+        if self._aux_pool is not None:
+            self._aux_pool.shutdown(wait=True)
+            self._aux_pool = None
 
     # main loop ---------------------------------------------------------------
     def _run(self) -> None:
@@ -121,6 +130,8 @@ class DatabaseWriter:
             except psycopg.Error as close_exc:
                 log.debug("closing broken connection: %s", close_exc)
             self._conn = None
+        self._close_aux()
+        self._serial_next = True
         if self.on_error is not None:
             self.on_error(text)
 
@@ -136,6 +147,28 @@ class DatabaseWriter:
             self.down_since = None
         return self._conn
 
+    def _close_aux(self) -> None:
+        if self._aux is not None:
+            try:
+                self._aux.close()
+            except psycopg.Error as exc:
+                log.debug("closing the second connection: %s", exc)
+            self._aux = None
+
+    def _aux_copy(self, payload: bytes) -> None:
+        """The second half of a large MPP batch, in its own transaction on the second connection
+        (runs on the helper thread; channels are registered and committed before)."""
+        if self._aux is None or self._aux.closed:
+            self._aux = psycopg.connect(self.conninfo, connect_timeout=5, application_name="perocube-writer-2")
+            with self._aux.transaction():
+                self._aux.execute(queries.load("writer_staging"))
+        conn = self._aux
+        with conn.transaction():
+            if self._skip_fk_triggers:
+                bulk.skip_fk_triggers(conn)
+            with conn.cursor() as cur:
+                self._copy_mpp(conn, cur, payload, len(payload))
+
     def flush_once(self) -> int:
         """Move one batch; returns the number of buffered rows handled (0 = nothing to do)."""
         segments = self.buffer.read_segments(self.batch_rows)
@@ -146,11 +179,30 @@ class DatabaseWriter:
         conn = self._connection()
         mpp = [s for s in segments if s.kind == MPP]
         staged = [s for s in segments if s.kind != MPP]
+        if mpp and not self._serial_next and sum(s.rows for s in mpp) >= PARALLEL_MIN_ROWS:
+            self._write_parallel(conn, mpp, staged, quarantine)
+        else:
+            self._write_batch(conn, mpp, staged, quarantine)
+        self._serial_next = False
+        self.buffer.delete_upto(segments[-1].id if segments else 0, quarantine[-1][0] if quarantine else None)
+        rows = sum(s.rows for s in segments)
+        self.rows_written += rows
+        self.state = "connected"
+        self.last_error = None
+        self._maybe_refresh_rollups(force=False)
+        return rows + len(quarantine)
+
+    def _write_batch(self, conn: psycopg.Connection, mpp: list[Segment], staged: list[Segment], quarantine: list,
+                     mpp_payload: bytes | None = None) -> None:
+        """One transaction: the MPP rows (``mpp_payload``: only this part of them, channels
+        registered already), the sensor rows, the quarantine items."""
         with conn.transaction():
             if self._skip_fk_triggers:
                 bulk.skip_fk_triggers(conn)  # channels and sensors are registered first, in this transaction
             with conn.cursor() as cur:
-                if mpp:
+                if mpp_payload is not None:
+                    self._copy_mpp(conn, cur, mpp_payload, len(mpp_payload))
+                elif mpp:
                     self._write_mpp(conn, cur, mpp)
                 if staged:
                     with cur.copy(f"COPY _stage_ingest ({STAGE_COPY_COLUMNS}) FROM STDIN") as copy:
@@ -160,19 +212,46 @@ class DatabaseWriter:
                     with cur.copy("COPY quarantine (received_at, source, origin, raw, reason) FROM STDIN") as copy:
                         for _id, received_us, origin, raw, reason in quarantine:
                             copy.write_row((ts_datetime(received_us), "receiver", origin, raw, reason))
-        self.buffer.delete_upto(segments[-1].id if segments else 0, quarantine[-1][0] if quarantine else None)
-        rows = sum(s.rows for s in segments)
-        self.rows_written += rows
-        self.state = "connected"
-        self.last_error = None
-        self._maybe_refresh_rollups(force=False)
-        return rows + len(quarantine)
 
-    def _write_mpp(self, conn: psycopg.Connection, cur: psycopg.Cursor, segments: list[Segment]) -> None:
-        """MPP segments hold mpp_measurement COPY text. Batches of 1000+ rows go straight into the
-        table (no staging, no ON CONFLICT); a replayed or re-sent row makes that fail on the unique
-        key, and then (and for small batches) the rows go through a staging table and
-        ``ON CONFLICT DO NOTHING``."""
+    def _write_parallel(self, conn: psycopg.Connection, mpp: list[Segment], staged: list[Segment],
+                        quarantine: list) -> None:
+        """A large MPP batch in two halves on two connections (two cores for the server's work).
+
+        Two transactions, each committed on its own, never one waiting for the other (a row
+        re-sent into both halves makes one wait for the other's commit). When the first half's
+        transaction (with the sensor rows and the quarantine) fails on a deadlock, everything is
+        written again in one transaction; when the second half fails, that half is written again
+        on the first connection. Rows already committed are skipped by ON CONFLICT."""
+        with conn.transaction(), conn.cursor() as cur:
+            self._register_channels(cur, mpp)
+        payload = "".join(s.body for s in mpp)
+        cut = payload.find("\n", len(payload) // 2) + 1
+        second_half = payload[cut:].encode()
+        if self._aux_pool is None:
+            self._aux_pool = ThreadPoolExecutor(1, thread_name_prefix="db-writer-2")
+        second = self._aux_pool.submit(self._aux_copy, second_half)
+        main_exc: BaseException | None = None
+        try:
+            self._write_batch(conn, mpp, staged, quarantine, payload[:cut].encode())
+        except psycopg.Error as exc:
+            main_exc = exc
+        try:
+            second.result()  # after our commit or rollback: it may have been waiting for it
+            aux_exc: BaseException | None = None
+        except Exception as exc:  # whatever it was: its half is written again below
+            aux_exc = exc
+        if main_exc is not None:
+            if not isinstance(main_exc, psycopg.errors.DeadlockDetected):
+                raise main_exc
+            log.info("two-connection write met re-sent rows in both halves; writing the batch in one transaction")
+            self._write_batch(conn, mpp, staged, quarantine)
+        elif aux_exc is not None:
+            log.info("second connection failed (%s); writing its half on the first", str(aux_exc).strip().splitlines()[0]
+                     if str(aux_exc).strip() else type(aux_exc).__name__)
+            self._close_aux()
+            self._write_batch(conn, [], [], [], second_half)
+
+    def _register_channels(self, cur: psycopg.Cursor, segments: list[Segment]) -> None:
         channels: set[tuple[int, int]] = set()
         for text in {s.channels for s in segments}:
             for pair in (text or "").split():
@@ -182,8 +261,19 @@ class DatabaseWriter:
         cur.execute(queries.get("writer_mpp", "register_channels"), ([b for b, _ in pairs], [c for _, c in pairs]))
         for b, c in cur.fetchall():
             log.info("registered new MPP channel %d/%d", b, c)
+
+    def _write_mpp(self, conn: psycopg.Connection, cur: psycopg.Cursor, segments: list[Segment]) -> None:
+        """MPP segments hold mpp_measurement COPY text (see ``_copy_mpp``); channels first."""
+        self._register_channels(cur, segments)
         payload = "".join(s.body for s in segments).encode()
-        rows = sum(s.rows for s in segments)
+        self._copy_mpp(conn, cur, payload, sum(s.rows for s in segments))
+
+    @staticmethod
+    def _copy_mpp(conn: psycopg.Connection, cur: psycopg.Cursor, payload: bytes, rows: int) -> None:
+        """Batches of 1000+ rows go straight into the table (no staging, no ON CONFLICT); a
+        replayed or re-sent row makes that fail on the unique key, and then (and for small
+        batches) the rows go through a staging table and ``ON CONFLICT DO NOTHING``.
+        ``rows``: the row count, or any number as large (the payload's size)."""
         direct = False
         if rows >= 1000:
             try:
