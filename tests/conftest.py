@@ -34,6 +34,8 @@ warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "sample_data"
 MANIFEST = json.loads((SAMPLE / "manifest.json").read_text())
+#: distinct good MPP samples of the whole sample folder (the manifest's ground truth)
+MPP_GOOD = sum(MANIFEST["mpp_good_samples_per_channel"].values())
 
 TSDB_ENV = "PEROCUBE_TEST_TSDB_URL"
 BACKENDS = ("plain", "timescaledb")

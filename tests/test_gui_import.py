@@ -10,6 +10,8 @@ import pytest
 from perocube_desktop.config import Settings
 from perocube_desktop.ui.import_wizard import ImportWizard
 
+from conftest import MPP_GOOD
+
 pytestmark = pytest.mark.gui
 
 
@@ -25,7 +27,7 @@ def test_wizard_to_summary(qtbot, db_url, sample_dir, tmp_path):
     assert {"mpp", "temperature", "irradiance", "logbook", "skipped"} <= kinds
     expected = sum(r.new_rows for r in wiz.scan_page.rows)
     # lines to read: every good row plus duplicates, blank and bad lines
-    assert expected >= 137942 + 4 * (1440 + 1433)
+    assert expected >= MPP_GOOD + 4 * (1440 + 1433)
     assert f"{expected:,} new rows expected" in wiz.scan_page.status.text()
     wiz.scan_page.kind.setCurrentText("skipped")
     assert wiz.scan_page.table.rowCount() == 5
@@ -37,15 +39,15 @@ def test_wizard_to_summary(qtbot, db_url, sample_dir, tmp_path):
     wiz.next()
     qtbot.waitUntil(lambda: wiz.currentPage() is wiz.summary_page, timeout=60000)
     s = wiz.summary
-    assert s.inserted["mpp"] == 137942 and s.logbook["events"] == 22
-    assert "Inserted: mpp 137,942" in wiz.summary_page.text.text()
+    assert s.inserted["mpp"] == MPP_GOOD and s.logbook["events"] == 22
+    assert f"Inserted: mpp {MPP_GOOD:,}" in wiz.summary_page.text.text()
     assert wiz.summary_page.table.rowCount() == len(s.problems) + len(s.skipped_files)
     out = tmp_path / "summary.csv"
     wiz.summary_page.export_csv(str(out))
     rows = list(csv.DictReader(out.open()))
     assert any(r["section"] == "problem" and r["line"] == "145" for r in rows)
     with psycopg.connect(db_url) as conn:
-        assert conn.execute("SELECT count(*) FROM mpp_measurement").fetchone()[0] == 137942
+        assert conn.execute("SELECT count(*) FROM mpp_measurement").fetchone()[0] == MPP_GOOD
 
 
 def test_wizard_cancel_then_resume(qtbot, db_url, sample_dir):
@@ -65,7 +67,7 @@ def test_wizard_cancel_then_resume(qtbot, db_url, sample_dir):
 
     run_import(db_url, sample_dir)
     with psycopg.connect(db_url) as conn:
-        assert conn.execute("SELECT count(*) FROM mpp_measurement").fetchone()[0] == 137942
+        assert conn.execute("SELECT count(*) FROM mpp_measurement").fetchone()[0] == MPP_GOOD
 
 
 def test_reports_page_preview_and_export(qtbot, db_url, sample_dir, tmp_path):

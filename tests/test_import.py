@@ -16,7 +16,7 @@ from perocube_desktop.importer.engine import ImportOptions, run_import
 from perocube_desktop.importer.scan import scan
 from perocube_desktop.protocol import parse_timestamp
 
-from conftest import MANIFEST
+from conftest import MANIFEST, MPP_GOOD
 
 
 
@@ -111,11 +111,11 @@ def test_cancel_then_resume(db_url, sample_dir):
     part = run_import(db_url, sample_dir, opts, progress=progress, cancel=cancel)
     assert part.cancelled
     done = sum(per_channel(db_url).values())
-    assert 0 < done < 137942
+    assert 0 < done < MPP_GOOD
     rest = run_import(db_url, sample_dir, ImportOptions(chunk_bytes=64 * 1024))
     assert not rest.cancelled
     assert per_channel(db_url) == MANIFEST["mpp_good_samples_per_channel"]
-    assert part.inserted["mpp"] + rest.inserted["mpp"] == 137942
+    assert part.inserted["mpp"] + rest.inserted["mpp"] == MPP_GOOD
 
 
 def test_source_time_zone_with_dst(db_url, tmp_path):
@@ -142,7 +142,7 @@ def test_source_time_zone_with_dst(db_url, tmp_path):
 
 def test_dry_run_writes_nothing(db_url, sample_dir):
     res = run_import(db_url, sample_dir, ImportOptions(dry_run=True))
-    assert res.inserted["mpp"] == 137942
+    assert res.inserted["mpp"] == MPP_GOOD
     assert per_channel(db_url) == {}
 
 
@@ -151,7 +151,7 @@ def test_cli_json(db_url, sample_dir):
                          capture_output=True, text=True, env=dict(os.environ), timeout=120)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    assert data["inserted"]["mpp"] == 137942 and data["files"]["skipped"] == 5
+    assert data["inserted"]["mpp"] == MPP_GOOD and data["files"]["skipped"] == 5
     assert set(data["logbook"]) == {"devices", "pixels", "events", "rows_skipped"}
     assert all({"file", "line", "reason"} <= set(p) for p in data["problems"])
     missing = subprocess.run([sys.executable, "-m", "perocube_desktop", "import", str(sample_dir / "nope"),

@@ -169,7 +169,13 @@ def test_receive_process_killed_and_restarted(db_url, tmp_path):
         assert b"receiving on" in proc.stdout.readline()
         return proc
 
+    from perocube_desktop.ingest.buffer import DiskBuffer
+
     proc = start()
+    # hold the writer off the table, so that every ACKed row is only in the disk buffer when the
+    # process dies: what comes back after the restart can only come from that buffer
+    blocker = psycopg.connect(db_url)
+    blocker.execute("LOCK TABLE mpp_measurement IN ACCESS EXCLUSIVE MODE")
     c = LineClient(port)
     acked = 0
     for i in range(300):
@@ -180,6 +186,12 @@ def test_receive_process_killed_and_restarted(db_url, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     c.close()
+    blocker.rollback()  # the killed writer's transaction, if it got that far, can only fail now
+    blocker.close()
+    assert count(db_url) == 0
+    killed_buffer = DiskBuffer(buf)
+    assert killed_buffer.count() == acked  # every ACKed row survived the kill in the buffer
+    killed_buffer.close()
     proc = start()
     try:
         c = LineClient(port)
