@@ -80,3 +80,24 @@ def test_peak_downsampling_keeps_extremes():
     # a narrow window: only its samples (and one either side), not downsampled
     td, vd = visible_peaks(t, v, 500, 600, 1000)
     assert td[0] == 499 and td[-1] == 601
+
+
+def test_sparse_history_next_to_live_data_is_drawn(page, qtbot):
+    from perocube_desktop.protocol import MPP, Sample
+
+    now = time.time()
+    # the whole run: two days of hour buckets long ago, then live samples at 1 Hz now
+    old = np.arange(now - 400 * 86400, now - 398 * 86400, 3600.0)
+    page.history = {"mpp:1/1": series(old)}
+    page.store.add([Sample(MPP, int((now - 60 + i) * 1e6), 4.0, 4.5, 0.9, board=1, channel=1) for i in range(60)])
+    page.set_window(None)
+    page.follow.setChecked(False)
+    page.select(["mpp:1/1"])
+    page._set_x_range(old[0] - 86400, now)
+    page._draw()
+    x, y = page.curves[("mpp:1/1", "power")].xData, page.curves[("mpp:1/1", "power")].yData
+    yp = y[x < now - 300]
+    drawable = np.isfinite(yp[:-1]) & np.isfinite(yp[1:])  # segments connect='finite' draws
+    assert drawable.sum() >= len(old) // 2, "the history is a line, not points cut apart by the live spacing"
+    between = (x > old[-1]) & (x < now - 61)
+    assert np.isnan(y[between]).all()  # and no line across the 400 days without data

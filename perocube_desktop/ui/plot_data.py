@@ -51,18 +51,36 @@ def visible_peaks(t: np.ndarray, v: np.ndarray, x0: float, x1: float, pixels: in
     return np.concatenate([tt, t[n:]]), np.concatenate([peaks, v[n:]])
 
 
-def merged(h: history.Series | None, store: LiveStore, key: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """History followed by the live samples newer than its end."""
+def _spacing_limit(t: np.ndarray, min_gap_s: float) -> float:
+    return max(min_gap_s, 5 * float(np.median(np.diff(t)))) if t.size >= 3 else min_gap_s
+
+
+def merged(h: history.Series | None, store: LiveStore, key: str,
+           min_gap_s: float = 60.0) -> tuple[np.ndarray, np.ndarray] | None:
+    """History followed by the live samples newer than its end, with NaN breaks at gaps. Each
+    part is judged by its own spacing (hour buckets of history next to 1-s live samples), so
+    a sparse history is not cut into invisible single points by the live data's spacing."""
+    parts = []
+    if h is not None and h.t.size:
+        parts.append(with_gaps(h.t, h.mean.astype(float, copy=False), min_gap_s))
     live = store.series(key)
-    if h is None and live is None:
+    if live is not None and live[0].size:
+        t, v = live
+        if parts:
+            newer = t > parts[0][0][-1]
+            t, v = t[newer], v[newer]
+        if t.size:
+            parts.append(with_gaps(t, v.astype(float), min_gap_s))
+    if not parts:
         return None
-    if h is None:
-        return live
-    if live is None or live[0].size == 0:
-        return h.t, h.mean
-    end = h.t[-1] if h.t.size else -np.inf
-    mask = live[0] > end
-    return np.concatenate([h.t, live[0][mask]]), np.concatenate([h.mean, live[1][mask].astype(float)])
+    if len(parts) == 1:
+        return parts[0]
+    (t1, v1), (t2, v2) = parts
+    if t2[0] - t1[-1] > max(_spacing_limit(h.t, min_gap_s), _spacing_limit(t2, min_gap_s)):
+        # the app was not running between the history's end and the live data
+        t1 = np.append(t1, t1[-1] + 1.0)
+        v1 = np.vstack([v1, np.full((1, v1.shape[1]), np.nan)])
+    return np.concatenate([t1, t2]), np.concatenate([v1, v2])
 
 
 def fetch_history(pool, keys: list[str], t0: float, t1: float, whole: bool):

@@ -337,7 +337,7 @@ class PlotsPage(QWidget):
 
     # drawing ------------------------------------------------------------
     def merged(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """History followed by live samples newer than its end."""
+        """History followed by live samples newer than its end, NaN breaks at gaps."""
         return merged(self.history.get(key), self.store, key)
 
     def refresh(self) -> None:
@@ -346,8 +346,7 @@ class PlotsPage(QWidget):
         for key in self.selected:
             data = self.merged(key)
             if data is not None and data[0].size:
-                t, v = data
-                self._data[key] = with_gaps(t, v.astype(float, copy=False))
+                self._data[key] = data
         if self.visible_panels() != self._visible:
             self._layout_panels()
         if self.follow.isChecked() and self.window_s is not None:
