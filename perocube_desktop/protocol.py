@@ -10,15 +10,16 @@ database, no Qt.
 from __future__ import annotations
 
 import json
-import math
-import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from collections.abc import Callable
+
+from .values import (INT_MAX, INT_MIN, RowError, copy_number, copy_timestamp, integer,
+                     number, parse_timestamp)
 
 try:  # 3-4x faster than json for the batches; strict JSON only, so json stays the fallback
     import orjson
@@ -109,117 +110,29 @@ class Request:
         return f"ACK {self.accepted}{rej}{suffix}\r\n".encode()
 
 
-class RowError(ValueError):
-    pass
-
-
-def _number(value: Any, name: str) -> float | None:
-    """A float, or None for NaN/Infinity/null (LabVIEW's 'no value')."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise RowError(f"{name} is a boolean")
-    if isinstance(value, (int, float)):
-        v = float(value)
-    elif isinstance(value, str):
-        try:
-            v = float(value)
-        except ValueError:
-            raise RowError(f"{name} is not a number: {value!r}") from None
-    else:
-        raise RowError(f"{name} is not a number: {value!r}")
-    return v if math.isfinite(v) else None
-
-
-INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1  # the database's integer columns
-
-
-def _int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or value is None:
-        raise RowError(f"missing or invalid {name}")
-    if isinstance(value, int):
-        out = value
-    elif isinstance(value, float) and value.is_integer():
-        out = int(value)
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        out = int(value)
-    else:
-        raise RowError(f"{name} is not an integer: {value!r}")
-    if not INT_MIN <= out <= INT_MAX:
-        raise RowError(f"{name} out of range: {value!r}")
-    return out
-
-
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_US = timedelta(microseconds=1)
-MIN_TS_S, MAX_TS_S = -62_135_596_800 + 86_400, 253_402_300_799 - 86_400  # years 1..9999 (datetime's range)
-
-
-def ts_datetime(us: int) -> datetime:
-    """Microseconds since the epoch (``Sample.ts_us``) -> aware UTC datetime."""
-    return EPOCH + timedelta(microseconds=us)
-
-
-def localize(naive: datetime, zone: ZoneInfo | timezone) -> datetime:
-    """A naive local time in ``zone``, resolved as PostgreSQL does (which converts the imported
-    files): in a repeated hour the later (standard-time) offset, in a skipped hour the offset from
-    before the change; both are the smaller of the two candidate offsets. So a sample gets the same
-    instant whether it arrives live or from a file."""
-    if isinstance(zone, timezone):
-        return naive.replace(tzinfo=zone)
-    first, second = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
-    return first if first.utcoffset() <= second.utcoffset() else second  # type: ignore[operator]
-
-
-def parse_timestamp(value: Any, source_tz: ZoneInfo | timezone) -> int:
-    """ISO 8601 text (naive = source zone) or epoch seconds -> microseconds since epoch."""
-    if isinstance(value, bool) or value is None:
-        raise RowError("missing timestamp")
-    if isinstance(value, (int, float)):
-        if not math.isfinite(value) or not MIN_TS_S <= value <= MAX_TS_S:
-            raise RowError(f"timestamp out of range: {value!r}")
-        return int(round(value * 1_000_000))
-    if not isinstance(value, str):
-        raise RowError(f"timestamp is not text or a number: {value!r}")
-    text = value.strip()
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise RowError(f"unreadable timestamp {value!r}") from None
-    if dt.tzinfo is None:
-        dt = localize(dt, source_tz)
-    try:
-        us = (dt - EPOCH) // _US
-    except OverflowError:
-        raise RowError(f"timestamp out of range: {value!r}") from None
-    if not MIN_TS_S * 1_000_000 <= us <= MAX_TS_S * 1_000_000:
-        raise RowError(f"timestamp out of range: {value!r}")
-    return us
-
-
 def _sample(kind: str, row: dict, meta: dict, tz: ZoneInfo | timezone) -> Sample:
     merged = {**meta, **row}
     ts = parse_timestamp(merged.get("timestamp"), tz)
     if kind == MPP:
-        board = _int(merged.get("board"), "board")
-        channel = _int(merged.get("channel"), "channel")
-        current = _number(merged.get("current"), "current")
-        voltage = _number(merged.get("voltage"), "voltage")
+        board = integer(merged.get("board"), "board")
+        channel = integer(merged.get("channel"), "channel")
+        current = number(merged.get("current"), "current")
+        voltage = number(merged.get("voltage"), "voltage")
         if "power" in merged:
-            power = _number(merged.get("power"), "power")
+            power = number(merged.get("power"), "power")
         else:
             power = current * voltage if current is not None and voltage is not None else None
         if power is None and current is None and voltage is None:
             raise RowError("no values (power, current and voltage all missing or NaN)")
         return Sample(MPP, ts, power, current, voltage, board=board, channel=channel)
     if kind == TEMPERATURE:
-        temperature = _number(merged.get("temperature"), "temperature")
+        temperature = number(merged.get("temperature"), "temperature")
         if temperature is None:
             raise RowError("no temperature value")
         sensor, ident = _sensor(merged, None)
         return Sample(TEMPERATURE, ts, temperature, sensor=sensor, ident=ident)
-    irradiance = _number(merged.get("irradiance"), "irradiance")
-    raw = _number(merged.get("raw_reading"), "raw_reading")
+    irradiance = number(merged.get("irradiance"), "irradiance")
+    raw = number(merged.get("raw_reading"), "raw_reading")
     if irradiance is None and raw is None:
         raise RowError("no irradiance value")
     if raw is not None and not (raw.is_integer() and INT_MIN <= raw <= INT_MAX):
@@ -229,7 +142,7 @@ def _sample(kind: str, row: dict, meta: dict, tz: ZoneInfo | timezone) -> Sample
         raise RowError("missing channel for the irradiance sensor")
     sensor, ident = _sensor(merged, ichan)
     return Sample(IRRADIANCE, ts, irradiance, raw, sensor=sensor, ident=ident,
-                  ichan=_int(ichan, "channel") if ident is not None else None)
+                  ichan=integer(ichan, "channel") if ident is not None else None)
 
 
 def _sensor(merged: dict, ichan: Any) -> tuple[str, str | None]:
@@ -246,20 +159,11 @@ def _sensor(merged: dict, ichan: Any) -> tuple[str, str | None]:
     ident = ident.strip()
     if ichan is None:
         return str(temperature_sensor_uuid(ident)), ident
-    return str(irradiance_sensor_uuid(ident, _int(ichan, "channel"))), ident
+    return str(irradiance_sensor_uuid(ident, integer(ichan, "channel"))), ident
 
 
 
 # --- COPY text -------------------------------------------------------------------------------
-
-def copy_number(v: float | int | None) -> str:
-    return "\\N" if v is None else repr(v)
-
-
-def copy_timestamp(us: int) -> str:
-    """Microseconds since the epoch as a timestamptz literal PostgreSQL reads (UTC offset)."""
-    return ts_datetime(us).isoformat()
-
 
 def mpp_copy_line(s: Sample) -> str:
     """The row as COPY text for mpp_measurement (timestamp, power, current, voltage, board, channel)."""
@@ -269,7 +173,7 @@ def mpp_copy_line(s: Sample) -> str:
 
 # --- requests ------------------------------------------------------------------------------------
 
-_NOT_PARSED = object()
+NOT_PARSED = object()
 _ABSENT = object()
 
 
@@ -278,13 +182,13 @@ def parse_line(line: bytes, source_tz: ZoneInfo | timezone = timezone.utc) -> Re
     return parse_request(line, source_tz)
 
 
-def parse_request(frame: bytes, source_tz: ZoneInfo | timezone = timezone.utc, obj: Any = _NOT_PARSED,
+def parse_request(frame: bytes, source_tz: ZoneInfo | timezone = timezone.utc, obj: Any = NOT_PARSED,
                   samples: bool = True) -> Request:
     """Parse one framed request; ``obj`` is the frame's JSON value when the framer parsed it already.
 
     ``samples=False``: MPP rows only become COPY text (``mpp_copy``), no ``Sample`` objects
     (nobody watches them live, e.g. the headless receiver)."""
-    if obj is _NOT_PARSED:
+    if obj is NOT_PARSED:
         text_bytes = frame.strip()
         if not text_bytes:
             return Request("empty")
@@ -415,252 +319,18 @@ def too_long(max_bytes: int) -> Request:
     return Request("error", error_code="TOO_LONG", error_reason=f"request longer than {max_bytes} bytes, skipped")
 
 
-# --- framing -------------------------------------------------------------------------------------
-
-class LineFramer:
-    """Splits a byte stream into lines, whatever the TCP segmentation.
-
-    Lines over ``max_bytes`` are reported once (``None`` in the output) and skipped up
-    to their end without being kept in memory.
-    """
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._buf = bytearray()
-        self._discarding = False
-
-    def feed(self, data: bytes) -> list[bytes | None]:
-        out: list[bytes | None] = []
-        start = 0
-        while True:
-            nl = data.find(b"\n", start)
-            if nl < 0:
-                break
-            piece = data[start:nl]
-            if self._discarding:
-                self._discarding = False
-                self._buf.clear()
-            elif len(self._buf) + len(piece) > self.max_bytes:
-                self._buf.clear()
-                out.append(None)
-            else:
-                self._buf += piece
-                out.append(bytes(self._buf).rstrip(b"\r"))
-                self._buf.clear()
-            start = nl + 1
-        rest = data[start:]
-        if not self._discarding:
-            if len(self._buf) + len(rest) > self.max_bytes:
-                self._buf.clear()
-                self._discarding = True
-                out.append(None)
-            else:
-                self._buf += rest
-        return out
-
-    def take_rest(self) -> bytes:
-        """The unfinished last line (at the end of the connection)."""
-        rest = bytes(self._buf)
-        self._buf.clear()
-        return rest
-
-
-# A frame: (raw bytes, or None for a request over the size limit; its JSON value if already parsed)
-Frame = tuple[bytes | None, Any]
-
-_WS = b" \t\r\n"
-# JSON structure: brackets, complete strings, or a lone quote (a string not finished yet)
-_TOKEN = re.compile(rb'[{}\[\]]|"[^"\\]*(?:\\.[^"\\]*)*"|"', re.DOTALL)
-_STRING_REST = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # the rest of a string, with its quote
-_STRING_PART = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)  # as far as a string goes for sure
-_GARBAGE_END = re.compile(rb"[\n{]")
-
-LINE, RAW = "line", "raw"
-
-
-class RequestFramer:
-    """Frames requests by JSON value boundaries and tells the connection's framing.
-
-    Whitespace and line endings between values are separators. ``mode`` is ``None`` until
-    the first request is complete: a line ending right after it (spaces allowed) means the
-    line protocol (``LINE``), anything else ``RAW`` (the VIs: 3-byte replies). When the
-    first request ends exactly at the end of the data so far, the caller waits a moment
-    for more and calls ``decide(RAW)`` if nothing came. In line mode, lines are requests
-    (several objects on one line are split by the parser).
-
-    Bytes that cannot start a JSON value ("garbage") form a request up to the next line
-    ending, the next ``{`` or the end of the data received so far.
-    """
-
-    def __init__(self, max_bytes: int = 1 << 20) -> None:
-        self.max_bytes = max_bytes
-        self.mode: str | None = None
-        self._buf = bytearray()
-        self._lines: LineFramer | None = None
-        self._scanning = False  # inside a JSON value that started at _buf[0]
-        self._scan_pos = 0
-        self._depth = 0
-        self._in_string = False
-        self._discard = False  # skipping the rest of a value over the limit
-        self._first_done = False
-
-    # -- public ---------------------------------------------------------------------------------
-    def feed(self, data: bytes) -> list[Frame]:
-        if self._lines is not None:
-            return [(line, _NOT_PARSED) for line in self._lines.feed(data) if line is None or line.strip()]
-        self._buf += data
-        return self._frames(eof=False)
-
-    def decide(self, mode: str) -> list[Frame]:
-        """Fix the framing (no line ending came after the first request); returns frames now complete."""
-        if self.mode is None:
-            self._set_mode(mode)
-        if self._lines is not None:
-            rest = bytes(self._buf)
-            self._buf.clear()
-            return self.feed(rest)
-        return self._frames(eof=False)
-
-    def close(self) -> tuple[list[Frame], bytes]:
-        """At the end of the connection: the frames still complete, and the bytes of an unfinished request."""
-        if self._lines is not None:
-            rest = self._lines.take_rest().strip()
-            if not rest:
-                return [], b""
-            obj = _loads(rest)
-            return ([(rest, obj)], b"") if obj is not _NOT_PARSED else ([], rest)
-        frames = self._frames(eof=True)
-        rest = bytes(self._buf).strip()
-        self._buf.clear()
-        if self._discard:
-            return frames, b""
-        return frames, rest
-
-    @property
-    def awaiting_decision(self) -> bool:
-        """The first request is complete but nothing followed it yet."""
-        return self.mode is None and self._first_done
-
-    # -- internals ----------------------------------------------------------------------------------
-    def _set_mode(self, mode: str) -> None:
-        self.mode = mode
-        if mode == LINE:
-            self._lines = LineFramer(self.max_bytes)
-
-    def _frames(self, eof: bool) -> list[Frame]:
-        out: list[Frame] = []
-        buf = self._buf
-        fast = True  # after one miss (several objects in the data), scan: each try would copy the rest
-        while True:
-            if not self._scanning and not self._discard:
-                # skip separators; the first request's follower decides the framing
-                n = len(buf)
-                k = 0
-                while k < n and buf[k] in _WS:
-                    if self.mode is None and self._first_done and buf[k] in b"\r\n":
-                        del buf[:k]
-                        self._set_mode(LINE)
-                        rest = bytes(buf)
-                        buf.clear()
-                        return out + self.feed(rest)
-                    k += 1
-                del buf[:k]
-                if not buf:
-                    return out
-                if self.mode is None and self._first_done:
-                    self._set_mode(RAW)
-                if buf[0] not in b"{[":
-                    m = _GARBAGE_END.search(buf, 1)
-                    end = m.start() if m is not None else len(buf)
-                    if end > self.max_bytes:
-                        out.append((None, _NOT_PARSED))
-                    else:
-                        out.append((bytes(buf[:end]), _NOT_PARSED))
-                    del buf[:end]
-                    self._first_done = True
-                    continue
-                # fast path: the rest of the data is exactly one value (the VIs: one object per write)
-                end = len(buf)
-                while end > 0 and buf[end - 1] in _WS:
-                    end -= 1
-                if fast and buf[end - 1] in b"}]" and end <= self.max_bytes:
-                    obj = _loads(buf[:end])
-                    if obj is not _NOT_PARSED:
-                        out.append((bytes(buf[:end]), obj))
-                        del buf[:end]
-                        self._first_done = True
-                        continue
-                    fast = False
-                self._scanning, self._scan_pos, self._depth, self._in_string = True, 0, 0, False
-            found = self._scan()
-            if found is None:
-                if self._discard:  # nothing of it is kept
-                    del buf[:self._scan_pos]
-                    self._scan_pos = 0
-                elif len(buf) > self.max_bytes:
-                    out.append((None, _NOT_PARSED))
-                    self._discard = True
-                    del buf[:self._scan_pos]
-                    self._scan_pos = 0
-                    self._first_done = True
-                return out
-            if self._discard:
-                self._discard = False
-            elif found > self.max_bytes:
-                out.append((None, _NOT_PARSED))
-            else:
-                out.append((bytes(buf[:found]), _NOT_PARSED))
-            del buf[:found]
-            self._scanning = False
-            self._first_done = True
-
-    def _scan(self) -> int | None:
-        """Continue the structure scan; the end of the value, or None (incomplete).
-
-        Linear in the bytes received, however the value is split: the scan resumes where it
-        stopped, also inside a string."""
-        depth = self._depth
-        buf = self._buf
-        pos = self._scan_pos
-        if self._in_string:
-            m = _STRING_REST.match(buf, pos)
-            if m is None:
-                self._scan_pos = _STRING_PART.match(buf, pos).end()  # type: ignore[union-attr]
-                return None
-            pos = m.end()
-            self._in_string = False
-        for m in _TOKEN.finditer(buf, pos):
-            t = buf[m.start()]
-            if t == 0x22:  # '"'
-                if m.end() - m.start() == 1:  # a string that has not ended yet
-                    self._in_string = True
-                    self._scan_pos = _STRING_PART.match(buf, m.end()).end()  # type: ignore[union-attr]
-                    self._depth = depth
-                    return None
-                continue
-            if t == 0x7B or t == 0x5B:  # { [
-                depth += 1
-            else:
-                depth -= 1
-                if depth <= 0:
-                    self._depth = 0
-                    return m.end()
-        self._scan_pos, self._depth = len(buf), depth
-        return None
-
-
-def parse_frame(frame: bytes | None, source_tz: ZoneInfo | timezone = timezone.utc, obj: Any = _NOT_PARSED,
+def parse_frame(frame: bytes | None, source_tz: ZoneInfo | timezone = timezone.utc, obj: Any = NOT_PARSED,
                 max_bytes: int = 1 << 20, samples: bool = True) -> list[Request]:
     """The requests of one frame (``RequestFramer`` output): usually one; a line holding several
     JSON objects gives one request each; ``None`` (over the limit) gives ``TOO_LONG``."""
     if frame is None:
         return [too_long(max_bytes)]
-    if obj is _NOT_PARSED:
+    if obj is NOT_PARSED:
         try:
             obj = _fast_loads(frame)
         except _FastDecodeError:
-            obj = _NOT_PARSED  # NaN, Infinity, huge numbers, several objects, not JSON: json decides below
-    if obj is _NOT_PARSED:
+            obj = NOT_PARSED  # NaN, Infinity, huge numbers, several objects, not JSON: json decides below
+    if obj is NOT_PARSED:
         try:
             text = frame.decode("utf-8").strip()
             obj = json.loads(text)
@@ -695,8 +365,8 @@ class _BadValue(str):
     """Marks the unparseable rest of a line in ``_values``."""
 
 
-def _loads(data: bytes | bytearray) -> Any:
-    """One JSON value, or ``_NOT_PARSED``: orjson for speed, json for what orjson refuses
+def loads_json(data: bytes | bytearray) -> Any:
+    """One JSON value, or ``NOT_PARSED``: orjson for speed, json for what orjson refuses
     (LabVIEW's bare NaN and Infinity, numbers beyond a double)."""
     try:
         return _fast_loads(data)
@@ -705,7 +375,7 @@ def _loads(data: bytes | bytearray) -> Any:
     try:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        return _NOT_PARSED
+        return NOT_PARSED
 
 def sample_key(s: Sample) -> str:
     """'mpp:1/3', 'temperature:<uuid>', 'irradiance:<uuid>'."""

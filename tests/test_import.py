@@ -14,7 +14,7 @@ import psycopg
 
 from perocube_desktop.importer.engine import ImportOptions, run_import
 from perocube_desktop.importer.scan import scan
-from perocube_desktop.protocol import parse_timestamp
+from perocube_desktop.values import parse_timestamp
 
 from conftest import MANIFEST, MPP_GOOD
 
@@ -132,7 +132,7 @@ def test_source_time_zone_with_dst(db_url, tmp_path):
     assert t[1.0] == datetime(2024, 10, 26, 23, 30, tzinfo=timezone.utc)
     assert t[3.0] == datetime(2024, 10, 27, 2, 30, tzinfo=timezone.utc)
     # the repeated hour takes standard time, the skipped hour the offset from before the change:
-    # the same instants as a live sample with the same naive time (protocol.localize)
+    # the same instants as a live sample with the same naive time (values.localize)
     assert t[2.0] == datetime(2024, 10, 27, 1, 30, tzinfo=timezone.utc)
     assert t[4.0] == datetime(2024, 3, 31, 1, 30, tzinfo=timezone.utc)
     berlin = ZoneInfo("Europe/Berlin")

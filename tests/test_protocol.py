@@ -6,8 +6,9 @@ import json
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-from perocube_desktop.protocol import (LineFramer, parse_line, parse_timestamp, temperature_sensor_uuid,
-                                       irradiance_sensor_uuid)
+from perocube_desktop.framing import LineFramer
+from perocube_desktop.protocol import irradiance_sensor_uuid, parse_line, temperature_sensor_uuid
+from perocube_desktop.values import parse_timestamp
 
 UTC = timezone.utc
 
@@ -101,7 +102,8 @@ def test_framer_skips_overlong_lines_once():
 
 # --- framing: JSON value boundaries, the connection's framing from its first request ------------
 
-from perocube_desktop.protocol import LINE, RAW, RequestFramer, parse_frame  # noqa: E402
+from perocube_desktop.framing import LINE, RAW, RequestFramer  # noqa: E402
+from perocube_desktop.protocol import parse_frame  # noqa: E402
 
 TRICKY = [
     b'{"type":"ping","id":"a}b{c"}',

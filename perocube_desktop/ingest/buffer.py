@@ -18,7 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..protocol import MPP, Request, Sample, copy_number, mpp_copy_line
+from ..protocol import MPP, Request, Sample, mpp_copy_line
+from ..values import copy_number
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS segment (

@@ -1,6 +1,6 @@
 """TCP receiver for the LabVIEW protocol: an asyncio server in its own thread.
 
-Requests are framed by JSON value boundaries (``protocol.RequestFramer``); a connection
+Requests are framed by JSON value boundaries (``framing.RequestFramer``); a connection
 answers in the framing its first request used: reply lines for line-protocol clients, the
 3-byte ``ACK``/``ERR`` for the lab's VIs. The requests of one read are parsed together and
 committed to the disk buffer as one group (the ``GroupCommitter`` also merges groups from
@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from datetime import timezone
 from zoneinfo import ZoneInfo
 
-from ..protocol import LINE, RAW, Frame, Request, RequestFramer, parse_frame
+from ..framing import LINE, RAW, Frame, RequestFramer
+from ..protocol import Request, parse_frame
 from .buffer import DiskBuffer
 
 log = logging.getLogger(__name__)

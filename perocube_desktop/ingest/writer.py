@@ -18,7 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 
 from ..db import bulk, queries, rollups
-from ..protocol import MPP, ts_datetime
+from ..protocol import MPP
+from ..values import ts_datetime
 from .buffer import MPP_COPY_COLUMNS, STAGE_COPY_COLUMNS, DiskBuffer, Segment
 
 log = logging.getLogger(__name__)
