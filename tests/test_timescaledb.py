@@ -71,3 +71,40 @@ def test_not_preloaded_server_migrates_as_plain_postgresql(nopreload_url):
     out = subprocess.run([sys.executable, "-m", "perocube_desktop", "db", "migrate", "--db", nopreload_url],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and migrate.NOT_PRELOADED in out.stdout + out.stderr
+
+
+def test_app_runs_as_a_non_superuser_owner(pg_server, backend, sample_dir):
+    """Least privilege: a DBA creates the role, the database (owned by the role) and, with
+    TimescaleDB, the extension; the app then migrates, imports and reports as that role."""
+    from helpers import assert_rollups_match
+
+    from perocube_desktop.config import ReportSettings
+    from perocube_desktop.importer.engine import run_import
+    from perocube_desktop.stats.report import Selection, build
+
+    role, name = "perocube_app_" + uuid.uuid4().hex[:8], "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(pg_server.url("postgres"), autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD 'app'").format(
+            sql.Identifier(role)))
+        admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(role)))
+    try:
+        if backend == "timescaledb":
+            with psycopg.connect(pg_server.url(name), autocommit=True) as dba:
+                dba.execute("CREATE EXTENSION timescaledb")
+        url = make_conninfo(pg_server.url(name), user=role, password="app")
+        with psycopg.connect(url) as conn:
+            assert not conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
+        result = migrate.migrate(url)
+        assert result.problem is None
+        assert migrate.status(url).timescaledb_active == (backend == "timescaledb")
+        summary = run_import(url, sample_dir)
+        assert summary.inserted["mpp"] == sum(conftest.MANIFEST["mpp_good_samples_per_channel"].values())
+        rep = build(url, Selection(device="OK_240415_02"), ReportSettings())
+        a = next(p for p in rep.pixels if p.pixel == "A")
+        assert a.samples == conftest.MANIFEST["mpp_good_samples_per_channel"]["1/1"]
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert_rollups_match(conn)
+    finally:
+        with psycopg.connect(pg_server.url("postgres"), autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
