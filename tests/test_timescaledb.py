@@ -108,3 +108,45 @@ def test_app_runs_as_a_non_superuser_owner(pg_server, backend, sample_dir):
         with psycopg.connect(pg_server.url("postgres"), autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
             admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+def test_backfill_into_compressed_chunks_imports_exactly_the_new_rows(db_url, sample_dir, backend, tmp_path):
+    """An old folder imported after its chunks were compressed: exactly the new rows arrive (the
+    folder overlaps the previous one by 30 minutes: those rows are duplicates), the compression
+    policies are paused while the import loads and resumed after it, the rollups stay exact."""
+    import shutil
+
+    from helpers import assert_rollups_match
+
+    from perocube_desktop.importer.engine import run_import
+
+    total = sum(conftest.MANIFEST["mpp_good_samples_per_channel"].values())
+    later = sample_dir / "data_2024-05" / "data_2024-05-04"
+    shutil.move(str(later), str(tmp_path / "later"))
+    run_import(db_url, sample_dir)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        first = conn.execute("SELECT count(*) FROM mpp_measurement").fetchone()[0]
+        if backend == "timescaledb":
+            compressed = sum(conn.execute(
+                f"SELECT count(compress_chunk(c, if_not_compressed => true)) FROM show_chunks('{t}') c").fetchone()[0]
+                for t in ("mpp_measurement", "temperature_measurement", "irradiance_measurement"))
+            assert compressed >= 3
+
+    shutil.move(str(tmp_path / "later"), str(later))
+    seen: list[bool] = []
+
+    def progress(_state):
+        if backend == "timescaledb" and not seen:
+            with psycopg.connect(db_url) as c:
+                seen.append(c.execute("SELECT bool_or(scheduled) FROM timescaledb_information.jobs"
+                                      " WHERE proc_name = 'policy_compression'").fetchone()[0])
+
+    second = run_import(db_url, sample_dir, progress=progress)
+    assert first + second.inserted["mpp"] == total and second.duplicates["mpp"] > 0
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM mpp_measurement").fetchone()[0] == total
+        assert_rollups_match(conn)
+        if backend == "timescaledb":
+            assert seen == [False]  # paused while loading
+            assert conn.execute("SELECT bool_and(scheduled) FROM timescaledb_information.jobs"
+                                " WHERE proc_name = 'policy_compression'").fetchone()[0]

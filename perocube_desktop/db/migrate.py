@@ -186,6 +186,7 @@ def migrate(conninfo: str, compress_after_days: int | None = None, directory: Pa
             if _has_function(conn, "perocube_ensure_policies"):
                 # refresh policies only now, after the initial refresh: they cannot race it
                 conn.execute("SELECT perocube_ensure_policies()")
+            rollups.resume_compression_if_idle(conn)
             if compress_after_days is not None:
                 conn.execute("SELECT perocube_set_compression_age(make_interval(days => %s))", (compress_after_days,))
             result.version = current_version(conn)

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 KINDS = ("mpp", "temperature", "irradiance")
 LEVELS = (("1m", timedelta(minutes=1)), ("1h", timedelta(hours=1)))
+# advisory lock (session, shared): an import holds the compression policies paused (migration 0009)
+IMPORT_HOLD_KEY = (1347571533, 1)
 _BATCH_OPTION = True  # refresh_continuous_aggregate takes options (TimescaleDB 2.19+)
 
 
@@ -167,3 +169,50 @@ def refresh_all(conn: psycopg.Connection, max_wait_s: float = 300.0) -> None:
             conn.execute("DELETE FROM rollup_dirty WHERE id = ANY(%s)", (ids,))
     finally:
         conn.autocommit = was_autocommit
+
+
+class CompressionHold:
+    """TimescaleDB: historical rows are older than the compression age the moment they arrive, so
+    the compression policy would compress chunks while an import still writes into them (a 3.9 M-row
+    import died with "deadlock detected"). The policies are paused while an import loads and resumed
+    at its end with ``next_start = now()``: the loaded chunks are compressed right after, in the
+    background. The shared advisory lock tells the migration runner that an import holds them; after
+    a crash the next ``db migrate`` resumes them. A no-op on plain PostgreSQL."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+        self.active = timescaledb_active(conn) and bool(conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'perocube_hold_compression')").fetchone()[0])
+        if self.active:
+            conn.execute("SELECT pg_advisory_lock_shared(%s, %s)", IMPORT_HOLD_KEY)
+            paused = conn.execute("SELECT perocube_hold_compression(false)").fetchone()[0]
+            log.info("compression policies paused for the import (%d jobs)", paused)
+
+    def release(self) -> None:
+        if not self.active:
+            return
+        self.active = False
+        try:
+            others = not self.conn.execute("SELECT pg_try_advisory_lock(%s, %s)", IMPORT_HOLD_KEY).fetchone()[0]
+            if not others:
+                self.conn.execute("SELECT pg_advisory_unlock(%s, %s)", IMPORT_HOLD_KEY)
+                self.conn.execute("SELECT perocube_hold_compression(true)")
+                log.info("compression policies resumed: the loaded chunks are compressed in the background")
+        finally:
+            self.conn.execute("SELECT pg_advisory_unlock_shared(%s, %s)", IMPORT_HOLD_KEY)
+
+
+def resume_compression_if_idle(conn: psycopg.Connection) -> int:
+    """Resume compression policies an import left paused (crashed), unless an import runs now."""
+    if not timescaledb_active(conn) or not conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'perocube_hold_compression')").fetchone()[0]:
+        return 0
+    if not conn.execute("SELECT pg_try_advisory_lock(%s, %s)", IMPORT_HOLD_KEY).fetchone()[0]:
+        return 0
+    try:
+        n = int(conn.execute("SELECT perocube_hold_compression(true)").fetchone()[0])
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s, %s)", IMPORT_HOLD_KEY)
+    if n:
+        log.warning("%d compression policies were left paused by an interrupted import: resumed", n)
+    return n

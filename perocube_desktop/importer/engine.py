@@ -32,6 +32,7 @@ from .scan import LabFile, ScanResult, scan
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 32 << 20
+_LOCK_RETRIES = 5  # a chunk's transaction is tried again after a deadlock or lock timeout
 KINDS = tuple(SERIES_KINDS)
 TABLES = {k: v.table for k, v in SERIES_KINDS.items()}
 TABLE_COLUMNS = {k: v.columns for k, v in SERIES_KINDS.items()}
@@ -329,23 +330,38 @@ def import_file(loader: _Loader, f: LabFile, opts: ImportOptions, summary: Impor
             out.status = "cancelled"
             break
         cleaned = chunk.cleaned
-        with conn.transaction():
-            loader.fast_session()
-            inserted = _load_with_retry(loader, f, cleaned, suffix)
-            if any(b.line == 0 for b in cleaned.bad):
-                _locate_lines(f, chunk, cleaned)
-            if cleaned.bad:
-                with conn.cursor() as cur:
-                    cur.executemany(q["quarantine_line"], [(str(f.path), b.line, b.raw, b.reason) for b in cleaned.bad])
-            out.lines += cleaned.lines
-            out.good += cleaned.good
-            out.inserted += inserted
-            out.bad_lines += cleaned.bad_count + cleaned.blank
-            out.blank_lines += cleaned.blank
-            # size -1 until the whole file is done: an interrupted file is never "unchanged"
-            conn.execute(q["upsert_imported_file"], (str(f.path), f.kind, -1, f.mtime_ns, chunk.offset_after,
-                                                     chunk.digest, chunk.lines_after, inserted,
-                                                     cleaned.good - inserted, cleaned.bad_count))
+        saved = (len(cleaned.bad), cleaned.bad_count, cleaned.good)
+        for attempt in range(1, _LOCK_RETRIES + 1):
+            try:
+                with conn.transaction():
+                    loader.fast_session()
+                    inserted = _load_with_retry(loader, f, cleaned, suffix)
+                    if any(b.line == 0 for b in cleaned.bad):
+                        _locate_lines(f, chunk, cleaned)
+                    if cleaned.bad:
+                        with conn.cursor() as cur:
+                            cur.executemany(q["quarantine_line"],
+                                            [(str(f.path), b.line, b.raw, b.reason) for b in cleaned.bad])
+                    # size -1 until the whole file is done: an interrupted file is never "unchanged"
+                    conn.execute(q["upsert_imported_file"], (str(f.path), f.kind, -1, f.mtime_ns, chunk.offset_after,
+                                                             chunk.digest, chunk.lines_after, inserted,
+                                                             cleaned.good - inserted, cleaned.bad_count))
+                break
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.LockNotAvailable,
+                    psycopg.errors.SerializationFailure) as exc:
+                # e.g. TimescaleDB compressing the chunk this one writes into: the transaction was
+                # rolled back whole, so loading it again neither loses nor doubles a row
+                if attempt == _LOCK_RETRIES:
+                    raise
+                log.warning("%s: %s; loading this chunk again (attempt %d)", f.rel, str(exc).splitlines()[0], attempt + 1)
+                del cleaned.bad[saved[0]:]
+                cleaned.bad_count, cleaned.good = saved[1], saved[2]
+                time.sleep(0.2 * attempt)
+        out.lines += cleaned.lines
+        out.good += cleaned.good
+        out.inserted += inserted
+        out.bad_lines += cleaned.bad_count + cleaned.blank
+        out.blank_lines += cleaned.blank
         if loader.on_committed is not None and not opts.dry_run:
             loader.on_committed()
         room = max(opts.keep_problems - listed, 0)
@@ -459,6 +475,7 @@ def run_import(
     with psycopg.connect(conninfo, connect_timeout=10, application_name="perocube-import", autocommit=True) as conn:
         loader = _Loader(conn, opts.timezone)
         refresher = None if opts.dry_run or rollups.timescaledb_active(conn) else _RollupRefresher(conninfo)
+        hold = None if opts.dry_run else rollups.CompressionHold(conn)
         if refresher is not None:
             loader.on_committed = refresher.submit
         try:
@@ -466,6 +483,8 @@ def run_import(
         finally:
             if refresher is not None:
                 refresher.finish()
+            if hold is not None:
+                hold.release()
     summary.seconds = time.perf_counter() - t0
     return summary
 
