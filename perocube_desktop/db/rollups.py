@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -88,7 +89,8 @@ def refresh_view(conn: psycopg.Connection, view: str, lo: datetime | None, hi: d
             pause = min(pause * 2, 5.0)
 
 
-def refresh(conn: psycopg.Connection, *, below_watermark_only: bool = False, max_wait_s: float = 120.0) -> RefreshResult:
+def refresh(conn: psycopg.Connection, *, below_watermark_only: bool = False, max_wait_s: float = 120.0,
+            conninfo: str | None = None) -> RefreshResult:
     """Refresh the rollups over every marked range. ``conn`` must not be inside a transaction;
     it is used in autocommit mode for the duration.
 
@@ -107,7 +109,7 @@ def refresh(conn: psycopg.Connection, *, below_watermark_only: bool = False, max
                 conn.execute("SET LOCAL work_mem = '256MB'")
                 result.ranges = conn.execute("SELECT perocube_refresh_rollups()").fetchone()[0]
         else:
-            _refresh_timescaledb(conn, result, below_watermark_only, max_wait_s)
+            _refresh_timescaledb(conn, result, below_watermark_only, max_wait_s, conninfo)
     finally:
         conn.autocommit = was_autocommit
     result.seconds = time.perf_counter() - t0
@@ -115,21 +117,25 @@ def refresh(conn: psycopg.Connection, *, below_watermark_only: bool = False, max
 
 
 def _refresh_timescaledb(conn: psycopg.Connection, result: RefreshResult, below_watermark_only: bool,
-                         max_wait_s: float) -> None:
+                         max_wait_s: float, conninfo: str | None = None) -> None:
     """Each marked range is recomputed in both continuous aggregates with ``force``: TimescaleDB
     2.28 logs no invalidation for rows written with COPY, so an ordinary refresh would consider a
     back-filled range up to date. Then (not for the live writer) one ordinary refresh from the start
     of time to the end of the marks picks up whatever TimescaleDB did log itself and leaves no
-    never-materialised range below the marks; it recomputes only invalidated buckets."""
+    never-materialised range below the marks; it recomputes only invalidated buckets. With
+    ``conninfo`` the hourly aggregates are refreshed in a second session beside the minute ones."""
     pending = conn.execute("SELECT kind, t0, t1, ids FROM perocube_rollup_pending()").fetchall()
     by_kind: dict[str, list[tuple[datetime, datetime, list[int]]]] = {}
     for kind, first, last, ids in pending:
         by_kind.setdefault(kind, []).append((first, last, ids))
-    for kind, ranges in by_kind.items():
-        done = True
-        for suffix, width in LEVELS:
-            view = f"{kind}_rollup_{suffix}"
-            wm = conn.execute("SELECT perocube_rollup_watermark(%s)", (view,)).fetchone()[0] \
+    if not by_kind:
+        return
+
+    def level(c: psycopg.Connection, suffix: str, width: timedelta) -> dict[str, tuple[int, bool]]:
+        out = {}
+        for kind, ranges in by_kind.items():
+            view, done, calls = f"{kind}_rollup_{suffix}", True, 0
+            wm = c.execute("SELECT perocube_rollup_watermark(%s)", (view,)).fetchone()[0] \
                 if below_watermark_only else None
             top = None
             for first, last, _ids in ranges:
@@ -139,13 +145,29 @@ def _refresh_timescaledb(conn: psycopg.Connection, result: RefreshResult, below_
                         continue  # above the watermark: real-time aggregation and the policy cover it
                     hi = min(hi, wm)
                 top = hi if top is None else max(top, hi)
-                if refresh_view(conn, view, lo, hi, max_wait_s, force=True):
-                    result.refreshed += 1
+                if refresh_view(c, view, lo, hi, max_wait_s, force=True):
+                    calls += 1
                 else:
                     done = False
-            if top is not None and not below_watermark_only and not refresh_view(conn, view, None, top, max_wait_s):
+            if top is not None and not below_watermark_only and not refresh_view(c, view, None, top, max_wait_s):
                 done = False
-        if done:
+            out[kind] = (calls, done)
+        return out
+
+    def hourly() -> dict[str, tuple[int, bool]]:
+        assert conninfo is not None
+        with psycopg.connect(conninfo, autocommit=True, application_name="perocube-rollups") as c2:
+            return level(c2, *LEVELS[1])
+
+    if conninfo is not None:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollup-1h") as pool:
+            later = pool.submit(hourly)
+            results = [level(conn, *LEVELS[0]), later.result()]
+    else:
+        results = [level(conn, suffix, width) for suffix, width in LEVELS]
+    for kind, ranges in by_kind.items():
+        result.refreshed += sum(r[kind][0] for r in results)
+        if all(r[kind][1] for r in results):
             conn.execute("DELETE FROM rollup_dirty WHERE id = ANY(%s)", ([i for r in ranges for i in r[2]],))
             result.ranges += len(ranges)
         else:

@@ -479,7 +479,8 @@ def run_import(
         if refresher is not None:
             loader.on_committed = refresher.submit
         try:
-            _import_all(conn, loader, refresher, data_files, logbooks, opts, summary, state, progress, on_chunk, cancel)
+            _import_all(conn, loader, refresher, data_files, logbooks, opts, summary, state, progress, on_chunk, cancel,
+                        conninfo)
         finally:
             if refresher is not None:
                 refresher.finish()
@@ -491,7 +492,7 @@ def run_import(
 
 def _import_all(conn: psycopg.Connection, loader: _Loader, refresher: _RollupRefresher | None,
                 data_files: list[LabFile], logbooks: list[LabFile], opts: ImportOptions, summary: ImportSummary,
-                state: Progress, progress, on_chunk, cancel: threading.Event) -> None:
+                state: Progress, progress, on_chunk, cancel: threading.Event, conninfo: str | None = None) -> None:
     # a dry run does all the work inside one transaction that is rolled back: exact counts
     with conn.transaction(force_rollback=True) if opts.dry_run else contextlib.nullcontext():
         # read and clean the next small file in a helper thread while this one loads (the server
@@ -554,7 +555,7 @@ def _import_all(conn: psycopg.Connection, loader: _Loader, refresher: _RollupRef
             refresher.finish()
             summary.rollup_seconds = time.perf_counter() - t_roll
         if not opts.dry_run:
-            res = rollups.refresh(conn)
+            res = rollups.refresh(conn, conninfo=conninfo)
             summary.rollup_seconds += res.seconds
 
 
