@@ -90,12 +90,10 @@ def _date(v, tz: ZoneInfo) -> datetime | None:
     raise ValueError(f"unreadable date {s!r}")
 
 
-def read(path: Path, timezone: str = "UTC", notes: list[tuple[int, str]] | None = None,
-         ) -> tuple[list[Installation], list[tuple[int, str]]]:
-    """Installations and the rows left out (row, reason); rows kept with an assumption go to ``notes``."""
+def _sheet(path: Path) -> tuple[list[tuple], dict[str, int]]:
+    """The logbook sheet's rows and its header (column name -> index), or a LogbookError."""
     import openpyxl
 
-    tz = ZoneInfo(timezone)
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for broken files
@@ -112,6 +110,14 @@ def read(path: Path, timezone: str = "UTC", notes: list[tuple[int, str]] | None 
     missing = [h for h in REQUIRED if h not in header]
     if missing:
         raise LogbookError(f"{path.name}: header row 2 lacks {', '.join(missing)}")
+    return rows, header
+
+
+def read(path: Path, timezone: str = "UTC", notes: list[tuple[int, str]] | None = None,
+         ) -> tuple[list[Installation], list[tuple[int, str]]]:
+    """Installations and the rows left out (row, reason); rows kept with an assumption go to ``notes``."""
+    tz = ZoneInfo(timezone)
+    rows, header = _sheet(path)
 
     def col(row, name):
         i = header.get(name)
