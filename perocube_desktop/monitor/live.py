@@ -1,17 +1,24 @@
 """Live data for the screen: fixed-size ring buffers per channel/sensor (numpy), no Qt.
 
 This is the lossy path: it keeps the newest ``capacity`` samples of each series and
-forgets older ones (the database has them all).
+forgets older ones (the database has them all). Fed by the receiver's live tap, or in
+viewer mode (no receiver on this PC) by ``DatabasePoller`` from the database.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..protocol import MPP, Sample, sample_key
+from ..status import IngestStatus
+
+log = logging.getLogger(__name__)
 
 
 class Ring:
@@ -90,3 +97,127 @@ class LiveStore:
     def keys(self) -> list[str]:
         with self._lock:
             return list(self.rings)
+
+
+class DatabasePoller:
+    """Viewer mode: follows the database instead of a receiver, for the same screens.
+
+    A thread fetches, every ``interval_s``, the rows newer than those it has seen (per series,
+    through the series' time key) and puts them into ``tap``. It has the two things the GUI
+    bridge reads from an ``IngestService`` -- ``tap`` and ``status()`` -- so the overview,
+    plots, alarms and status bar work unchanged. Rows that arrive late with older timestamps
+    than the newest shown are not drawn (the live view is lossy; the database has them).
+    """
+
+    #: on start, show this much history; afterwards ask again for this much before the newest
+    #: row seen, so rows committed late (buffer drains, several writers) still appear
+    INITIAL_S = 3600.0
+    OVERLAP_S = 120.0
+
+    def __init__(self, conninfo: str, interval_s: float = 2.0, limit_per_series: int = 7200,
+                 description: str = "database") -> None:
+        self.conninfo = conninfo
+        self.interval_s = interval_s
+        self.limit = limit_per_series
+        self.description = description
+        self.tap: deque[Sample] = deque(maxlen=500_000)
+        self._seen: dict[str, float] = {}  # key -> newest timestamp put into the tap
+        self._newest = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._rate: deque[tuple[float, int]] = deque(maxlen=64)
+        self.rows_seen = 0
+        self.polls = 0
+        self.state = "starting"
+        self.last_error: str | None = None
+        self.down_since: float | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="db-viewer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        import psycopg
+
+        conn = None
+        while not self._stop.is_set():
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5,
+                                           application_name="perocube-viewer")
+                self.poll_once(conn)
+                self.state, self.last_error, self.down_since = "connected", None, None
+            except psycopg.Error as exc:
+                text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                if text != self.last_error:
+                    log.error("viewer: cannot read the database, retrying: %s", text)
+                self.state, self.last_error = "reconnecting", text
+                if self.down_since is None:
+                    self.down_since = time.time()
+                if conn is not None:
+                    conn.close()
+                    conn = None
+            self._stop.wait(self.interval_s)
+        if conn is not None:
+            conn.close()
+
+    def poll_once(self, conn) -> int:
+        """One round trip per kind; returns the number of new samples put into the tap."""
+        from datetime import datetime, timezone
+
+        from ..db import queries
+        from ..protocol import IRRADIANCE, TEMPERATURE
+
+        q = queries.named("viewer")
+        since_s = (self._newest - self.OVERLAP_S) if self._newest else time.time() - self.INITIAL_S
+        params = {"since": datetime.fromtimestamp(since_s, timezone.utc), "limit": self.limit}
+        fresh: list[Sample] = []
+
+        def keep(key: str, t: float) -> bool:
+            if t <= self._seen.get(key, 0.0):
+                return False
+            return True
+
+        rows = conn.execute(q["new_mpp"], params).fetchall()
+        for board, channel, t, power, voltage, current in sorted(rows, key=lambda r: r[2]):
+            key = f"mpp:{board}/{channel}"
+            if keep(key, t):
+                fresh.append(Sample(MPP, int(round(t * 1e6)), power, current, voltage, board=board, channel=channel))
+                self._seen[key] = t
+        for kind, name in ((TEMPERATURE, "new_temperature"), (IRRADIANCE, "new_irradiance")):
+            for sensor, t, value in sorted(conn.execute(q[name], params).fetchall(), key=lambda r: r[1]):
+                key = f"{kind}:{sensor}"
+                if keep(key, t):
+                    fresh.append(Sample(kind, int(round(t * 1e6)), value, sensor=sensor))
+                    self._seen[key] = t
+        if fresh:
+            self.tap.extend(fresh)
+            self._newest = max(self._newest, max(s.ts_us for s in fresh) / 1e6)
+        with self._lock:
+            self.rows_seen += len(fresh)
+            self.polls += 1
+        return len(fresh)
+
+    def status(self) -> IngestStatus:
+        now = time.monotonic()
+        with self._lock:
+            seen = self.rows_seen
+            last = dict(self._seen)
+        self._rate.append((now, seen))
+        t0, n0 = self._rate[0]
+        for t, n in self._rate:
+            if now - t <= 10.0:
+                t0, n0 = t, n
+                break
+        return IngestStatus(
+            address=f"viewer of {self.description}", clients=0,
+            rows_per_s=(seen - n0) / (now - t0) if now > t0 else 0.0, rows_accepted=seen, rows_rejected=0,
+            buffered_rows=0, db_state=self.state, db_error=self.last_error, db_down_since=self.down_since,
+            rows_written=0, last_sample=last,
+        )

@@ -36,7 +36,9 @@ def run(args, settings: Settings) -> int:
     finally:
         target.stop()
     if not report.pixels:
-        print("no pixel matches the selection", file=sys.stderr)
+        print("error: no pixel matches the selection (check the name with the registry page); "
+              f"{args.out} was not written", file=sys.stderr)
+        return 2
     export(report, args.out)
     print(f"report with {len(report.pixels)} pixels written to {args.out}")
     return 0
