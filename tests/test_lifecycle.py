@@ -101,7 +101,7 @@ def test_readme_commands_in_a_fresh_clone(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("PEROCUBE_TEST_TSDB_URL", "PYTHONPATH", "VIRTUAL_ENV")}
     env["QT_QPA_PLATFORM"] = "offscreen"
     # README command 1: `pip install -e . && perocube-desktop --demo` (no dependency downloads here)
-    out = subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", "."],
+    out = subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "-e", "."],
                          cwd=clone, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     where = subprocess.run([str(py), "-c", "import perocube_desktop; print(perocube_desktop.__file__)"],
