@@ -117,7 +117,6 @@ def test_readme_commands_in_a_fresh_clone(tmp_path):
     out = subprocess.run([str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "protocol"], cwd=clone,
                          env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0 and " passed" in out.stdout, out.stdout[-3000:] + out.stderr[-2000:]
-    assert "shared" not in out.stdout.lower() or "error" not in out.stdout.lower()
 
 
 # --- 2. signals and a server left by a crash ---------------------------------------------------------
