@@ -39,6 +39,8 @@ def install(request_stop: Callable[[str], None], done: threading.Event | None = 
 
 def _install_console_handler(request_stop: Callable[[str], None], done: threading.Event | None,
                              wait_s: float) -> None:
+    if sys.platform != "win32":  # also tells mypy that what follows is Windows-only
+        return
     import ctypes
     from ctypes import wintypes
 

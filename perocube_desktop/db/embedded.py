@@ -131,6 +131,8 @@ def stop_orphaned(pgdata: Path) -> bool:
         if users:
             return False
         info = PostmasterInfo.read_from_pgdata(pgdata)
+        if info is None:  # it stopped meanwhile
+            return False
         log.warning("an embedded PostgreSQL (pid %d) was left running on %s by a run that did not stop it "
                     "(crash or kill); stopping it", info.pid, pgdata)
         orphan = PostgresServer(pgdata, cleanup_mode=None)

@@ -179,10 +179,8 @@ class DatabasePoller:
         params = {"since": datetime.fromtimestamp(since_s, timezone.utc), "limit": self.limit}
         fresh: list[Sample] = []
 
-        def keep(key: str, t: float) -> bool:
-            if t <= self._seen.get(key, 0.0):
-                return False
-            return True
+        def keep(key: str, t: float) -> bool:  # newer than what this series already showed
+            return t > self._seen.get(key, 0.0)
 
         rows = conn.execute(q["new_mpp"], params).fetchall()
         for board, channel, t, power, voltage, current in sorted(rows, key=lambda r: r[2]):
