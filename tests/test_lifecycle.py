@@ -225,7 +225,7 @@ def gui_app(qtbot):
 
 
 @pytest.mark.gui
-def test_demo_has_its_own_database_and_says_so(gui_app, qtbot, db_url, monkeypatch):
+def test_demo_has_its_own_database_and_says_so(db_url, gui_app, qtbot, monkeypatch):
     # the lab's database configured the usual way (environment): the demo must not touch it
     monkeypatch.setenv("PEROCUBE_DB_URL", db_url)
     data = Path(os.environ["PEROCUBE_DATA_DIR"])
@@ -412,7 +412,7 @@ def test_receive_starts_without_the_database_and_drains_later(late_db, db_url, t
 
 
 @pytest.mark.gui
-def test_gui_starts_without_the_database_and_opens_its_pages_later(gui_app, qtbot, late_db, db_url, tmp_path):
+def test_gui_starts_without_the_database_and_opens_its_pages_later(db_url, late_db, gui_app, qtbot, tmp_path):
     from perocube_desktop import config
 
     settings = config.load(fast_retry_config(tmp_path))
@@ -441,7 +441,7 @@ def test_gui_starts_without_the_database_and_opens_its_pages_later(gui_app, qtbo
 
 @pytest.mark.gui
 @pytest.mark.parametrize("how", ["receiver.enabled false", "port held by the service"])
-def test_viewer_follows_what_a_receive_process_writes(how, gui_app, qtbot, db_url, tmp_path):
+def test_viewer_follows_what_a_receive_process_writes(how, db_url, gui_app, qtbot, tmp_path):
     from perocube_desktop import config
     from perocube_desktop.monitor.overview import LIVE
 
@@ -461,8 +461,8 @@ def test_viewer_follows_what_a_receive_process_writes(how, gui_app, qtbot, db_ur
             assert c.request(mpp(now - 5 + i, board=3, channel=2, power=7.5)) == "ACK 1"
         acked = time.monotonic()
         # the criterion: the new samples on screen within 5 s of their ACK
-        qtbot.waitUntil(lambda: "mpp:3/2" in w.store.latest and w.store.latest["mpp:3/2"].t >= now - 1,
-                        timeout=5000)
+        qtbot.waitUntil(lambda: "mpp:3/2" in w.store.latest and w.store.latest["mpp:3/2"].t > now - 1.5,
+                        timeout=int(os.environ.get("PEROCUBE_TEST_VIEWER_MS", "5000")))
         shown_after = time.monotonic() - acked
         print(f"viewer: samples shown {shown_after:.2f} s after their ACK")
         series = w.store.series("mpp:3/2")
