@@ -337,6 +337,14 @@ class App:
         self._db_stop.set()
         if self.bridge is not None:
             self.bridge.timer.stop()
+        if self.window is not None:
+            # no new periodic work, and the running background queries finish while the pool is still open
+            from PySide6.QtCore import QThreadPool, QTimer
+
+            for timer in self.window.findChildren(QTimer):
+                timer.stop()
+            if not QThreadPool.globalInstance().waitForDone(10_000):
+                log.warning("shutdown: background tasks still running after 10 s")
         if self.simulator is not None:
             self.simulator.stop()
             self.sim_thread.join(5)
