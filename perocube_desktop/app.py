@@ -345,6 +345,9 @@ class App:
                 timer.stop()
             if not QThreadPool.globalInstance().waitForDone(10_000):
                 log.warning("shutdown: background tasks still running after 10 s")
+            from PySide6.QtWidgets import QApplication
+
+            QApplication.processEvents()  # their results reach the window while it still exists
         if self.simulator is not None:
             self.simulator.stop()
             self.sim_thread.join(5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+import shiboken6
 from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor
 from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QHeaderView, QLabel, QListWidget, QMainWindow, QPushButton,
@@ -181,7 +182,7 @@ class MainWindow(QMainWindow):
         self._lifetime_timer = QTimer(self)  # live lifetime projection: hourly trends from the database
         self._lifetime_timer.timeout.connect(self.refresh_lifetime)
         self._lifetime_timer.start(300_000)
-        QTimer.singleShot(3000, self.refresh_lifetime)
+        QTimer.singleShot(3000, self, self.refresh_lifetime)  # context: never after the window is gone
         self._plot_timer = QTimer(self)
         self._plot_timer.timeout.connect(self._live_plot_tick)
         self._plot_timer.start(1000)
@@ -207,6 +208,9 @@ class MainWindow(QMainWindow):
 
     # status ---------------------------------------------------------------
     def show_error(self, text: str) -> None:
+        if not shiboken6.isValid(self.lbl_error):  # a background task that failed after the window closed
+            log.info("after the window closed: %s", text)
+            return
         self.last_error = text
         self.lbl_error.setText(f"⚠ {text}")
         self.lbl_error.setToolTip(text)
@@ -234,7 +238,7 @@ class MainWindow(QMainWindow):
             now = time.monotonic()
             if now - self._last_meta > 2.0:  # new channel or sensor: fetch its names soon
                 self._last_meta = now
-                QTimer.singleShot(1500, self.refresh_metadata)
+                QTimer.singleShot(1500, self, self.refresh_metadata)
 
     def _live_plot_tick(self) -> None:
         if self._dirty_plot and self.stack.currentWidget() is self.plots:
