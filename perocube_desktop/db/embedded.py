@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-import psutil  # installed with (and imported by) the embedded-server wheel
+import psutil  # a declared dependency (cross-platform process checks)
 import psycopg
 
 log = logging.getLogger(__name__)
