@@ -332,71 +332,81 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _usage_error(args: argparse.Namespace) -> str | None:
+    """What is wrong with the command line before anything runs, as one line (or None)."""
+    if args.config is not None and not args.config.is_file() \
+            and getattr(args, "config_command", None) != "path":
+        return (f"config file {args.config} does not exist; fix the path, or leave out --config to use "
+                f"{paths.config_file()}")
+    if args.command == "report" and args.pixel and not args.device:
+        return "--pixel needs --device (pixels are named within their device): add --device NAME"
+    return None
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    """The chosen command (the GUI without one); the services' own front ends load lazily."""
+    if args.command is None:
+        from .app import run_gui
+
+        return run_gui(args, settings)
+    if args.command == "import":
+        from .importer.cli import run as run_import
+
+        return run_import(args, settings)
+    if args.command == "serve":
+        from .api.cli import run as run_serve
+
+        return run_serve(args, settings)
+    if args.command == "report":
+        from .stats.cli import run as run_report
+
+        return run_report(args, settings)
+    handlers = {"db": cmd_db, "receive": cmd_receive, "simulate": cmd_simulate, "config": cmd_config}
+    return handlers[args.command](args, settings)
+
+
+def _error_exit(exc: Exception) -> int | None:
+    """One line on stderr and the exit code for an error a user can fix; None: a bug (re-raised)."""
+    from .db.migrate import SchemaError
+
+    if isinstance(exc, ConfigError):
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    if isinstance(exc, (UserError, paths.InstallationError)):
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if isinstance(exc, SchemaError):  # too new, a failed migration, an edited migration
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    import psycopg
+
+    if isinstance(exc, psycopg.OperationalError):
+        reason = " ".join(str(exc).split())  # one line, whatever libpq wrapped
+        print(f"error: cannot use the database: {reason} (check --db, PEROCUBE_DB_URL or database.url, "
+              "and that the server runs)", file=sys.stderr)
+        return 2
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     args = parse_args(argv)
-    if args.config is not None and not args.config.is_file() \
-            and getattr(args, "config_command", None) != "path":
-        print(f"error: config file {args.config} does not exist; fix the path, or leave out --config to use "
-              f"{paths.config_file()}", file=sys.stderr)
-        return 2
-    if args.command == "report" and args.pixel and not args.device:
-        print("error: --pixel needs --device (pixels are named within their device): add --device NAME",
-              file=sys.stderr)
+    problem = _usage_error(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
         paths.check_installation()  # a frozen app or broken install without its SQL/resources says so
         settings = _settings(args)
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
-    except paths.InstallationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    from . import logging_setup
+        from . import logging_setup
 
-    logging_setup.configure(settings, console=args.command is not None)
-    handlers = {
-        "db": cmd_db, "receive": cmd_receive, "simulate": cmd_simulate, "config": cmd_config,
-    }
-    try:
-        if args.command is None:
-            from .app import run_gui
-
-            return run_gui(args, settings)
-        if args.command == "import":
-            from .importer.cli import run as run_import
-
-            return run_import(args, settings)
-        if args.command == "serve":
-            from .api.cli import run as run_serve
-
-            return run_serve(args, settings)
-        if args.command == "report":
-            from .stats.cli import run as run_report
-
-            return run_report(args, settings)
-        return handlers[args.command](args, settings)
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        logging_setup.configure(settings, console=args.command is not None)
+        return _run(args, settings)
     except Exception as exc:
-        from .db.migrate import SchemaError
-
-        if isinstance(exc, SchemaError):  # too new, a failed migration, an edited migration
-            print(f"error: {exc}", file=sys.stderr)
-            return 3
-        import psycopg
-
-        if isinstance(exc, psycopg.OperationalError):
-            reason = " ".join(str(exc).split())  # one line, whatever libpq wrapped
-            print(f"error: cannot use the database: {reason} (check --db, PEROCUBE_DB_URL or database.url, "
-                  "and that the server runs)", file=sys.stderr)
-            return 2
-        raise
+        code = _error_exit(exc)
+        if code is None:
+            raise
+        return code
 
 
 if __name__ == "__main__":
