@@ -1,4 +1,5 @@
-"""Size limits of the core (not ui/): modules <= 400 lines, functions <= 60 lines.
+"""Size limits of the core (the Qt-free packages: not ui/, not the Qt composition app.py):
+modules <= 400 lines, functions <= 60 lines.
 
 A unit over the limit needs a written reason in ALLOWED below; anything else fails `.ci/lint`.
 """
@@ -29,7 +30,7 @@ def main() -> int:
     problems = []
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root.parent).as_posix()
-        if rel.startswith("perocube_desktop/ui/"):
+        if rel.startswith("perocube_desktop/ui/") or rel == "perocube_desktop/app.py":
             continue
         text = path.read_text(encoding="utf-8")
         n = len(text.splitlines())

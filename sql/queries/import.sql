@@ -48,3 +48,6 @@ SELECT EXISTS (SELECT 1 FROM temperature_measurement WHERE temperature_sensor_id
 SELECT EXISTS (SELECT 1 FROM irradiance_measurement WHERE irradiance_sensor_id = %s
                AND "timestamp" BETWEEN least(%s::timestamptz, %s::timestamptz) - interval '1 second'
                                    AND greatest(%s::timestamptz, %s::timestamptz) + interval '1 second')
+
+-- name: imported_files
+SELECT path, size_bytes, mtime_ns, imported_bytes, lines FROM imported_file

@@ -1,0 +1,189 @@
+"""Loading clean chunks into the measurement tables (COPY, de-duplication, refused values) and the
+plain-PostgreSQL rollup refresher that runs beside it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import psycopg
+from psycopg import sql
+
+from ..db import bulk, queries
+from ..db.tables import KINDS as SERIES_KINDS
+from . import lines as lines_mod
+from .scan import LabFile
+
+log = logging.getLogger(__name__)
+
+TABLES = {k: v.table for k, v in SERIES_KINDS.items()}
+TABLE_COLUMNS = {k: v.columns for k, v in SERIES_KINDS.items()}
+
+
+def row_suffix(f: LabFile, sensor_id: str | None) -> bytes:
+    if f.kind == "mpp":
+        return f"\t{f.board}\t{f.channel}".encode()
+    return f"\t{sensor_id}".encode()
+
+
+class Loader:
+    """Holds one connection and loads clean chunks into one measurement table."""
+
+    def __init__(self, conn: psycopg.Connection, timezone: str) -> None:
+        self.conn = conn
+        conn.execute("SELECT set_config('TimeZone', %s, false)", (timezone,))
+        conn.execute(queries.load("import_staging"))
+        self.skip_fk_triggers = bulk.may_skip_fk_triggers(conn)
+        self.on_committed: Callable[[], None] | None = None  # after each committed chunk
+
+    def fast_session(self) -> None:
+        """Per chunk transaction: skip redundant FK triggers (``db.bulk``), and do not wait for the
+        WAL flush at commit: a chunk lost in a crash is lost together with its ``imported_file``
+        progress (same transaction), so the next run simply loads it again."""
+        self.conn.execute("SET LOCAL synchronous_commit = off")
+        if self.skip_fk_triggers:
+            bulk.skip_fk_triggers(self.conn)
+
+    def register(self, f: LabFile) -> str | None:
+        """Make sure the channel or sensor exists; returns the sensor id to use."""
+        q = queries.named("import")
+        if f.kind == "mpp":
+            self.conn.execute(q["register_channel"], (f.board, f.channel))
+            return None
+        if f.kind == "temperature":
+            self.conn.execute(q["register_temperature_sensor"], (f.sensor_id, f.sensor_identifier))
+            return str(self.conn.execute(q["temperature_sensor_id"], (f.sensor_identifier,)).fetchone()[0])
+        self.conn.execute(q["register_irradiance_sensor"], (f.sensor_id, f.sensor_identifier, f.sensor_channel))
+        return str(self.conn.execute(q["irradiance_sensor_id"], (f.sensor_identifier, f.sensor_channel)).fetchone()[0])
+
+    def load(self, f: LabFile, data: bytes, suffix: bytes) -> int:
+        """COPY clean rows; returns rows inserted (duplicates are not inserted)."""
+        if not data:
+            return 0
+        payload = data.replace(b"\n", suffix + b"\n")
+        kind = f.kind
+        cols = sql.SQL(", ").join(map(sql.Identifier, TABLE_COLUMNS[kind]))
+        copy_opts = sql.SQL("(FORMAT csv, DELIMITER E'\\t')")
+        first_ts, last_ts = first_last_ts(data)
+        overlap = self._overlaps(f, suffix, first_ts, last_ts)
+        with self.conn.cursor() as cur:
+            if not overlap:
+                # fast path: nothing stored in this range -> COPY straight into the table;
+                # a duplicate inside the chunk makes it fail and we fall back below
+                try:
+                    with self.conn.transaction():
+                        with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN {}").format(
+                                sql.Identifier(TABLES[kind]), cols, copy_opts)) as copy:
+                            copy.write(payload)
+                        return data.count(b"\n")
+                except psycopg.errors.UniqueViolation:
+                    pass
+            stage = sql.Identifier(f"_import_{kind}")
+            with self.conn.transaction():
+                cur.execute(sql.SQL("TRUNCATE {}").format(stage))
+                with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN {}").format(stage, cols, copy_opts)) as copy:
+                    copy.write(payload)
+                cur.execute(sql.SQL("INSERT INTO {} SELECT * FROM {} ON CONFLICT DO NOTHING").format(
+                    sql.Identifier(TABLES[kind]), stage))
+                inserted = cur.rowcount
+            return inserted
+
+    def _overlaps(self, f: LabFile, suffix: bytes, first_ts: str, last_ts: str) -> bool:
+        q = queries.named("import")
+        key = (f.board, f.channel) if f.kind == "mpp" else (suffix[1:].decode(),)
+        try:
+            with self.conn.transaction():
+                return bool(self.conn.execute(q[f"overlap_{f.kind}"], (*key, first_ts, last_ts, first_ts, last_ts)).fetchone()[0])
+        except psycopg.errors.DataError:
+            return True  # first/last line unreadable for the server: take the safe path
+
+
+class RollupRefresher:
+    """Plain PostgreSQL: a second session that refreshes each loaded channel's rollups while the
+    next file loads (the server has a core to spare for it). The table triggers mark each chunk's
+    channel and range in ``rollup_dirty``, committed with the data; whatever this session does not
+    finish, the final ``rollups.refresh`` does. (With TimescaleDB the continuous aggregates are
+    refreshed once over the whole imported range at the end.)"""
+
+    def __init__(self, conninfo: str) -> None:
+        import queue
+
+        self.conninfo = conninfo
+        self.queue: queue.SimpleQueue[bool | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="rollup-refresh", daemon=True)
+        self.thread.start()
+
+    def submit(self) -> None:
+        """A chunk was committed: its channel-scoped marks are there to be taken."""
+        self.queue.put(True)
+
+    def finish(self) -> None:
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+
+    def _run(self) -> None:
+        try:
+            with psycopg.connect(self.conninfo, autocommit=True, application_name="perocube-rollups") as conn:
+                conn.execute("SET work_mem = '64MB'")
+                conn.execute("SET synchronous_commit = off")  # rollups can always be recomputed
+                last_id = 0
+                while self.queue.get() is not None:
+                    ids = [i for (i,) in conn.execute(
+                        "SELECT id FROM rollup_dirty WHERE id > %s AND kind = 'mpp' AND channel IS NOT NULL ORDER BY id",
+                        (last_id,))]
+                    for i in ids:
+                        conn.execute("SELECT perocube_refresh_mpp_channel(%s)", (i,))
+                    last_id = max(ids, default=last_id)
+        except psycopg.Error as exc:  # the final global refresh covers what is left
+            log.warning("background rollup refresh stopped: %s", exc)
+            while self.queue.get() is not None:
+                pass
+
+
+def first_last_ts(data: bytes) -> tuple[str, str]:
+    first = data[: data.find(b"\t")]
+    last_line_start = data.rfind(b"\n", 0, len(data) - 1) + 1
+    last = data[last_line_start: data.find(b"\t", last_line_start)]
+    return first.decode(), last.decode()
+
+
+def load_with_retry(loader: Loader, f: LabFile, cleaned: lines_mod.CleanChunk, suffix: bytes) -> int:
+    """COPY; if the server refuses a value the fast patterns let through, find those lines
+    in Python, move them to the bad list, and try once more; if the server still refuses, halve
+    the rows until each refused line is found. A value in one line never costs the file."""
+    try:
+        with loader.conn.transaction():
+            return loader.load(f, cleaned.data, suffix)
+    except psycopg.errors.DataError as exc:
+        log.info("%s: server refused a value (%s); checking line by line", f.rel, str(exc).splitlines()[0])
+    keep = []
+
+    def refuse(raw: bytes, reason: str) -> None:
+        cleaned.bad.append(lines_mod.BadLine(0, reason, lines_mod.printable(raw)))
+        cleaned.bad_count += 1
+        cleaned.good -= 1
+
+    for raw in cleaned.data.split(b"\n")[:-1]:
+        reason = lines_mod.parse_line_slow(f.kind, raw)
+        if reason is None:
+            keep.append(raw)
+        else:
+            refuse(raw, reason)
+    return _load_halving(loader, f, keep, suffix, refuse)
+
+
+def _load_halving(loader: Loader, f: LabFile, rows: list[bytes], suffix: bytes, refuse) -> int:
+    if not rows:
+        return 0
+    try:
+        with loader.conn.transaction():
+            return loader.load(f, b"\n".join(rows) + b"\n", suffix)
+    except psycopg.errors.DataError as exc:
+        if len(rows) == 1:
+            refuse(rows[0], f"refused by the database: {str(exc).splitlines()[0]}")
+            return 0
+    mid = len(rows) // 2
+    return (_load_halving(loader, f, rows[:mid], suffix, refuse)
+            + _load_halving(loader, f, rows[mid:], suffix, refuse))

@@ -1,0 +1,91 @@
+"""What an import is asked to do and what it did: options, progress, per-file outcomes, the summary."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..db.tables import KINDS as SERIES_KINDS
+
+CHUNK_BYTES = 32 << 20
+KINDS = tuple(SERIES_KINDS)
+
+
+@dataclass
+class ImportOptions:
+    timezone: str = "UTC"
+    dry_run: bool = False
+    include_logbook: bool = True
+    chunk_bytes: int = CHUNK_BYTES
+    keep_problems: int = 1000  # problems listed per file (all are counted)
+
+
+@dataclass
+class Progress:
+    files_done: int
+    files_total: int
+    rows_done: int
+    bytes_done: int
+    bytes_total: int
+    current: str = ""
+
+
+@dataclass
+class FileOutcome:
+    file: str
+    kind: str
+    target: str
+    status: str  # imported | unchanged | failed | dry-run
+    lines: int = 0
+    good: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    bad_lines: int = 0  # lines not imported: quarantined + blank + an incomplete last line
+    blank_lines: int = 0
+    incomplete_last_line: int = 0  # 1: left for the next import (LabVIEW may still be writing it)
+    mode: str = ""  # new | tail | rewritten
+    message: str = ""
+
+
+@dataclass
+class Problem:
+    file: str
+    line: int | None
+    reason: str
+
+
+@dataclass
+class ImportSummary:
+    inserted: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    duplicates: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    bad_lines: int = 0
+    lines: int = 0  # lines read: sum(inserted) + sum(duplicates) + bad_lines
+    files: dict[str, int] = field(default_factory=lambda: {"imported": 0, "unchanged": 0, "skipped": 0})
+    logbook: dict[str, int] = field(default_factory=lambda: {"devices": 0, "pixels": 0, "events": 0, "rows_skipped": 0})
+    problems: list[Problem] = field(default_factory=list)
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    skipped_files: list[dict] = field(default_factory=list)
+    cancelled: bool = False
+    dry_run: bool = False
+    seconds: float = 0.0
+    rollup_seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["problems"] = [asdict(p) for p in self.problems]
+        return data
+
+
+def summary_csv(summary: ImportSummary, path: Path) -> None:
+    """Everything the summary page shows, as CSV (one line per file, problem and skipped file)."""
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["section", "file", "line", "kind", "inserted", "duplicates", "bad_lines", "status", "reason"])
+        for o in summary.outcomes:
+            w.writerow(["file", o.file, "", o.kind, o.inserted, o.duplicates, o.bad_lines, o.status, o.message])
+        for p in summary.problems:
+            w.writerow(["problem", p.file, p.line or "", "", "", "", "", "", p.reason])
+        for s in summary.skipped_files:
+            w.writerow(["skipped", s["file"], "", "", "", "", "", "skipped", s["reason"]])
