@@ -105,6 +105,22 @@ class MainWindow(QMainWindow):
         self.labels: dict[str, str] = {}
         self.last_error: str | None = None
 
+        self._build_pages(store, pool, extra_pages)
+        self._build_docks(log_handler, pool)
+        self._build_status_bar(timescaledb)
+        self._build_menus()
+        self._connect_signals(bridge)
+        self._start_timers()
+        self._dirty_plot = False
+        self._last_meta = 0.0
+        self._restored_selection = False
+        self.refresh_metadata()
+        self.nav.setCurrentRow(0)
+        self.restore_layout()
+
+    # construction ----------------------------------------------------------
+    def _build_pages(self, store: LiveStore, pool, extra_pages: dict[str, QWidget] | None) -> None:
+        """Navigation list and page stack: overview, plots and the pages the app composition passed in."""
         self.nav = QListWidget()
         self.nav.setObjectName("navigation")
         self.nav.setFixedWidth(130)
@@ -126,6 +142,8 @@ class MainWindow(QMainWindow):
         lay.addWidget(self.stack, 1)
         self.setCentralWidget(central)
 
+    def _build_docks(self, log_handler: QueueLogHandler, pool) -> None:
+        """Alarms and log/quarantine docks, tabbed at the bottom."""
         self.alarm_widget = AlarmsWidget(self.alarms, label=lambda key: self.labels.get(key, key))
         self.alarm_dock = QDockWidget("Alarms", self)
         self.alarm_dock.setObjectName("alarms")
@@ -141,6 +159,8 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.alarm_dock], [120], Qt.Orientation.Vertical)
         QTimer.singleShot(0, lambda: self.resizeDocks([self.alarm_dock], [120], Qt.Orientation.Vertical))
 
+    def _build_status_bar(self, timescaledb: bool) -> None:
+        """Receiver, rate, buffer, database and backend labels; errors on the left."""
         self.lbl_receiver = QLabel()
         self.lbl_rate = QLabel()
         self.lbl_buffer = QLabel()
@@ -154,6 +174,8 @@ class MainWindow(QMainWindow):
         sb.addWidget(self.lbl_error, 1)
         self.status_message.connect(self.show_error)
 
+    def _build_menus(self) -> None:
+        """File (settings, quit) and View (docks) menus."""
         menu = self.menuBar().addMenu("&File")
         act = QAction("&Settings…", self)
         act.triggered.connect(self.open_settings)
@@ -165,6 +187,8 @@ class MainWindow(QMainWindow):
         view.addAction(self.alarm_dock.toggleViewAction())
         view.addAction(self.log_dock.toggleViewAction())
 
+    def _connect_signals(self, bridge: IngestBridge) -> None:
+        """Tile clicks, page errors and the ingest bridge."""
         self.overview.grid.channel_clicked.connect(self.plot_channel)
         self.overview.grid.group_clicked.connect(lambda keys: self.plot_keys(keys))
         for page in self.pages.values():
@@ -173,6 +197,8 @@ class MainWindow(QMainWindow):
         bridge.status_changed.connect(self.show_status)
         bridge.samples_received.connect(self._samples)
 
+    def _start_timers(self) -> None:
+        """Overview 1 s, metadata 10 s, lifetime projection 5 min, live plots 1 s."""
         self._overview_timer = QTimer(self)
         self._overview_timer.timeout.connect(self.refresh_overview)
         self._overview_timer.start(1000)
@@ -186,12 +212,6 @@ class MainWindow(QMainWindow):
         self._plot_timer = QTimer(self)
         self._plot_timer.timeout.connect(self._live_plot_tick)
         self._plot_timer.start(1000)
-        self._dirty_plot = False
-        self._last_meta = 0.0
-        self._restored_selection = False
-        self.refresh_metadata()
-        self.nav.setCurrentRow(0)
-        self.restore_layout()
 
     # pages ---------------------------------------------------------------
     def show_page(self, name: str) -> None:
