@@ -372,7 +372,9 @@ def _error_exit(exc: Exception) -> int | None:
     if isinstance(exc, ConfigError):
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    if isinstance(exc, (UserError, paths.InstallationError)):
+    from .db.embedded import EmbeddedServerError
+
+    if isinstance(exc, (UserError, paths.InstallationError, EmbeddedServerError)):
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if isinstance(exc, SchemaError):  # too new, a failed migration, an edited migration

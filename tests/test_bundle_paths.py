@@ -66,3 +66,11 @@ def test_cli_refuses_to_start_without_its_sql(tmp_path):
     assert done.returncode == 2, done.stderr
     assert "0003_*.sql" in done.stderr and "reinstall" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_required_queries_name_every_query_file():
+    """The start-up check of a frozen or broken install knows every named-query file."""
+    from perocube_desktop import paths
+
+    shipped = {p.stem for p in (paths.sql_dir() / "queries").glob("*.sql")}
+    assert set(paths.REQUIRED_QUERIES) == shipped

@@ -58,6 +58,18 @@ def test_no_database(tmp_path):
     assert out.returncode != 0 and "cannot use the database" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_embedded_server_that_cannot_start(tmp_path):
+    """A data folder where the embedded server cannot live: one line naming it and what to do."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "pgdata").write_text("not a folder")
+    out = run("db", "status", env={"PEROCUBE_DATA_DIR": str(data)})
+    assert out.returncode == 2, out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "embedded PostgreSQL" in errors[0] and str(data / "pgdata") in errors[0]
+    assert "--db" in errors[0] and "Traceback" not in out.stderr
+
+
 # --- options before or after the command (#12) -------------------------------------------------------
 
 BAD_URL = "postgresql://nobody@127.0.0.1:1/placement_check"

