@@ -22,6 +22,8 @@ from datetime import datetime, timedelta
 
 import psycopg
 
+from . import queries
+
 log = logging.getLogger(__name__)
 
 KINDS = ("mpp", "temperature", "irradiance")
@@ -29,6 +31,10 @@ LEVELS = (("1m", timedelta(minutes=1)), ("1h", timedelta(hours=1)))
 # advisory lock (session, shared): an import holds the compression policies paused (migration 0009)
 IMPORT_HOLD_KEY = (1347571533, 1)
 _BATCH_OPTION = True  # refresh_continuous_aggregate takes options (TimescaleDB 2.19+)
+
+
+def _q(name: str) -> str:
+    return queries.get("rollups", name)
 
 
 @dataclass
@@ -40,7 +46,7 @@ class RefreshResult:
 
 
 def timescaledb_active(conn: psycopg.Connection) -> bool:
-    return bool(conn.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')").fetchone()[0])
+    return bool(conn.execute(_q("timescaledb_active")).fetchone()[0])
 
 
 def _floor(t: datetime, width: timedelta) -> datetime:
@@ -68,14 +74,12 @@ def refresh_view(conn: psycopg.Connection, view: str, lo: datetime | None, hi: d
                 # made a two-day 1-minute refresh take 4 s instead of 0.1 s; force: recompute the
                 # window even where TimescaleDB logged no invalidation (2.28 logs none for COPY)
                 try:
-                    conn.execute("CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, %s::timestamptz,"
-                                 " force => %s, options => '{\"buckets_per_batch\": 0}')", (view, lo, hi, force))
+                    conn.execute(_q("refresh_view_batched"), (view, lo, hi, force))
                 except psycopg.errors.UndefinedFunction:
                     _BATCH_OPTION = False
                     continue
             else:
-                conn.execute("CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, %s::timestamptz)",
-                             (view, lo, hi))
+                conn.execute(_q("refresh_view"), (view, lo, hi))
             log.debug("%s refreshed over [%s, %s) in %.2f s", view, lo, hi, time.perf_counter() - t0)
             return True
         except psycopg.errors.LockNotAvailable as exc:
@@ -107,7 +111,7 @@ def refresh(conn: psycopg.Connection, *, below_watermark_only: bool = False, max
         if not timescaledb_active(conn):
             with conn.transaction():
                 conn.execute("SET LOCAL work_mem = '256MB'")
-                result.ranges = conn.execute("SELECT perocube_refresh_rollups()").fetchone()[0]
+                result.ranges = conn.execute(_q("refresh_plain")).fetchone()[0]
         else:
             _refresh_timescaledb(conn, result, below_watermark_only, max_wait_s, conninfo)
     finally:
@@ -124,7 +128,7 @@ def _refresh_timescaledb(conn: psycopg.Connection, result: RefreshResult, below_
     of time to the end of the marks picks up whatever TimescaleDB did log itself and leaves no
     never-materialised range below the marks; it recomputes only invalidated buckets. With
     ``conninfo`` the hourly aggregates are refreshed in a second session beside the minute ones."""
-    pending = conn.execute("SELECT kind, t0, t1, ids FROM perocube_rollup_pending()").fetchall()
+    pending = conn.execute(_q("pending")).fetchall()
     by_kind: dict[str, list[tuple[datetime, datetime, list[int]]]] = {}
     for kind, first, last, ids in pending:
         by_kind.setdefault(kind, []).append((first, last, ids))
@@ -135,7 +139,7 @@ def _refresh_timescaledb(conn: psycopg.Connection, result: RefreshResult, below_
         out = {}
         for kind, ranges in by_kind.items():
             view, done, calls = f"{kind}_rollup_{suffix}", True, 0
-            wm = c.execute("SELECT perocube_rollup_watermark(%s)", (view,)).fetchone()[0] \
+            wm = c.execute(_q("watermark"), (view,)).fetchone()[0] \
                 if below_watermark_only else None
             top = None
             for first, last, _ids in ranges:
@@ -168,7 +172,7 @@ def _refresh_timescaledb(conn: psycopg.Connection, result: RefreshResult, below_
     for kind, ranges in by_kind.items():
         result.refreshed += sum(r[kind][0] for r in results)
         if all(r[kind][1] for r in results):
-            conn.execute("DELETE FROM rollup_dirty WHERE id = ANY(%s)", ([i for r in ranges for i in r[2]],))
+            conn.execute(_q("forget_marks"), ([i for r in ranges for i in r[2]],))
             result.ranges += len(ranges)
         else:
             result.left += len(ranges)
@@ -183,12 +187,10 @@ def refresh_all(conn: psycopg.Connection, max_wait_s: float = 300.0) -> None:
         if not timescaledb_active(conn):
             refresh(conn)
             return
-        views = [v for (v,) in conn.execute(
-            "SELECT view_name FROM timescaledb_information.continuous_aggregates"
-            " WHERE view_schema = current_schema() ORDER BY view_name")]
-        ids = [i for (i,) in conn.execute("SELECT id FROM rollup_dirty")]
+        views = [v for (v,) in conn.execute(_q("continuous_aggregates"))]
+        ids = [i for (i,) in conn.execute(_q("all_marks"))]
         if all([refresh_view(conn, v, None, None, max_wait_s) for v in views]):
-            conn.execute("DELETE FROM rollup_dirty WHERE id = ANY(%s)", (ids,))
+            conn.execute(_q("forget_marks"), (ids,))
     finally:
         conn.autocommit = was_autocommit
 
@@ -203,11 +205,10 @@ class CompressionHold:
 
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = conn
-        self.active = timescaledb_active(conn) and bool(conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'perocube_hold_compression')").fetchone()[0])
+        self.active = timescaledb_active(conn) and bool(conn.execute(_q("has_compression_hold")).fetchone()[0])
         if self.active:
-            conn.execute("SELECT pg_advisory_lock_shared(%s, %s)", IMPORT_HOLD_KEY)
-            paused = conn.execute("SELECT perocube_hold_compression(false)").fetchone()[0]
+            conn.execute(_q("hold_lock_shared"), IMPORT_HOLD_KEY)
+            paused = conn.execute(_q("hold_compression"), (False,)).fetchone()[0]
             log.info("compression policies paused for the import (%d jobs)", paused)
 
     def release(self) -> None:
@@ -215,26 +216,25 @@ class CompressionHold:
             return
         self.active = False
         try:
-            others = not self.conn.execute("SELECT pg_try_advisory_lock(%s, %s)", IMPORT_HOLD_KEY).fetchone()[0]
+            others = not self.conn.execute(_q("hold_try_lock"), IMPORT_HOLD_KEY).fetchone()[0]
             if not others:
-                self.conn.execute("SELECT pg_advisory_unlock(%s, %s)", IMPORT_HOLD_KEY)
-                self.conn.execute("SELECT perocube_hold_compression(true)")
+                self.conn.execute(_q("hold_unlock"), IMPORT_HOLD_KEY)
+                self.conn.execute(_q("hold_compression"), (True,))
                 log.info("compression policies resumed: the loaded chunks are compressed in the background")
         finally:
-            self.conn.execute("SELECT pg_advisory_unlock_shared(%s, %s)", IMPORT_HOLD_KEY)
+            self.conn.execute(_q("hold_unlock_shared"), IMPORT_HOLD_KEY)
 
 
 def resume_compression_if_idle(conn: psycopg.Connection) -> int:
     """Resume compression policies an import left paused (crashed), unless an import runs now."""
-    if not timescaledb_active(conn) or not conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'perocube_hold_compression')").fetchone()[0]:
+    if not timescaledb_active(conn) or not conn.execute(_q("has_compression_hold")).fetchone()[0]:
         return 0
-    if not conn.execute("SELECT pg_try_advisory_lock(%s, %s)", IMPORT_HOLD_KEY).fetchone()[0]:
+    if not conn.execute(_q("hold_try_lock"), IMPORT_HOLD_KEY).fetchone()[0]:
         return 0
     try:
-        n = int(conn.execute("SELECT perocube_hold_compression(true)").fetchone()[0])
+        n = int(conn.execute(_q("hold_compression"), (True,)).fetchone()[0])
     finally:
-        conn.execute("SELECT pg_advisory_unlock(%s, %s)", IMPORT_HOLD_KEY)
+        conn.execute(_q("hold_unlock"), IMPORT_HOLD_KEY)
     if n:
         log.warning("%d compression policies were left paused by an interrupted import: resumed", n)
     return n
