@@ -103,3 +103,44 @@ SELECT name FROM experiment ORDER BY name
 
 -- name: project_names
 SELECT name FROM project ORDER BY name
+
+-- name: pending_kinds
+-- kinds with rows the rollups have not caught up on yet (marks of the table triggers, migration 0007)
+SELECT DISTINCT kind FROM rollup_dirty
+
+-- name: mpp_series_fallback
+-- mpp_series through perocube_mpp_rollup (migration 0008): marked buckets are computed from the raw
+-- rows, so rows another client wrote since the last refresh are in the report. Same parameters.
+WITH p AS (SELECT * FROM unnest(%s::int[], %s::int[], %s::timestamptz[], %s::timestamptz[])
+                         WITH ORDINALITY AS p(b, c, t0, t1, k))
+SELECT string_agg(int4send(p.k::int4), ''::bytea),
+       string_agg(float8send(date_part('epoch', r.bucket) + 30), ''::bytea),
+       string_agg(float8send(r.n::float8), ''::bytea),
+       string_agg(float8send(coalesce(r.power_mean, 'NaN')), ''::bytea),
+       string_agg(float8send(coalesce(r.power_min, 'NaN')), ''::bytea),
+       string_agg(float8send(coalesce(r.power_max, 'NaN')), ''::bytea),
+       string_agg(float8send(coalesce(r.voltage_mean, 'NaN')), ''::bytea),
+       string_agg(float8send(coalesce(r.current_mean, 'NaN')), ''::bytea)
+FROM p
+JOIN perocube_mpp_rollup(interval '1 minute', (SELECT array_agg(b) FROM p), (SELECT array_agg(c) FROM p), %s, %s) r
+  ON r.tracking_channel_board = p.b AND r.tracking_channel_channel = p.c AND r.bucket >= p.t0 AND r.bucket < p.t1
+
+-- name: irradiance_series_fallback
+WITH p AS (SELECT * FROM unnest(%s::uuid[], %s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY AS p(id, t0, t1, k))
+SELECT string_agg(int4send(p.k::int4), ''::bytea),
+       string_agg(float8send(date_part('epoch', r.bucket) + 30), ''::bytea),
+       string_agg(float8send(coalesce(r.value_mean, 'NaN')), ''::bytea)
+FROM p
+JOIN perocube_sensor_rollup('irradiance', interval '1 minute', (SELECT array_agg(id) FROM p),
+                            (SELECT min(t0) FROM p), (SELECT max(t1) FROM p)) r
+  ON r.sensor_id = p.id AND r.bucket >= p.t0 AND r.bucket < p.t1
+
+-- name: temperature_series_fallback
+WITH p AS (SELECT * FROM unnest(%s::uuid[], %s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY AS p(id, t0, t1, k))
+SELECT string_agg(int4send(p.k::int4), ''::bytea),
+       string_agg(float8send(date_part('epoch', r.bucket) + 30), ''::bytea),
+       string_agg(float8send(coalesce(r.value_mean, 'NaN')), ''::bytea)
+FROM p
+JOIN perocube_sensor_rollup('temperature', interval '1 minute', (SELECT array_agg(id) FROM p),
+                            (SELECT min(t0) FROM p), (SELECT max(t1) FROM p)) r
+  ON r.sensor_id = p.id AND r.bucket >= p.t0 AND r.bucket < p.t1
