@@ -84,3 +84,25 @@ def rollup_mismatches(conn) -> dict[str, int]:
 def assert_rollups_match(conn) -> None:
     bad = {k: v for k, v in rollup_mismatches(conn).items() if v}
     assert not bad, f"rollups differ from a fresh aggregate of the raw rows (buckets): {bad}"
+
+
+def pump(src, dst, delay_s: float = 0.0, on_chunk=None) -> None:
+    """Copy one direction of a TCP forwarder until either side closes (then close both directions).
+    ``delay_s`` holds every chunk back (a slow network); ``on_chunk`` counts them."""
+    import socket as _socket
+
+    try:
+        while data := src.recv(65536):
+            if delay_s:
+                time.sleep(delay_s)
+            if on_chunk is not None:
+                on_chunk()
+            dst.sendall(data)
+    except OSError:
+        pass  # the other side went away: the finally closes ours
+    finally:
+        for s in (src, dst):
+            try:
+                s.shutdown(_socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed

@@ -21,6 +21,8 @@ from perocube_desktop.ui.registry import RegistryPage
 from perocube_desktop.ui.reports import ReportsPage
 from perocube_desktop.ui.settings_dialog import SettingsDialog
 
+from helpers import pump
+
 pytestmark = pytest.mark.gui
 
 DELAY_S = 0.2
@@ -64,23 +66,10 @@ class SlowProxy:
                 self.threads.append(t)
 
     def _pump(self, src: socket.socket, dst: socket.socket, slow: bool) -> None:
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                if slow:
-                    time.sleep(DELAY_S)
-                    self.delayed += 1
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+        pump(src, dst, DELAY_S if slow else 0.0, self._count_delayed if slow else None)
+
+    def _count_delayed(self) -> None:
+        self.delayed += 1
 
     def close(self) -> None:
         self.stopping.set()

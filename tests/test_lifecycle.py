@@ -23,7 +23,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from helpers import LineClient, free_port, mpp, wait_until
+from helpers import LineClient, free_port, mpp, pump, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -359,21 +359,7 @@ class LateDatabase:
                 return
             upstream = self._connect_target()
             for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), name="late-db-pipe", daemon=True).start()
-
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+                threading.Thread(target=pump, args=(a, b), name="late-db-pipe", daemon=True).start()
 
     def close(self) -> None:
         self._stop.set()
