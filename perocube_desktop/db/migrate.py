@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 
 from ..paths import sql_dir
-from . import rollups
+from . import queries, rollups
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,10 @@ NOT_CREATED = ("TimescaleDB available but not enabled in this database, and this
 
 class SchemaError(RuntimeError):
     """The schema cannot be brought up to date; the message says which migration, why, and what to do."""
+
+
+def _q(name: str) -> str:
+    return queries.get("migrate", name)
 
 
 class SchemaTooNewError(SchemaError):
@@ -106,22 +110,16 @@ def available(directory: Path | None = None) -> list[Migration]:
 
 
 def _ensure_table(conn: psycopg.Connection) -> None:
-    if conn.execute("SELECT to_regclass('perocube_schema_migrations') IS NOT NULL").fetchone()[0]:
+    if conn.execute(_q("has_migrations_table")).fetchone()[0]:
         return
-    conn.execute(
-        """CREATE TABLE IF NOT EXISTS perocube_schema_migrations (
-               version integer PRIMARY KEY,
-               name text NOT NULL,
-               checksum text NOT NULL,
-               applied_at timestamptz NOT NULL DEFAULT now())"""
-    )
+    conn.execute(_q("create_migrations_table"))
 
 
 def current_version(conn: psycopg.Connection) -> int:
-    exists = conn.execute("SELECT to_regclass('perocube_schema_migrations') IS NOT NULL").fetchone()[0]
+    exists = conn.execute(_q("has_migrations_table")).fetchone()[0]
     if not exists:
         return 0
-    return conn.execute("SELECT coalesce(max(version), 0) FROM perocube_schema_migrations").fetchone()[0]
+    return conn.execute(_q("current_version")).fetchone()[0]
 
 
 def check_not_newer(conn: psycopg.Connection) -> int:
@@ -139,7 +137,7 @@ def check_checksums(conn: psycopg.Connection, migrations: list[Migration]) -> No
     """Refuse a database whose applied migrations differ from the files we ship (edited after the
     fact), unless the recorded checksum is a documented superseded version (SUPERSEDED_CHECKSUMS)."""
     by_version = {m.version: m for m in migrations}
-    for version, checksum in conn.execute("SELECT version, checksum FROM perocube_schema_migrations ORDER BY version"):
+    for version, checksum in conn.execute(_q("applied_checksums")):
         mig = by_version.get(version)
         # recorded before line endings were normalised: the raw bytes of a CRLF checkout count too
         raw = hashlib.sha256(mig.path.read_bytes()).hexdigest() if mig else ""
@@ -159,13 +157,13 @@ def migrate(conninfo: str, compress_after_days: int | None = None, directory: Pa
     result = MigrationResult()
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.add_notice_handler(lambda diag: result.notices.append(diag.message_primary or ""))
-        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        conn.execute(_q("lock"), (_LOCK_KEY,))
         try:
             _ensure_table(conn)
             check_not_newer(conn)
             migrations = available(directory)
             check_checksums(conn, migrations)
-            done = {row[0] for row in conn.execute("SELECT version FROM perocube_schema_migrations")}
+            done = {row[0] for row in conn.execute(_q("applied_versions"))}
             for mig in migrations:
                 if mig.version in done:
                     continue
@@ -173,10 +171,7 @@ def migrate(conninfo: str, compress_after_days: int | None = None, directory: Pa
                 try:
                     with conn.transaction():
                         conn.execute(mig.sql)
-                        conn.execute(
-                            "INSERT INTO perocube_schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
-                            (mig.version, mig.name, mig.checksum),
-                        )
+                        conn.execute(_q("record_migration"), (mig.version, mig.name, mig.checksum))
                 except psycopg.Error as exc:
                     raise MigrationFailedError(_failure_message(conn, mig, exc)) from exc
                 result.applied.append(mig.version)
@@ -185,13 +180,13 @@ def migrate(conninfo: str, compress_after_days: int | None = None, directory: Pa
                 _refresh_after_migration(conn)
             if _has_function(conn, "perocube_ensure_policies"):
                 # refresh policies only now, after the initial refresh: they cannot race it
-                conn.execute("SELECT perocube_ensure_policies()")
+                conn.execute(_q("ensure_policies"))
             rollups.resume_compression_if_idle(conn)
             if compress_after_days is not None:
-                conn.execute("SELECT perocube_set_compression_age(make_interval(days => %s))", (compress_after_days,))
+                conn.execute(_q("set_compression_age"), (compress_after_days,))
             result.version = current_version(conn)
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+            conn.execute(_q("unlock"), (_LOCK_KEY,))
     for notice in result.notices:
         log.info("migration: %s", notice)
     if result.problem:
@@ -223,16 +218,15 @@ def timescaledb_preloaded(conn: psycopg.Connection) -> bool:
     background-worker launcher instead."""
     try:
         with conn.transaction():
-            value = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()[0]
+            value = conn.execute(_q("preload_setting")).fetchone()[0]
         return bool(re.search(r'(^|[\s,"])timescaledb([\s,"]|$)', value or ""))
     except psycopg.errors.InsufficientPrivilege:
-        return bool(conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type LIKE 'TimescaleDB%')").fetchone()[0])
+        return bool(conn.execute(_q("timescaledb_launcher_running")).fetchone()[0])
 
 
 def timescaledb_problem(conn: psycopg.Connection) -> str | None:
     """Why a server that has the TimescaleDB package does not use it here (None: nothing wrong)."""
-    if not conn.execute("SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')").fetchone()[0]:
+    if not conn.execute(_q("timescaledb_available")).fetchone()[0]:
         return None
     if timescaledb_active(conn):
         return None
@@ -250,7 +244,7 @@ def _maybe_enable_timescaledb(conn: psycopg.Connection, result: MigrationResult)
         return False
     try:
         with conn.transaction():
-            converted = bool(conn.execute("SELECT perocube_enable_timescaledb()").fetchone()[0])
+            converted = bool(conn.execute(_q("enable_timescaledb")).fetchone()[0])
     except (psycopg.errors.InsufficientPrivilege, psycopg.errors.FeatureNotSupported) as exc:
         log.info("TimescaleDB not enabled: %s", str(exc).splitlines()[0])
         return False
@@ -259,7 +253,7 @@ def _maybe_enable_timescaledb(conn: psycopg.Connection, result: MigrationResult)
 
 
 def _has_function(conn: psycopg.Connection, name: str) -> bool:
-    return bool(conn.execute("SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = %s)", (name,)).fetchone()[0])
+    return bool(conn.execute(_q("has_function"), (name,)).fetchone()[0])
 
 
 def _refresh_after_migration(conn: psycopg.Connection) -> None:
@@ -269,7 +263,7 @@ def _refresh_after_migration(conn: psycopg.Connection) -> None:
 
 
 def timescaledb_active(conn: psycopg.Connection) -> bool:
-    return conn.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')").fetchone()[0]
+    return conn.execute(_q("timescaledb_active")).fetchone()[0]
 
 
 @dataclass
@@ -291,21 +285,17 @@ def status(conninfo: str) -> SchemaStatus:
         if version:
             applied = [
                 (v, n, a.isoformat(timespec="seconds"))
-                for v, n, a in conn.execute(
-                    "SELECT version, name, applied_at FROM perocube_schema_migrations ORDER BY version"
-                )
+                for v, n, a in conn.execute(_q("applied_list"))
             ]
-        available_ts = conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')"
-        ).fetchone()[0]
-        ext = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+        available_ts = conn.execute(_q("timescaledb_available")).fetchone()[0]
+        ext = conn.execute(_q("timescaledb_version")).fetchone()
         return SchemaStatus(
             version=version,
             known_version=max((m.version for m in available()), default=0),
             timescaledb_available=available_ts,
             timescaledb_active=ext is not None,
             timescaledb_version=ext[0] if ext else None,
-            server_version=conn.execute("SHOW server_version").fetchone()[0],
+            server_version=conn.execute(_q("server_version")).fetchone()[0],
             applied=applied,
             timescaledb_problem=timescaledb_problem(conn),
         )
