@@ -16,11 +16,24 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
+from psycopg import sql as pgsql
 
 from ..db import bulk, queries, rollups
 from ..protocol import MPP
 from ..values import ts_datetime
 from .buffer import MPP_COPY_COLUMNS, STAGE_COPY_COLUMNS, DiskBuffer, Segment
+
+
+def _copy_into(table: str, columns: str) -> pgsql.Composed:
+    """``COPY table (columns) FROM STDIN`` with every name quoted as an identifier."""
+    cols = [c.strip().strip('"') for c in columns.split(",")]
+    return pgsql.SQL("COPY {} ({}) FROM STDIN").format(pgsql.Identifier(table),
+                                                       pgsql.SQL(", ").join(map(pgsql.Identifier, cols)))
+
+
+_COPY_STAGE_INGEST = _copy_into("_stage_ingest", STAGE_COPY_COLUMNS)
+_COPY_MPP = _copy_into("mpp_measurement", MPP_COPY_COLUMNS)
+_COPY_STAGE_MPP = _copy_into("_stage_mpp", MPP_COPY_COLUMNS)
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +219,7 @@ class DatabaseWriter:
                 elif mpp:
                     self._write_mpp(conn, cur, mpp)
                 if staged:
-                    with cur.copy(f"COPY _stage_ingest ({STAGE_COPY_COLUMNS}) FROM STDIN") as copy:
+                    with cur.copy(_COPY_STAGE_INGEST) as copy:
                         copy.write("".join(s.body for s in staged).encode())
                     self._merge(cur, {s.kind for s in staged})
                 if quarantine:
@@ -279,13 +292,13 @@ class DatabaseWriter:
         if rows >= 1000:
             try:
                 with conn.transaction():
-                    with cur.copy(f"COPY mpp_measurement ({MPP_COPY_COLUMNS}) FROM STDIN") as copy:
+                    with cur.copy(_COPY_MPP) as copy:
                         copy.write(payload)
                 direct = True
             except psycopg.errors.UniqueViolation:
                 log.debug("re-sent rows in this batch: merging through the staging table")
         if not direct:
-            with cur.copy(f"COPY _stage_mpp ({MPP_COPY_COLUMNS}) FROM STDIN") as copy:
+            with cur.copy(_COPY_STAGE_MPP) as copy:
                 copy.write(payload)
             cur.execute(queries.get("writer_mpp", "insert_staged"))
         # (the table's triggers mark the changed range for the rollups: migration 0007)
