@@ -188,7 +188,7 @@ def _build(cls: type, data: dict, file: str, prefix: str) -> Any:
         if key not in known:
             raise ConfigError(f"{where}: unknown key (known: {', '.join(sorted(known))})")
         tp = hints[key]
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):  # a nested settings section
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: expected a mapping")
             kwargs[key] = _build(tp, value, file, f"{prefix}{key}.")

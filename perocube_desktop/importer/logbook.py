@@ -35,7 +35,7 @@ class LogbookResult:
     pixels: int = 0
     events: int = 0
     rows_skipped: int = 0
-    problems: list[tuple[int, str]] = field(default_factory=list)  # (excel row, reason)
+    problems: list[tuple[int | None, str]] = field(default_factory=list)  # (excel row or None: whole file, reason)
     notes: list[tuple[int, str]] = field(default_factory=list)  # rows kept with an assumption
 
 

@@ -32,8 +32,11 @@ class LabFile:
     @property
     def sensor_id(self) -> str | None:
         if self.kind == "temperature":
+            assert self.sensor_identifier is not None, "classify() sets it for every temperature file"
             return str(temperature_sensor_uuid(self.sensor_identifier))
         if self.kind == "irradiance":
+            assert self.sensor_identifier is not None and self.sensor_channel is not None, \
+                "classify() sets both for every irradiance file"
             return str(irradiance_sensor_uuid(self.sensor_identifier, self.sensor_channel))
         return None
 

@@ -219,7 +219,7 @@ class DiskBuffer:
         ):
             channels = None
             if kind == MPP:
-                pairs = set()
+                pairs: set[str] = set()
                 for (text,) in conn.execute("SELECT DISTINCT channels FROM segment WHERE id <= ? AND kind = 'mpp'", (last,)):
                     pairs.update((text or "").split())
                 channels = " ".join(sorted(pairs))

@@ -22,6 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import BinaryIO
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class Simulator:
         self.stats = SimStats()
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
-        self._file = None
+        self._file: BinaryIO | None = None
 
     def stop(self) -> None:
         self._stop.set()

@@ -58,7 +58,7 @@ def load(conn: psycopg.Connection, kind: str, ids: list[str], t0: float, t1: flo
     id_cols = sql.SQL(", ").join(map(sql.Identifier, ID_COLS[kind]))
     fields = FIELDS[kind]
     if source == "raw" and stride <= raw_limit_s:
-        cols = sql.SQL(", ").join(sql.SQL("{f}, {f}, {f}").format(f=sql.Identifier(f)) for f in fields)
+        cols: sql.Composable = sql.SQL(", ").join(sql.SQL("{f}, {f}, {f}").format(f=sql.Identifier(f)) for f in fields)
         query = sql.SQL(
             "SELECT {ids}, extract(epoch FROM \"timestamp\")::float8, {cols} FROM {tbl} "
             "WHERE {where} AND \"timestamp\" >= to_timestamp(%s) AND \"timestamp\" < to_timestamp(%s) "
@@ -86,7 +86,7 @@ def load(conn: psycopg.Connection, kind: str, ids: list[str], t0: float, t1: flo
                 sql.SQL("sum({m} * n) / nullif(sum(n), 0), min({lo}), max({hi})").format(
                     m=sql.Identifier(f + "_mean"), lo=sql.Identifier(f + "_min"), hi=sql.Identifier(f + "_max"))
                 for f in fields)
-            out_ids = id_cols
+            out_ids: sql.Composable = id_cols
         else:
             src = sql.SQL("perocube_sensor_rollup(%s, %s::interval, %s::uuid[], to_timestamp(%s), to_timestamp(%s))")
             src_params = [kind, width, ids]
@@ -127,4 +127,5 @@ def extent(conn: psycopg.Connection, ids: list[str]) -> tuple[float | None, floa
 
     boards = [int(i.split("/")[0]) for i in ids]
     chans = [int(i.split("/")[1]) for i in ids]
-    return conn.execute(queries.get("monitor", "data_extent"), (boards, chans)).fetchone()
+    row = conn.execute(queries.get("monitor", "data_extent"), (boards, chans)).fetchone()  # an aggregate: one row
+    return row[0], row[1]

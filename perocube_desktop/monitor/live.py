@@ -75,8 +75,8 @@ class LiveStore:
                 if ring is None:
                     ring = self.rings[key] = Ring(self.capacity, 3 if s.kind == MPP else 1)
                 t = s.ts_us / 1e6
-                values = (s.a, s.c, s.b) if s.kind == MPP else (s.a,)  # mpp: power, voltage, current
-                values = tuple(np.nan if x is None else x for x in values)
+                raw = (s.a, s.c, s.b) if s.kind == MPP else (s.a,)  # mpp: power, voltage, current
+                values = tuple(np.nan if x is None else x for x in raw)
                 ring.append(t, values)
                 prev = self.latest.get(key)
                 if prev is None or t >= prev.t:

@@ -57,7 +57,7 @@ def build_tiles(channels: list[tuple[int, int]], connections: dict[str, str], se
         connected = connections.get(key)
         if alarms.for_key(key):
             state = ALARM
-        elif latest is not None and age <= stale_after_s:
+        elif age is not None and age <= stale_after_s:  # age is None exactly when latest is
             state = LIVE
         elif connected:
             state = STALE  # a pixel sits here but no fresh data arrives
@@ -78,7 +78,7 @@ def build_tiles(channels: list[tuple[int, int]], connections: dict[str, str], se
         value = "–" if latest is None or np.isnan(latest.values[0]) else f"{latest.values[0]:.4g} {unit}"
         if alarms.for_key(key):
             state = ALARM
-        elif latest is None:
+        elif age is None:  # no sample yet
             state = IDLE
         else:
             state = LIVE if age <= stale_after_s else STALE
