@@ -15,6 +15,8 @@ from typing import TypeVar
 
 import psycopg
 
+from ..db import catalog
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -42,12 +44,8 @@ class ReadOnlyPool:
         # per request; code that needs one snapshot opens conn.transaction() (read-only too)
         conn = psycopg.connect(self.conninfo, connect_timeout=self.connect_timeout_s, application_name="perocube-api",
                                prepare_threshold=None, autocommit=True)
-        # read-only whatever the role may do; UTC so that JSON and CSV timestamps are unambiguous;
-        # work_mem: a month of minute rollups for one pixel is sorted in memory, not on disk
-        conn.execute("SELECT set_config('default_transaction_read_only', 'on', false), "
-                     "set_config('TimeZone', 'UTC', false), "
-                     "set_config('statement_timeout', %s, false), set_config('work_mem', '32MB', false)",
-                     (f"{int(self.statement_timeout_s * 1000)}ms",))
+        # read-only whatever the role may do, UTC, the statement timeout (sql/queries/server.sql)
+        conn.execute(catalog.q("session_read_api"), (f"{int(self.statement_timeout_s * 1000)}ms",))
         conn.read_only = True
         return conn
 

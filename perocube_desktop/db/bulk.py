@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
+from . import catalog
+
 
 def may_skip_fk_triggers(conn: psycopg.Connection) -> bool:
     """Whether per-chunk ``session_replication_role = replica`` is allowed and safe here.
@@ -15,9 +17,9 @@ def may_skip_fk_triggers(conn: psycopg.Connection) -> bool:
     """
     try:
         with conn.transaction():
-            if conn.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')").fetchone()[0]:
+            if catalog.timescaledb_active(conn):
                 return False
-            conn.execute("SET LOCAL session_replication_role = replica")
+            conn.execute(catalog.q("local_skip_fk_triggers"))
         return True
     except psycopg.errors.InsufficientPrivilege:
         return False
@@ -25,4 +27,4 @@ def may_skip_fk_triggers(conn: psycopg.Connection) -> bool:
 
 def skip_fk_triggers(conn: psycopg.Connection) -> None:
     """For the current transaction only (see ``may_skip_fk_triggers``)."""
-    conn.execute("SET LOCAL session_replication_role = replica")
+    conn.execute(catalog.q("local_skip_fk_triggers"))

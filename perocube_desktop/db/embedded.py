@@ -18,6 +18,8 @@ from typing import Any
 import psutil  # a declared dependency (cross-platform process checks)
 import psycopg
 
+from . import catalog
+
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "perocube"
@@ -59,8 +61,7 @@ class EmbeddedServer:
                 "database with --db / database.url") from exc
         admin_url = self._server.get_uri()
         with psycopg.connect(admin_url, autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone()
-            if not exists:
+            if not catalog.database_exists(conn, self.database):
                 conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(self.database)))
                 log.info("created database %s", self.database)
         return self.url()

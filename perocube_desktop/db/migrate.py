@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 
 from ..paths import sql_dir
-from . import queries, rollups
+from . import catalog, queries, rollups
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def migrate(conninfo: str, compress_after_days: int | None = None, directory: Pa
             converted = _maybe_enable_timescaledb(conn, result)
             if result.applied or converted:
                 _refresh_after_migration(conn)
-            if _has_function(conn, "perocube_ensure_policies"):
+            if catalog.has_function(conn, "perocube_ensure_policies"):
                 # refresh policies only now, after the initial refresh: they cannot race it
                 conn.execute(_q("ensure_policies"))
             rollups.resume_compression_if_idle(conn)
@@ -218,17 +218,17 @@ def timescaledb_preloaded(conn: psycopg.Connection) -> bool:
     background-worker launcher instead."""
     try:
         with conn.transaction():
-            value = conn.execute(_q("preload_setting")).fetchone()[0]
+            value = catalog.preload_setting(conn)
         return bool(re.search(r'(^|[\s,"])timescaledb([\s,"]|$)', value or ""))
     except psycopg.errors.InsufficientPrivilege:
-        return bool(conn.execute(_q("timescaledb_launcher_running")).fetchone()[0])
+        return catalog.timescaledb_launcher_running(conn)
 
 
 def timescaledb_problem(conn: psycopg.Connection) -> str | None:
     """Why a server that has the TimescaleDB package does not use it here (None: nothing wrong)."""
-    if not conn.execute(_q("timescaledb_available")).fetchone()[0]:
+    if not catalog.timescaledb_available(conn):
         return None
-    if timescaledb_active(conn):
+    if catalog.timescaledb_active(conn):
         return None
     if not timescaledb_preloaded(conn):
         return NOT_PRELOADED
@@ -240,7 +240,7 @@ def _maybe_enable_timescaledb(conn: psycopg.Connection, result: MigrationResult)
     """A database migrated as plain PostgreSQL on a server that now preloads TimescaleDB is
     converted (hypertables keeping every row, continuous aggregates instead of rollup tables)."""
     result.problem = timescaledb_problem(conn)
-    if result.problem is None or result.problem == NOT_PRELOADED or not _has_function(conn, "perocube_enable_timescaledb"):
+    if result.problem is None or result.problem == NOT_PRELOADED or not catalog.has_function(conn, "perocube_enable_timescaledb"):
         return False
     try:
         with conn.transaction():
@@ -252,18 +252,10 @@ def _maybe_enable_timescaledb(conn: psycopg.Connection, result: MigrationResult)
     return converted
 
 
-def _has_function(conn: psycopg.Connection, name: str) -> bool:
-    return bool(conn.execute(_q("has_function"), (name,)).fetchone()[0])
-
-
 def _refresh_after_migration(conn: psycopg.Connection) -> None:
     """Fill the rollups of data that was already there (outside a transaction: TimescaleDB's
     refresh refuses to run inside one), waiting out a policy job that refreshes concurrently."""
     rollups.refresh_all(conn)
-
-
-def timescaledb_active(conn: psycopg.Connection) -> bool:
-    return conn.execute(_q("timescaledb_active")).fetchone()[0]
 
 
 @dataclass
@@ -287,15 +279,15 @@ def status(conninfo: str) -> SchemaStatus:
                 (v, n, a.isoformat(timespec="seconds"))
                 for v, n, a in conn.execute(_q("applied_list"))
             ]
-        available_ts = conn.execute(_q("timescaledb_available")).fetchone()[0]
-        ext = conn.execute(_q("timescaledb_version")).fetchone()
+        available_ts = catalog.timescaledb_available(conn)
+        ts_version = catalog.timescaledb_version(conn)
         return SchemaStatus(
             version=version,
             known_version=max((m.version for m in available()), default=0),
             timescaledb_available=available_ts,
-            timescaledb_active=ext is not None,
-            timescaledb_version=ext[0] if ext else None,
-            server_version=conn.execute(_q("server_version")).fetchone()[0],
+            timescaledb_active=ts_version is not None,
+            timescaledb_version=ts_version,
+            server_version=catalog.server_version(conn),
             applied=applied,
             timescaledb_problem=timescaledb_problem(conn),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import config
+from . import catalog
 from .connection import connect, with_password
 
 
@@ -11,6 +12,6 @@ def server_version(url: str, timeout_s: int = 5) -> str:
     Raises ``ConfigError`` for a URL with a password in it, ``psycopg.Error`` when unreachable."""
     config.check_no_password(url, "URL")
     with connect(with_password(url), connect_timeout=timeout_s, application_name="perocube-settings") as conn:
-        version = conn.execute("SHOW server_version").fetchone()[0]
-        tsdb = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
-    return f"PostgreSQL {version}" + (f", TimescaleDB {tsdb[0]}" if tsdb else "")
+        version = catalog.server_version(conn)
+        tsdb = catalog.timescaledb_version(conn)
+    return f"PostgreSQL {version}" + (f", TimescaleDB {tsdb}" if tsdb else "")

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from . import queries
+from . import catalog, queries
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,6 @@ class RefreshResult:
     refreshed: int = 0  # continuous-aggregate refresh calls (TimescaleDB)
     left: int = 0  # ranges left for later (a concurrent refresh outlasted the wait)
     seconds: float = 0.0
-
-
-def timescaledb_active(conn: psycopg.Connection) -> bool:
-    return bool(conn.execute(_q("timescaledb_active")).fetchone()[0])
 
 
 def _floor(t: datetime, width: timedelta) -> datetime:
@@ -108,9 +104,9 @@ def refresh(conn: psycopg.Connection, *, below_watermark_only: bool = False, max
     was_autocommit = conn.autocommit
     conn.autocommit = True
     try:
-        if not timescaledb_active(conn):
+        if not catalog.timescaledb_active(conn):
             with conn.transaction():
-                conn.execute("SET LOCAL work_mem = '256MB'")
+                conn.execute(catalog.q("local_work_mem_large"))
                 result.ranges = conn.execute(_q("refresh_plain")).fetchone()[0]
         else:
             _refresh_timescaledb(conn, result, below_watermark_only, max_wait_s, conninfo)
@@ -184,7 +180,7 @@ def refresh_all(conn: psycopg.Connection, max_wait_s: float = 300.0) -> None:
     was_autocommit = conn.autocommit
     conn.autocommit = True
     try:
-        if not timescaledb_active(conn):
+        if not catalog.timescaledb_active(conn):
             refresh(conn)
             return
         views = [v for (v,) in conn.execute(_q("continuous_aggregates"))]
@@ -205,7 +201,7 @@ class CompressionHold:
 
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = conn
-        self.active = timescaledb_active(conn) and bool(conn.execute(_q("has_compression_hold")).fetchone()[0])
+        self.active = catalog.timescaledb_active(conn) and bool(conn.execute(_q("has_compression_hold")).fetchone()[0])
         if self.active:
             conn.execute(_q("hold_lock_shared"), IMPORT_HOLD_KEY)
             paused = conn.execute(_q("hold_compression"), (False,)).fetchone()[0]
@@ -227,7 +223,7 @@ class CompressionHold:
 
 def resume_compression_if_idle(conn: psycopg.Connection) -> int:
     """Resume compression policies an import left paused (crashed), unless an import runs now."""
-    if not timescaledb_active(conn) or not conn.execute(_q("has_compression_hold")).fetchone()[0]:
+    if not catalog.timescaledb_active(conn) or not conn.execute(_q("has_compression_hold")).fetchone()[0]:
         return 0
     if not conn.execute(_q("hold_try_lock"), IMPORT_HOLD_KEY).fetchone()[0]:
         return 0

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import psycopg
 
+from . import catalog
+
 log = logging.getLogger(__name__)
 
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)")
@@ -99,8 +101,7 @@ def require_tool(name: str, server_major: int) -> Path:
 
 def _server(conninfo: str) -> tuple[int, bool]:
     with psycopg.connect(conninfo, connect_timeout=10) as conn:
-        ts = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')").fetchone()[0]
-        return conn.info.server_version // 10000, bool(ts)
+        return catalog.server_major(conn), catalog.timescaledb_active(conn)
 
 
 def _run(cmd: list[str], what: str) -> subprocess.CompletedProcess:
@@ -152,21 +153,18 @@ def restore(conninfo: str, file: Path, server_major: int | None = None) -> Path:
 
 def _restore_timescaledb(conninfo: str, exe: Path, file: Path) -> None:
     with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
-        if not conn.execute("SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')").fetchone()[0]:
+        if not catalog.timescaledb_available(conn):
             raise ToolError("the backup uses TimescaleDB, which this server does not have: restore it on a server with "
                             "TimescaleDB (same version as when it was made)")
         # the documented way: an empty database, the extension, pre_restore, pg_restore, post_restore
         try:
-            conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
-            conn.execute("CREATE SCHEMA public")
-            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-            conn.execute("SELECT timescaledb_pre_restore()")
+            conn.execute(catalog.q("timescaledb_restore_prepare"))
         except psycopg.errors.InsufficientPrivilege as exc:
             raise ToolError(f"restoring a TimescaleDB backup needs a role that may recreate the schema and the "
                             f"extension (the database owner with the extension's rights, or the DBA): {exc}") from exc
     proc = _run([str(exe), "--no-owner", f"--dbname={conninfo}", str(file)], "pg_restore")
     with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
-        conn.execute("SELECT timescaledb_post_restore()")
+        conn.execute(catalog.q("timescaledb_restore_finish"))
     if proc.returncode != 0:
         errors = [ln for ln in proc.stderr.splitlines() if "error" in ln.lower()
                   and "already exists" not in ln and "must be owner of extension" not in ln]

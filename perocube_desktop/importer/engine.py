@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psycopg
 
-from ..db import queries, rollups
+from ..db import catalog, queries, rollups
 from .loader import Loader, RollupRefresher, load_with_retry, row_suffix
 from .plan import Chunk, FilePlan, locate_lines, plan_file
 from .preview import PreviewRow, preview
@@ -149,7 +149,7 @@ def run_import(
 
     with psycopg.connect(conninfo, connect_timeout=10, application_name="perocube-import", autocommit=True) as conn:
         loader = Loader(conn, opts.timezone)
-        refresher = None if opts.dry_run or rollups.timescaledb_active(conn) else RollupRefresher(conninfo)
+        refresher = None if opts.dry_run or catalog.timescaledb_active(conn) else RollupRefresher(conninfo)
         hold = None if opts.dry_run else rollups.CompressionHold(conn)
         if refresher is not None:
             loader.on_committed = refresher.submit

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import psycopg
 from psycopg import sql
 
-from ..db import bulk, queries
+from ..db import bulk, catalog, queries
 from ..db.tables import KINDS as SERIES_KINDS
 from . import lines as lines_mod
 from .scan import LabFile
@@ -32,7 +32,7 @@ class Loader:
 
     def __init__(self, conn: psycopg.Connection, timezone: str) -> None:
         self.conn = conn
-        conn.execute("SELECT set_config('TimeZone', %s, false)", (timezone,))
+        catalog.set_session_timezone(conn, timezone)
         conn.execute(queries.load("import_staging"))
         self.skip_fk_triggers = bulk.may_skip_fk_triggers(conn)
         self.on_committed: Callable[[], None] | None = None  # after each committed chunk
@@ -41,7 +41,7 @@ class Loader:
         """Per chunk transaction: skip redundant FK triggers (``db.bulk``), and do not wait for the
         WAL flush at commit: a chunk lost in a crash is lost together with its ``imported_file``
         progress (same transaction), so the next run simply loads it again."""
-        self.conn.execute("SET LOCAL synchronous_commit = off")
+        self.conn.execute(catalog.q("local_async_commit"))
         if self.skip_fk_triggers:
             bulk.skip_fk_triggers(self.conn)
 
@@ -126,15 +126,12 @@ class RollupRefresher:
     def _run(self) -> None:
         try:
             with psycopg.connect(self.conninfo, autocommit=True, application_name="perocube-rollups") as conn:
-                conn.execute("SET work_mem = '64MB'")
-                conn.execute("SET synchronous_commit = off")  # rollups can always be recomputed
+                conn.execute(catalog.q("session_rollup_refresher"))
                 last_id = 0
                 while self.queue.get() is not None:
-                    ids = [i for (i,) in conn.execute(
-                        "SELECT id FROM rollup_dirty WHERE id > %s AND kind = 'mpp' AND channel IS NOT NULL ORDER BY id",
-                        (last_id,))]
+                    ids = [i for (i,) in conn.execute(queries.get("rollups", "channel_marks_after"), (last_id,))]
                     for i in ids:
-                        conn.execute("SELECT perocube_refresh_mpp_channel(%s)", (i,))
+                        conn.execute(queries.get("rollups", "refresh_mpp_channel"), (i,))
                     last_id = max(ids, default=last_id)
         except psycopg.Error as exc:  # the final global refresh covers what is left
             log.warning("background rollup refresh stopped: %s", exc)

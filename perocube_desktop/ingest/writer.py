@@ -223,7 +223,7 @@ class DatabaseWriter:
                         copy.write("".join(s.body for s in staged).encode())
                     self._merge(cur, {s.kind for s in staged})
                 if quarantine:
-                    with cur.copy("COPY quarantine (received_at, source, origin, raw, reason) FROM STDIN") as copy:
+                    with cur.copy(queries.get("writer_mpp", "copy_quarantine")) as copy:
                         for _id, received_us, origin, raw, reason in quarantine:
                             copy.write_row((ts_datetime(received_us), "receiver", origin, raw, reason))
 

@@ -1,5 +1,5 @@
--- The migration runner's bookkeeping (db/migrate.py): the migrations table, its lock, the
--- TimescaleDB checks that must run before CREATE EXTENSION, and db status.
+-- The migration runner's bookkeeping (db/migrate.py): the migrations table, its lock and the
+-- TimescaleDB steps of a migration (the server checks are in server.sql).
 
 -- name: has_migrations_table
 SELECT to_regclass('perocube_schema_migrations') IS NOT NULL
@@ -38,27 +38,5 @@ SELECT perocube_ensure_policies()
 -- name: set_compression_age
 SELECT perocube_set_compression_age(make_interval(days => %s))
 
--- name: preload_setting
-SELECT current_setting('shared_preload_libraries')
-
--- name: timescaledb_launcher_running
--- for a role that may not read shared_preload_libraries: the extension's background workers run
-SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type LIKE 'TimescaleDB%')
-
--- name: timescaledb_available
-SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')
-
--- name: timescaledb_active
-SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')
-
--- name: timescaledb_version
-SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'
-
 -- name: enable_timescaledb
 SELECT perocube_enable_timescaledb()
-
--- name: has_function
-SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = %s)
-
--- name: server_version
-SHOW server_version

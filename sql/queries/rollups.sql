@@ -2,9 +2,6 @@
 -- 0007), the plain-PostgreSQL refresh function, the TimescaleDB continuous-aggregate refresh and
 -- the import's hold on the compression policies (migration 0009).
 
--- name: timescaledb_active
-SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')
-
 -- name: refresh_view_batched
 -- one batch (TimescaleDB 2.19+ would refresh ten buckets per transaction); force: recompute the
 -- window even where TimescaleDB logged no invalidation (2.28 logs none for COPY)
@@ -51,3 +48,11 @@ SELECT pg_advisory_unlock(%s, %s)
 -- name: hold_compression
 -- false: pause the compression policies, true: resume them; returns the number of jobs
 SELECT perocube_hold_compression(%s)
+
+-- The import's background refresher (plain PostgreSQL): one channel's marks at a time, while
+-- the import still loads other files
+-- name: channel_marks_after
+SELECT id FROM rollup_dirty WHERE id > %s AND kind = 'mpp' AND channel IS NOT NULL ORDER BY id
+
+-- name: refresh_mpp_channel
+SELECT perocube_refresh_mpp_channel(%s)

@@ -11,3 +11,7 @@ INSERT INTO mpp_measurement ("timestamp", power, current, voltage, tracking_chan
 SELECT "timestamp", power, current, voltage, tracking_channel_board, tracking_channel_channel FROM _stage_mpp
 ON CONFLICT DO NOTHING
 
+
+-- Messages the receiver could not store as samples, with the peer and the reason
+-- name: copy_quarantine
+COPY quarantine (received_at, source, origin, raw, reason) FROM STDIN

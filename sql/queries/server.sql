@@ -1,0 +1,66 @@
+-- What the server is and has, and the session settings the app's connections use
+-- (db/catalog.py runs them; one home for every catalogue query of the app).
+
+-- name: server_version
+SHOW server_version
+
+-- name: database_exists
+SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = %s)
+
+-- name: timescaledb_available
+SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')
+
+-- name: timescaledb_active
+SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')
+
+-- name: timescaledb_version
+SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'
+
+-- name: has_function
+SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = %s)
+
+-- name: preload_setting
+SELECT current_setting('shared_preload_libraries')
+
+-- name: timescaledb_launcher_running
+-- for a role that may not read shared_preload_libraries: the extension's background workers run
+SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type LIKE 'TimescaleDB%')
+
+-- name: has_table
+SELECT to_regclass(%s) IS NOT NULL
+
+-- Foreign-key checks off for the current transaction (db/bulk.py: only where they are redundant)
+-- name: local_skip_fk_triggers
+SET LOCAL session_replication_role = replica
+
+-- name: local_async_commit
+SET LOCAL synchronous_commit = off
+
+-- name: local_work_mem_large
+SET LOCAL work_mem = '256MB'
+
+-- name: session_timezone
+SELECT set_config('TimeZone', %s, false)
+
+-- The background rollup refresher of an import: rollups can always be recomputed
+-- name: session_rollup_refresher
+SELECT set_config('work_mem', '64MB', false), set_config('synchronous_commit', 'off', false)
+
+-- The read API's connections: read-only whatever the role may do; UTC so that JSON and CSV
+-- timestamps are unambiguous; work_mem: a month of minute rollups for one pixel sorts in memory
+-- name: session_read_api
+SELECT set_config('default_transaction_read_only', 'on', false),
+       set_config('TimeZone', 'UTC', false),
+       set_config('statement_timeout', %s, false),
+       set_config('work_mem', '32MB', false)
+
+-- Restoring a TimescaleDB backup, the documented way: an empty schema, the extension,
+-- pre_restore, then pg_restore, then post_restore (db/tools.py)
+-- name: timescaledb_restore_prepare
+DROP SCHEMA IF EXISTS public CASCADE;
+CREATE SCHEMA public;
+CREATE EXTENSION IF NOT EXISTS timescaledb;
+SELECT timescaledb_pre_restore()
+
+-- name: timescaledb_restore_finish
+SELECT timescaledb_post_restore()
