@@ -10,18 +10,18 @@ Life cycle (docs/operator.md):
   viewer mode, the screens follow the database;
 - ``--demo``: a database and buffer of its own, labelled DEMO;
 - SIGINT/SIGTERM and the Windows console close/logoff events close the window like the user does.
+
+The process around the window (unhandled errors, stop requests, the smoke test) is ``ui.session``;
+the one-instance guard is ``ui.single_instance``.
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
-import hashlib
 import logging
 import os
 import sys
 import threading
-import traceback
 
 from PySide6.QtCore import QObject, Signal
 
@@ -38,79 +38,6 @@ class _Notifier(QObject):
 
     database_ready = Signal()
     raise_window = Signal()
-
-
-def _pending_page(name: str, reason: str):
-    """A stand-in for a page that needs the database, replaced by the real one when it answers."""
-    from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QLabel, QStackedWidget
-
-    page = QStackedWidget()
-    page.setObjectName(f"pending-{name}")
-    label = QLabel()
-    label.setObjectName("pending-message")
-    label.setWordWrap(True)
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    label.setText(f"<h3>Waiting for the database</h3><p>The {name} page needs the database, which does not "
-                  f"answer yet:<br><i>{reason}</i></p><p>It opens by itself when the database is reachable. "
-                  "Receiving goes on meanwhile: samples are kept in the local buffer and written later.</p>")
-    page.addWidget(label)
-    return page
-
-
-def instance_name(data_dir) -> str:
-    """The local-socket name of the running instance: one per user and data folder."""
-    digest = hashlib.sha1(str(data_dir).encode("utf-8")).hexdigest()[:12]
-    user = "".join(c for c in getpass.getuser() if c.isalnum()) or "user"
-    return f"perocube-desktop-{user}-{digest}"
-
-
-class SingleInstance:
-    """QLocalServer/QLocalSocket: the first start listens, a second start asks it to show its window."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.server = None
-
-    def signal_running(self, timeout_ms: int = 1000) -> bool:
-        from PySide6.QtNetwork import QLocalSocket
-
-        sock = QLocalSocket()
-        sock.connectToServer(self.name)
-        if not sock.waitForConnected(timeout_ms):
-            return False
-        sock.write(b"raise\n")
-        sock.flush()
-        sock.waitForBytesWritten(timeout_ms)
-        sock.disconnectFromServer()
-        return True
-
-    def listen(self, on_request) -> None:
-        from PySide6.QtNetwork import QLocalServer
-
-        server = QLocalServer()
-        server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
-        if not server.listen(self.name):
-            # a socket file left by a crash (Unix); nobody answered signal_running, so it is stale
-            QLocalServer.removeServer(self.name)
-            if not server.listen(self.name):
-                log.warning("single-instance guard unavailable (%s): a second start will not be detected",
-                            server.errorString())
-                return
-
-        def accept():
-            while server.hasPendingConnections():
-                conn = server.nextPendingConnection()
-                conn.readyRead.connect(lambda c=conn: (c.readAll(), on_request()))
-                conn.disconnected.connect(conn.deleteLater)
-
-        server.newConnection.connect(accept)
-        self.server = server
-
-    def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            self.server = None
 
 
 class App:
@@ -142,13 +69,10 @@ class App:
         from PySide6.QtWidgets import QApplication
 
         from .db import connection
-        from .db.probe import server_version
         from .monitor.live import LiveStore
         from .paths import resource_path
         from .ui.bridge import IngestBridge
         from .ui.log_panel import QueueLogHandler
-        from .ui.main_window import MainWindow
-        from .ui.settings_dialog import SettingsDialog
 
         QApplication.instance().setStyleSheet(resource_path("app.qss").read_text(encoding="utf-8"))
         handler = QueueLogHandler()
@@ -164,6 +88,14 @@ class App:
         self.pool = ConnectionPool(self.target.conninfo, min_size=1, max_size=4, open=True, timeout=10,
                                    kwargs={"application_name": "perocube-gui"})
         store = LiveStore()
+        receiver_note = self._start_receiving()
+        self._start_simulator()
+        api_error = self.set_api(self.settings.api)
+        self.bridge = IngestBridge(self.service if self.service is not None else self.poller, store)
+        self._open_window(store, timescaledb, handler, [api_error, receiver_note])
+
+    def _start_receiving(self) -> str | None:
+        """The receiver, or (disabled, or its port taken) a poller following the database; why not, if not."""
         receiver_note = None
         if self.settings.receiver.enabled or self.settings.demo:
             port = self.args.port if self.args.port is not None else self.settings.receiver.port
@@ -182,6 +114,9 @@ class App:
             self.poller = DatabasePoller(self.target.conninfo, self.settings.receiver.viewer_poll_s,
                                          description=self.target.description)
             self.poller.start()
+        return receiver_note
+
+    def _start_simulator(self) -> None:
         if self.settings.demo and self.service is not None:
             from .ingest.simulator import SimConfig, Simulator
 
@@ -190,12 +125,19 @@ class App:
             self.sim_thread = threading.Thread(target=self.simulator.run, name="simulator", daemon=True)
             self.sim_thread.start()
             log.info("demo: simulator feeding %d boards x %d channels", 2, 8)
-        api_error = self.set_api(self.settings.api)
-        self.bridge = IngestBridge(self.service if self.service is not None else self.poller, store)
+
+    def _open_window(self, store, timescaledb: bool, handler, notes: list[str | None]) -> None:
+        """The main window with the database pages (or their stand-ins) and the start's problems shown."""
+        from .db import connection
+        from .db.probe import server_version
+        from .ui.main_window import MainWindow
+        from .ui.pages import pending_page
+        from .ui.settings_dialog import SettingsDialog
+
         if self.database_ok:
             pages = self._build_pages()
         else:
-            pages = {name: _pending_page(name, self.database_error or "") for name in DB_PAGES}
+            pages = {name: pending_page(name, self.database_error or "") for name in DB_PAGES}
         self.window = MainWindow(
             self.settings, store, self.bridge, self.pool, self.target.description, timescaledb, handler,
             extra_pages=pages,
@@ -203,12 +145,9 @@ class App:
                                                                   probe=server_version, api_control=self.set_api))
         self._label_window()
         problem = getattr(self.db_status, "timescaledb_problem", None)
-        if problem:
-            self.window.show_error(problem)  # e.g. installed but not preloaded
-        if api_error:
-            self.window.show_error(api_error)
-        if receiver_note:
-            self.window.show_error(receiver_note)
+        for note in [problem, *notes]:  # e.g. TimescaleDB installed but not preloaded; the API; the port
+            if note:
+                self.window.show_error(note)
         if not self.database_ok:
             self.window.lbl_backend.setText("database not reachable yet")
             self.window.show_error(f"database not reachable, receiving into the local buffer: {self.database_error}")
@@ -365,17 +304,19 @@ class App:
 
 
 def run_gui(args: argparse.Namespace, settings: Settings) -> int:
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication, QMessageBox
+    """The GUI process: one per user and data folder, the App started and its window shown until
+    it is closed (by the user, a signal or the end of a smoke test), then everything stopped."""
+    from PySide6.QtWidgets import QApplication
+
+    from . import shutdown
+    from .ui.session import GuiSession
+    from .ui.single_instance import SingleInstance, instance_name
 
     if args.smoke_test is not None:  # errors also on stderr, not only in the log file (CI, bundle checks)
         stderr_handler = logging.StreamHandler()
         stderr_handler.setLevel(logging.ERROR)
         stderr_handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         logging.getLogger().addHandler(stderr_handler)
-
-    from . import shutdown
-
     qt_app = QApplication.instance() or QApplication(sys.argv[:1])
     qt_app.setApplicationName("Perocube Desktop")
     settings.demo = bool(args.demo)
@@ -386,30 +327,32 @@ def run_gui(args: argparse.Namespace, settings: Settings) -> int:
               file=sys.stderr)
         return 0
     app = App(args, settings)
-    errors: list[str] = []
-    stop_requests: list[str] = []
+    session = GuiSession(qt_app, lambda: app.window)
     stopped = threading.Event()
+    sys.excepthook = session.excepthook
+    shutdown.install(session.stop_requests.append, stopped)
+    if not _start(app, args):
+        return 1
+    app._notifier.raise_window.connect(session.bring_to_front)
+    guard.listen(app._notifier.raise_window.emit)
+    session.watch_stop_requests()
+    if args.smoke_test is not None:
+        session.finish_after(args.smoke_test, args.screenshot,
+                             lambda: None if app.database_ok else f"the database never answered: {app.database_error}")
+    qt_app.aboutToQuit.connect(app.stop)
+    qt_app.exec()
+    app.stop()
+    session.stop_watching()
+    guard.close()
+    stopped.set()
+    sys.excepthook = sys.__excepthook__
+    return _exit(session.exit_code(), args)
 
-    def excepthook(exc_type, exc, tb):
-        text = "".join(traceback.format_exception(exc_type, exc, tb))
-        errors.append(text)
-        log.error("unhandled error:\n%s", text)
-        if app.window is not None:
-            app.window.show_error(f"{exc_type.__name__}: {exc}")
 
-    def close_all() -> None:
-        if app.window is not None:
-            app.window.close()
-        qt_app.quit()
+def _start(app: App, args: argparse.Namespace) -> bool:
+    """``app.start()``; False (the reason on stderr and, unless a smoke test, in a message box) if it failed."""
+    from PySide6.QtWidgets import QMessageBox
 
-    def check_stop() -> None:  # also lets Python run its signal handlers while Qt's loop runs
-        if stop_requests and not getattr(check_stop, "done", False):
-            check_stop.done = True  # type: ignore[attr-defined]
-            log.info("shutdown requested (%s): closing the window", stop_requests[0])
-            close_all()
-
-    sys.excepthook = excepthook
-    shutdown.install(stop_requests.append, stopped)
     try:
         app.start()
     except UserError:
@@ -421,46 +364,11 @@ def run_gui(args: argparse.Namespace, settings: Settings) -> int:
         if args.smoke_test is None:
             QMessageBox.critical(None, "Perocube Desktop", f"Cannot start:\n{exc}")
         app.stop()
-        return 1
+        return False
+    return True
 
-    def bring_to_front() -> None:
-        log.info("a second start asked for this window")
-        from PySide6.QtCore import Qt
 
-        w = app.window
-        w.setWindowState(w.windowState() & ~Qt.WindowState.WindowMinimized)
-        w.show()
-        w.raise_()
-        w.activateWindow()
-
-    app._notifier.raise_window.connect(bring_to_front)
-    guard.listen(app._notifier.raise_window.emit)
-    poll = QTimer()
-    poll.timeout.connect(check_stop)
-    poll.start(200)
-    smoke_failure: list[str] = []
-    if args.smoke_test is not None:
-        def finish():
-            if args.screenshot:
-                args.screenshot.parent.mkdir(parents=True, exist_ok=True)
-                app.window.grab().save(str(args.screenshot))
-                log.info("screenshot saved to %s", args.screenshot)
-            if not app.database_ok:
-                smoke_failure.append(f"the database never answered: {app.database_error}")
-            close_all()
-
-        QTimer.singleShot(int(args.smoke_test * 1000), finish)
-    qt_app.aboutToQuit.connect(app.stop)
-    qt_app.exec()
-    app.stop()
-    poll.stop()
-    guard.close()
-    stopped.set()
-    sys.excepthook = sys.__excepthook__
-    code = 1 if errors else 0
-    if smoke_failure:
-        print(f"error: smoke test failed: {smoke_failure[0]}", file=sys.stderr)
-        code = 1
+def _exit(code: int, args: argparse.Namespace) -> int:
     # Everything is stopped and flushed by now. PySide6 6.12 + pyqtgraph can crash in the
     # interpreter's final garbage collection ("bool_dealloc"), turning a clean exit into
     # SIGABRT; skip that finalisation (see docs/decisions.md).

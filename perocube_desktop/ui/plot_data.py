@@ -1,6 +1,6 @@
 """What the live plots draw, computed with numpy (no widgets): history merged with the live
 ring buffers, NaN breaks at gaps, the visible part peak-downsampled to the pixel width, and
-the series' colours. ``fetch_history`` runs in a worker."""
+the series' colours, the readout under the mouse. ``fetch_history`` runs in a worker."""
 
 from __future__ import annotations
 
@@ -100,3 +100,18 @@ def fetch_history(pool, keys: list[str], t0: float, t1: float, whole: bool):
             for ident, series in history.load(conn, kind, ids, t0, t1).items():
                 out[f"{kind}:{ident}"] = series
     return out, t0, t1
+
+
+def readout_text(x: float, keys: list[str], data: dict[str, tuple[np.ndarray, np.ndarray]], labels: dict[str, str]) -> str:
+    """The time under the mouse and the value there of the first six series that have one."""
+    parts = [time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(x))]
+    for key in keys[:6]:
+        series = data.get(key)
+        if series is None or series[0].size == 0:
+            continue
+        i = int(np.clip(np.searchsorted(series[0], x), 0, series[0].size - 1))
+        if not np.isfinite(series[1][i, 0]):
+            continue
+        unit = "mW" if key.startswith("mpp:") else ("°C" if key.startswith("temperature:") else "W/m²")
+        parts.append(f"{labels.get(key, key)}: {series[1][i, 0]:.4g} {unit}")
+    return "   ".join(parts)

@@ -1,11 +1,15 @@
 """The panels of the live plots: one pyqtgraph PlotItem per quantity, set up to be cheap to
 draw and easy to read (titles with units instead of rotated axis labels that collide, equal
-axis widths so the time axes line up, time labels only under the lowest panel)."""
+axis widths so the time axes line up, time labels only under the lowest panel), and the
+series' pens."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
 
 PANELS = [("power", "Power", "mW"), ("voltage", "Voltage", "V"), ("current", "Current", "mA"),
           ("temperature", "Temperature", "°C"), ("irradiance", "Irradiance", "W/m²")]
@@ -31,6 +35,32 @@ def make_panel(title: str, unit: str) -> pg.PlotItem:
     p.addItem(line, ignoreBounds=True)
     p._crosshair = line
     return p
+
+
+def make_panels(y_zoomed: Callable[[str], None]) -> dict[str, pg.PlotItem]:
+    """One panel per quantity, in PANELS order, x linked to the first; ``y_zoomed(field)`` when a
+    panel's y range changes."""
+    plots: dict[str, pg.PlotItem] = {}
+    first = None
+    for field, title, unit in PANELS:
+        p = make_panel(title, unit)
+        p.sigYRangeChanged.connect(lambda *_a, f=field: y_zoomed(f))
+        if first is None:
+            first = p
+        else:
+            p.setXLink(first)
+        plots[field] = p
+    return plots
+
+
+def series_pen(colour: str, key: str, highlight: str | None):
+    """The line of series ``key``: faded while another series is highlighted, wider when it is."""
+    c = QColor(colour)
+    if highlight is None or key == highlight:
+        # cosmetic 1-px lines: wider pens cost several times more to draw (only one is wide)
+        return pg.mkPen(c, width=2 if key == highlight else 1)
+    c.setAlpha(50)
+    return pg.mkPen(c, width=1)
 
 
 def arrange(glw: pg.GraphicsLayoutWidget, plots: dict[str, pg.PlotItem], visible: list[str]) -> None:

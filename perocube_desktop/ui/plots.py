@@ -15,15 +15,14 @@ import time
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSplitter,
                                QVBoxLayout, QWidget)
 
 from ..monitor import history
 from ..monitor.live import LiveStore
 from . import worker
-from .plot_data import colour, fetch_history, merged, visible_peaks, with_gaps
-from .plot_panels import DEFAULT_PANELS, MPP_FIELDS, PANELS, arrange, make_panel
+from .plot_data import colour, fetch_history, merged, readout_text, visible_peaks, with_gaps
+from .plot_panels import DEFAULT_PANELS, MPP_FIELDS, PANELS, arrange, make_panels, series_pen
 from .series_list import SeriesListWidget
 
 __all__ = ["PlotsPage", "visible_peaks", "with_gaps"]
@@ -63,7 +62,13 @@ class PlotsPage(QWidget):
         self.highlight: str | None = None
         self._pinned: str | None = None
         self.list.hovered.connect(self._hovered)
+        bars = self._build_window_bar(), self._build_panel_bar()
+        self._build_panels()
+        self._build_layout(*bars)
+        self._update_empty()
 
+    def _build_window_bar(self) -> QHBoxLayout:
+        """First row: the time-window presets, a device to plot, follow live."""
         bar = QHBoxLayout()
         self.preset_group = QButtonGroup(self)
         for i, (name, seconds) in enumerate(PRESETS):
@@ -83,7 +88,10 @@ class PlotsPage(QWidget):
         self.follow.toggled.connect(self._follow_toggled)
         bar.addWidget(self.follow)
         bar.addStretch(1)
-        # second row: which panels are drawn, and the values under the mouse
+        return bar
+
+    def _build_panel_bar(self) -> QHBoxLayout:
+        """Second row: which panels are drawn, and the values under the mouse."""
         bar2 = QHBoxLayout()
         bar2.addWidget(QLabel("Panels:"))
         self.panel_boxes: dict[str, QCheckBox] = {}
@@ -97,25 +105,19 @@ class PlotsPage(QWidget):
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.readout.setMinimumWidth(10)  # long readouts are cut, they never widen the window
         bar2.addWidget(self.readout, 1)
+        return bar2
+
+    def _build_panels(self) -> None:
+        """The linked panels (or, with nothing chosen, what to do) and the timers that redraw them."""
         self.empty = QLabel("Choose channels or sensors in the list on the left (Ctrl or Shift for several), "
                             "click a tile in the overview, or pick a device above.")
         self.empty.setWordWrap(True)
         self.empty.setStyleSheet("color: #555; padding: 24px")
-
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.ci.setSpacing(4)
-        self.plots: dict[str, pg.PlotItem] = {}
-        first = None
-        for field, title, unit in PANELS:
-            p = make_panel(title, unit)
-            # zooming y by hand keeps that range until a preset is chosen
-            p.sigYRangeChanged.connect(lambda *_a, f=field: self._y_zoomed(f))
-            if first is None:
-                first = p
-            else:
-                p.setXLink(first)
-            self.plots[field] = p
-        self.main_plot = first
+        # zooming y by hand keeps that range until a preset is chosen
+        self.plots: dict[str, pg.PlotItem] = make_panels(self._y_zoomed)
+        self.main_plot = self.plots[PANELS[0][0]]
         self._layout_panels()
         self._mouse_proxy = pg.SignalProxy(self.glw.scene().sigMouseMoved, rateLimit=30, slot=self._mouse_moved)
         for p in self.plots.values():
@@ -125,6 +127,7 @@ class PlotsPage(QWidget):
         self._reload_timer = QTimer(self, singleShot=True, interval=300)
         self._reload_timer.timeout.connect(self._reload_for_view)
 
+    def _build_layout(self, bar: QHBoxLayout, bar2: QHBoxLayout) -> None:
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
@@ -141,7 +144,6 @@ class PlotsPage(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(split)
-        self._update_empty()
 
     # panels ------------------------------------------------------------------
     def _kinds_selected(self) -> set[str]:
@@ -236,18 +238,10 @@ class PlotsPage(QWidget):
         for i, k in enumerate(self.selected):
             self._ensure_curves(k, i)
 
-    def _pen(self, key: str, index: int):
-        c = QColor(colour(index))
-        if self.highlight is None or key == self.highlight:
-            # cosmetic 1-px lines: wider pens cost several times more to draw (only one is wide)
-            return pg.mkPen(c, width=2 if key == self.highlight else 1)
-        c.setAlpha(50)
-        return pg.mkPen(c, width=1)
-
     def _ensure_curves(self, key: str, index: int) -> None:
         kind = key.split(":")[0]
         fields = MPP_FIELDS if kind == "mpp" else (kind,)
-        pen = self._pen(key, index)
+        pen = series_pen(colour(index), key, self.highlight)
         for field in fields:
             curve = self.curves.get((key, field))
             if curve is None:
@@ -400,14 +394,4 @@ class PlotsPage(QWidget):
         x = self.main_plot.vb.mapSceneToView(pos).x()
         for p in self.plots.values():
             p._crosshair.setPos(x)
-        parts = [time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(x))]
-        for key in self.selected[:6]:
-            data = self._data.get(key)
-            if data is None or data[0].size == 0:
-                continue
-            i = int(np.clip(np.searchsorted(data[0], x), 0, data[0].size - 1))
-            if not np.isfinite(data[1][i, 0]):
-                continue
-            unit = "mW" if key.startswith("mpp:") else ("°C" if key.startswith("temperature:") else "W/m²")
-            parts.append(f"{self.labels.get(key, key)}: {data[1][i, 0]:.4g} {unit}")
-        self.readout.setText("   ".join(parts))
+        self.readout.setText(readout_text(x, self.selected, self._data, self.labels))

@@ -77,6 +77,16 @@ class ReportsPage(QWidget):
         self._pixel_rows: list = []
         self._experiments: list[str] = []
         self._projects: list[str] = []
+        rows = self._build_choice_row(), self._build_progress_row()
+        self._build_results()
+        lay = QVBoxLayout(self)
+        for row in rows:
+            lay.addLayout(row)
+        lay.addWidget(self.results, 1)
+        self.reload_choices()
+
+    def _build_choice_row(self) -> QHBoxLayout:
+        """Which pixels (device, board, experiment, project or all) over which period; Compute."""
         self.mode = QComboBox()
         self.mode.addItems(["Device", "Board", "Experiment", "Project", "All pixels"])
         self.mode.currentIndexChanged.connect(self._mode)
@@ -95,13 +105,17 @@ class ReportsPage(QWidget):
         self.whole.toggled.connect(lambda on: (self.start.setEnabled(not on), self.end.setEnabled(not on)))
         self.compute = QPushButton("Compute")
         self.compute.clicked.connect(self.run)
-        self.progress = QProgressBar()
-        self.status = QLabel("")
         row1 = QHBoxLayout()
         for w in (QLabel("Pixels"), self.mode, self.device, self.pixel, self.board, self.group, self.whole, QLabel("from"),
                   self.start, QLabel("to"), self.end, self.compute):
             row1.addWidget(w)
         row1.addStretch(1)
+        return row1
+
+    def _build_progress_row(self) -> QHBoxLayout:
+        """The progress of a computation, its status, and the export buttons."""
+        self.progress = QProgressBar()
+        self.status = QLabel("")
         row2 = QHBoxLayout()
         row2.addWidget(self.progress, 1)
         row2.addWidget(self.status, 2)
@@ -109,7 +123,10 @@ class ReportsPage(QWidget):
             b = QPushButton(f"Export {ext}…")
             b.clicked.connect(lambda _=False, e=ext.lower(): self.export_as(e))
             row2.addWidget(b)
+        return row2
 
+    def _build_results(self) -> None:
+        """The four plots over the metrics table, behind an introduction until the first report."""
         self.plots = pg.GraphicsLayoutWidget()
         self.pce_plot = self.plots.addPlot(row=0, col=0, title="Normalised PCE (hourly median while lit)")
         self.pce_plot.setLabel("bottom", "time since start", units="h")
@@ -138,11 +155,6 @@ class ReportsPage(QWidget):
         self.results = QStackedWidget()
         self.results.addWidget(self.intro)
         self.results.addWidget(split)
-        lay = QVBoxLayout(self)
-        lay.addLayout(row1)
-        lay.addLayout(row2)
-        lay.addWidget(self.results, 1)
-        self.reload_choices()
 
     def reload_choices(self) -> None:
         """The device, experiment and project lists, read in the background."""

@@ -32,8 +32,22 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("Settings")
         self.settings = settings
         self.service = service
+        # the read API (docs/api.md): api_control(ApiSettings) -> error or None starts/stops it at once
+        self.api_control = api_control
         lay = QVBoxLayout(self)
+        for box in (self._build_database_box(), self._build_receiver_box(), self._build_api_box(),
+                    self._build_alarm_box()):
+            lay.addWidget(box)
+        self.error = QLabel("")
+        self.error.setStyleSheet("color: #b00020")
+        lay.addWidget(self.error)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
 
+    def _build_database_box(self) -> QGroupBox:
+        settings = self.settings
         db = QGroupBox("Database")
         f = QFormLayout(db)
         self.db_url = QLineEdit(settings.database.url or "")
@@ -41,7 +55,7 @@ class SettingsDialog(QDialog):
         self.db_url.setMinimumWidth(380)  # the placeholder and a real URL readable in full
         self.test_button = QPushButton("Test connection")
         self.test_button.clicked.connect(self.test_connection)
-        self.test_button.setVisible(probe is not None)
+        self.test_button.setVisible(self.probe is not None)
         row = QHBoxLayout()
         row.addWidget(self.db_url, 1)
         row.addWidget(self.test_button)
@@ -49,18 +63,19 @@ class SettingsDialog(QDialog):
         self.db_result = QLabel("")
         self.db_result.setWordWrap(True)
         f.addRow("", self.db_result)
-        lay.addWidget(db)
+        return db
 
+    def _build_receiver_box(self) -> QGroupBox:
         rec = QGroupBox("Receiver")
         f = QFormLayout(rec)
-        self.port = QSpinBox(minimum=1, maximum=65535, value=settings.receiver.port)
-        self.allow = QLineEdit(", ".join(settings.receiver.allow))
+        self.port = QSpinBox(minimum=1, maximum=65535, value=self.settings.receiver.port)
+        self.allow = QLineEdit(", ".join(self.settings.receiver.allow))
         f.addRow("Port (applies at next start)", self.port)
         f.addRow("Allowed peers", self.allow)
-        lay.addWidget(rec)
+        return rec
 
-        # the read API (docs/api.md): api_control(ApiSettings) -> error or None starts/stops it at once
-        self.api_control = api_control
+    def _build_api_box(self) -> QGroupBox:
+        settings = self.settings
         api = QGroupBox("Read API (HTTP, for notebooks and dashboards)")
         f = QFormLayout(api)
         self.api_enabled = QCheckBox("Serve the read API beside the receiver (docs at /docs)")
@@ -72,23 +87,17 @@ class SettingsDialog(QDialog):
         f.addRow(self.api_enabled)
         f.addRow("Listen address", self.api_host)
         f.addRow("Port", self.api_port)
-        lay.addWidget(api)
+        return api
 
+    def _build_alarm_box(self) -> QGroupBox:
         al = QGroupBox("Alarms")
         f = QFormLayout(al)
         self.alarm_edits = {}
         for name, label, lo, hi in ALARM_FIELDS:
-            w = QDoubleSpinBox(minimum=lo, maximum=hi, decimals=1, value=getattr(settings.alarms, name))
+            w = QDoubleSpinBox(minimum=lo, maximum=hi, decimals=1, value=getattr(self.settings.alarms, name))
             self.alarm_edits[name] = w
             f.addRow(label, w)
-        lay.addWidget(al)
-        self.error = QLabel("")
-        self.error.setStyleSheet("color: #b00020")
-        lay.addWidget(self.error)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.save)
-        buttons.rejected.connect(self.reject)
-        lay.addWidget(buttons)
+        return al
 
     def test_connection(self) -> None:
         url = self.db_url.text().strip()

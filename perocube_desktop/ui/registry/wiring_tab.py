@@ -41,6 +41,18 @@ class WiringTab(QWidget):
         self.pixel_rows: list[tuple[str, str]] = []
         self.busy = False
         lay = QVBoxLayout(self)
+        lay.addWidget(self._build_action_box())
+        lay.addLayout(self._build_history_row())
+        self.table = QTableWidget(0, 6)
+        self._timeline: list[tuple] = []
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        lay.addWidget(self.table, 1)
+
+    def _build_action_box(self) -> QGroupBox:
+        """The pixel, its channel and sensors, the time, and the connect/disconnect/move buttons."""
         box = QGroupBox("Connect, disconnect or move a pixel")
         f = QGridLayout(box)
         self.device = QComboBox()
@@ -77,7 +89,10 @@ class WiringTab(QWidget):
         self.message = QLabel("")
         self.message.setWordWrap(True)
         f.addWidget(self.message, 4, 0, 1, 6)
-        lay.addWidget(box)
+        return box
+
+    def _build_history_row(self) -> QHBoxLayout:
+        """The wiring at a time, a pixel's timeline, and the corrections of a timeline event."""
         at_row = QHBoxLayout()
         at_row.addWidget(QLabel("Wiring at"))
         self.at = QDateTimeEdit(QDateTime.currentDateTime())
@@ -100,14 +115,7 @@ class WiringTab(QWidget):
         self.delete_event_button.clicked.connect(lambda: self.correct_event(delete=True))
         at_row.addWidget(self.move_event_button)
         at_row.addWidget(self.delete_event_button)
-        lay.addLayout(at_row)
-        self.table = QTableWidget(0, 6)
-        self._timeline: list[tuple] = []
-        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        lay.addWidget(self.table, 1)
+        return at_row
 
     # loading ------------------------------------------------------------------
     def reload(self) -> None:
