@@ -14,8 +14,7 @@ def q(name: str) -> str:
 
 
 def _one(conn: psycopg.Connection, name: str, params: tuple | None = None):
-    row = conn.execute(q(name), params).fetchone()
-    return row[0] if row else None
+    return queries.scalar(conn, q(name), params)
 
 
 def server_version(conn: psycopg.Connection) -> str:

@@ -20,6 +20,7 @@ import psycopg
 
 from ..paths import sql_dir
 from . import catalog, queries, rollups
+from .queries import scalar
 
 log = logging.getLogger(__name__)
 
@@ -110,16 +111,16 @@ def available(directory: Path | None = None) -> list[Migration]:
 
 
 def _ensure_table(conn: psycopg.Connection) -> None:
-    if conn.execute(_q("has_migrations_table")).fetchone()[0]:
+    if scalar(conn, _q("has_migrations_table")):
         return
     conn.execute(_q("create_migrations_table"))
 
 
 def current_version(conn: psycopg.Connection) -> int:
-    exists = conn.execute(_q("has_migrations_table")).fetchone()[0]
+    exists = scalar(conn, _q("has_migrations_table"))
     if not exists:
         return 0
-    return conn.execute(_q("current_version")).fetchone()[0]
+    return scalar(conn, _q("current_version"))
 
 
 def check_not_newer(conn: psycopg.Connection) -> int:
@@ -244,7 +245,7 @@ def _maybe_enable_timescaledb(conn: psycopg.Connection, result: MigrationResult)
         return False
     try:
         with conn.transaction():
-            converted = bool(conn.execute(_q("enable_timescaledb")).fetchone()[0])
+            converted = bool(scalar(conn, _q("enable_timescaledb")))
     except (psycopg.errors.InsufficientPrivilege, psycopg.errors.FeatureNotSupported) as exc:
         log.info("TimescaleDB not enabled: %s", str(exc).splitlines()[0])
         return False

@@ -8,8 +8,15 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.abc import Params
 
 from ..paths import sql_dir
+
+Query = str | sql.SQL | sql.Composed  # what Connection.execute takes
 
 _NAME_LINE = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 
@@ -31,3 +38,12 @@ def named(file: str) -> dict[str, str]:
 
 def get(file: str, name: str) -> str:
     return named(file)[name]
+
+
+def scalar(conn: psycopg.Connection, query: Query, params: Params | None = None) -> Any:
+    """The first column of a statement that always returns one row (``SELECT EXISTS …``,
+    ``INSERT … RETURNING``, a function call); a missing row is a bug, said as such."""
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise LookupError(f"no row from a query that always returns one: {str(query)[:80]!r}")
+    return row[0]

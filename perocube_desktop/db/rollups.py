@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 import psycopg
 
 from . import catalog, queries
+from .queries import scalar
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def refresh(conn: psycopg.Connection, *, below_watermark_only: bool = False, max
         if not catalog.timescaledb_active(conn):
             with conn.transaction():
                 conn.execute(catalog.q("local_work_mem_large"))
-                result.ranges = conn.execute(_q("refresh_plain")).fetchone()[0]
+                result.ranges = scalar(conn, _q("refresh_plain"))
         else:
             _refresh_timescaledb(conn, result, below_watermark_only, max_wait_s, conninfo)
     finally:
@@ -135,7 +136,7 @@ def _refresh_timescaledb(conn: psycopg.Connection, result: RefreshResult, below_
         out = {}
         for kind, ranges in by_kind.items():
             view, done, calls = f"{kind}_rollup_{suffix}", True, 0
-            wm = c.execute(_q("watermark"), (view,)).fetchone()[0] \
+            wm = scalar(c, _q("watermark"), (view,)) \
                 if below_watermark_only else None
             top = None
             for first, last, _ids in ranges:
@@ -201,10 +202,10 @@ class CompressionHold:
 
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = conn
-        self.active = catalog.timescaledb_active(conn) and bool(conn.execute(_q("has_compression_hold")).fetchone()[0])
+        self.active = catalog.timescaledb_active(conn) and bool(scalar(conn, _q("has_compression_hold")))
         if self.active:
             conn.execute(_q("hold_lock_shared"), IMPORT_HOLD_KEY)
-            paused = conn.execute(_q("hold_compression"), (False,)).fetchone()[0]
+            paused = scalar(conn, _q("hold_compression"), (False,))
             log.info("compression policies paused for the import (%d jobs)", paused)
 
     def release(self) -> None:
@@ -212,7 +213,7 @@ class CompressionHold:
             return
         self.active = False
         try:
-            others = not self.conn.execute(_q("hold_try_lock"), IMPORT_HOLD_KEY).fetchone()[0]
+            others = not scalar(self.conn, _q("hold_try_lock"), IMPORT_HOLD_KEY)
             if not others:
                 self.conn.execute(_q("hold_unlock"), IMPORT_HOLD_KEY)
                 self.conn.execute(_q("hold_compression"), (True,))
@@ -223,12 +224,12 @@ class CompressionHold:
 
 def resume_compression_if_idle(conn: psycopg.Connection) -> int:
     """Resume compression policies an import left paused (crashed), unless an import runs now."""
-    if not catalog.timescaledb_active(conn) or not conn.execute(_q("has_compression_hold")).fetchone()[0]:
+    if not catalog.timescaledb_active(conn) or not scalar(conn, _q("has_compression_hold")):
         return 0
-    if not conn.execute(_q("hold_try_lock"), IMPORT_HOLD_KEY).fetchone()[0]:
+    if not scalar(conn, _q("hold_try_lock"), IMPORT_HOLD_KEY):
         return 0
     try:
-        n = int(conn.execute(_q("hold_compression"), (True,)).fetchone()[0])
+        n = int(scalar(conn, _q("hold_compression"), (True,)))
     finally:
         conn.execute(_q("hold_unlock"), IMPORT_HOLD_KEY)
     if n:

@@ -11,6 +11,7 @@ import psycopg
 from psycopg import sql
 
 from ..db import bulk, catalog, queries
+from ..db.queries import scalar
 from ..db.tables import KINDS as SERIES_KINDS
 from . import lines as lines_mod
 from .scan import LabFile
@@ -53,9 +54,9 @@ class Loader:
             return None
         if f.kind == "temperature":
             self.conn.execute(q["register_temperature_sensor"], (f.sensor_id, f.sensor_identifier))
-            return str(self.conn.execute(q["temperature_sensor_id"], (f.sensor_identifier,)).fetchone()[0])
+            return str(scalar(self.conn, q["temperature_sensor_id"], (f.sensor_identifier,)))
         self.conn.execute(q["register_irradiance_sensor"], (f.sensor_id, f.sensor_identifier, f.sensor_channel))
-        return str(self.conn.execute(q["irradiance_sensor_id"], (f.sensor_identifier, f.sensor_channel)).fetchone()[0])
+        return str(scalar(self.conn, q["irradiance_sensor_id"], (f.sensor_identifier, f.sensor_channel)))
 
     def load(self, f: LabFile, data: bytes, suffix: bytes) -> int:
         """COPY clean rows; returns rows inserted (duplicates are not inserted)."""
@@ -94,7 +95,7 @@ class Loader:
         key = (f.board, f.channel) if f.kind == "mpp" else (suffix[1:].decode(),)
         try:
             with self.conn.transaction():
-                return bool(self.conn.execute(q[f"overlap_{f.kind}"], (*key, first_ts, last_ts, first_ts, last_ts)).fetchone()[0])
+                return bool(scalar(self.conn, q[f"overlap_{f.kind}"], (*key, first_ts, last_ts, first_ts, last_ts)))
         except psycopg.errors.DataError:
             return True  # first/last line unreadable for the server: take the safe path
 

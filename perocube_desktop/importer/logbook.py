@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from ..db import queries
+from ..db.queries import scalar
 from ..protocol import SENSOR_NAMESPACE, temperature_sensor_uuid
 
 log = logging.getLogger(__name__)
@@ -189,22 +190,22 @@ def import_logbook(conn: psycopg.Connection, path: Path, timezone: str = "UTC", 
             if not name:
                 return None
             if name not in people:
-                people[name] = conn.execute(q["scientist"], {"id": _name_uuid("scientist", name), "name": name}).fetchone()[0]
+                people[name] = scalar(conn, q["scientist"], {"id": _name_uuid("scientist", name), "name": name})
             return people[name]
 
         for ins in installations:
             owner, producer = person(ins.owner), person(ins.producer)
-            created = conn.execute(q["device"], {
+            created = scalar(conn, q["device"], {
                 "name": ins.cell, "technology": ins.technology, "encapsulation": ins.encapsulation,
                 "structure": ins.structure, "owner": owner, "producer": producer, "pce": ins.init_pce,
-            }).fetchone()[0]
+            })
             result.devices += bool(created)
             if ins.project:
-                pid = conn.execute(q["project"], {"id": _name_uuid("project", ins.project), "name": ins.project}).fetchone()[0]
+                pid = scalar(conn, q["project"], {"id": _name_uuid("project", ins.project), "name": ins.project})
                 for sid in {owner, producer} - {None}:
                     conn.execute(q["member"], (sid, pid))
-                eid = conn.execute(q["project_experiment"], {"id": _name_uuid("experiment", ins.project),
-                                                             "name": ins.project}).fetchone()[0]
+                eid = scalar(conn, q["project_experiment"], {"id": _name_uuid("experiment", ins.project),
+                                                             "name": ins.project})
                 conn.execute(q["experiment_project"], (eid, pid))
                 conn.execute(q["device_experiment"], (eid, ins.cell))
             if conn.execute(q["pixel"], (ins.cell, ins.pixel, ins.area, ins.init_pce)).fetchone():
@@ -212,8 +213,8 @@ def import_logbook(conn: psycopg.Connection, path: Path, timezone: str = "UTC", 
             conn.execute(q["channel"], (ins.board, ins.channel))
             sensor = None
             if ins.temp_sensor:
-                sensor = conn.execute(q["temperature_sensor"], {
-                    "id": str(temperature_sensor_uuid(ins.temp_sensor)), "ident": ins.temp_sensor}).fetchone()[0]
+                sensor = scalar(conn, q["temperature_sensor"], {
+                    "id": str(temperature_sensor_uuid(ins.temp_sensor)), "ident": ins.temp_sensor})
             for when, kind in ((ins.installed, "CONNECTED"), (ins.removed, "DISCONNECTED")):
                 if when is None:
                     continue

@@ -54,7 +54,7 @@ class FilePlan:
 
     @property
     def unchanged(self) -> bool:
-        return bool(self.rec) and self.rec[0] == self.f.size and self.rec[1] == self.f.mtime_ns
+        return self.rec is not None and self.rec[0] == self.f.size and self.rec[1] == self.f.mtime_ns
 
     def prefetch(self) -> FilePlan:
         self.chunks = list(self._read())

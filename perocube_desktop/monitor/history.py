@@ -127,5 +127,5 @@ def extent(conn: psycopg.Connection, ids: list[str]) -> tuple[float | None, floa
 
     boards = [int(i.split("/")[0]) for i in ids]
     chans = [int(i.split("/")[1]) for i in ids]
-    row = conn.execute(queries.get("monitor", "data_extent"), (boards, chans)).fetchone()  # an aggregate: one row
-    return row[0], row[1]
+    row = conn.execute(queries.get("monitor", "data_extent"), (boards, chans)).fetchone()
+    return (row[0], row[1]) if row else (None, None)
