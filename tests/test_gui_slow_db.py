@@ -149,7 +149,10 @@ def test_pages_never_block_the_gui_thread_on_a_slow_database(qtbot, slow):
         assert {reports.device.itemText(i) for i in range(reports.device.count())} == set()  # no connections yet
         assert registry.tabs["device"].model.rowCount() >= 1
         assert w.device.findData("SLOW_01") >= 0
-        assert blocked < 50, f"the GUI thread was blocked for {blocked:.0f} ms"
+        # any database call on the GUI thread waits for at least one held reply (DELAY_S): a longest
+        # stall well under it proves there was none, also on a loaded machine; the ~50 ms budget of
+        # the GUI thread itself is measured by benchmarks/ui.py, not asserted here
+        assert blocked < DELAY_S * 1000 * 0.75, f"the GUI thread was blocked for {blocked:.0f} ms"
     finally:
         idle(qtbot)
         repo_pool.close()

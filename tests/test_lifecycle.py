@@ -114,7 +114,7 @@ def test_readme_commands_in_a_fresh_clone(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert shot.stat().st_size > 10000
     # README command 2: the test command, on a small subset (the whole suite would recurse into this test)
-    out = subprocess.run([str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "protocol"], cwd=clone,
+    out = subprocess.run([str(py), "-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider", "-k", "protocol"], cwd=clone,
                          env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0 and " passed" in out.stdout, out.stdout[-3000:] + out.stderr[-2000:]
 

@@ -14,7 +14,9 @@ def q(name: str) -> str:
 
 
 def _one(conn: psycopg.Connection, name: str, params: tuple | None = None):
-    return queries.scalar(conn, q(name), params)
+    """The first column of the query's row, None when there is no row (an absent extension)."""
+    row = conn.execute(q(name), params).fetchone()
+    return row[0] if row else None
 
 
 def server_version(conn: psycopg.Connection) -> str:
