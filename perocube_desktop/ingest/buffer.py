@@ -18,23 +18,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..db import queries
 from ..protocol import MPP, Request, Sample, mpp_copy_line
 from ..values import copy_number
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS segment (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,        -- mpp | temperature | irradiance
-    rows INTEGER NOT NULL,
-    t_lo INTEGER, t_hi INTEGER, -- the rows' time range, microseconds since the epoch
-    channels TEXT,             -- mpp: 'board/channel' pairs separated by spaces
-    body TEXT NOT NULL         -- COPY text: mpp_measurement columns for mpp, _stage_ingest columns otherwise
-);
-CREATE TABLE IF NOT EXISTS quarantine (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    received_us INTEGER NOT NULL, origin TEXT, raw TEXT NOT NULL, reason TEXT NOT NULL
-);
-"""
+
+
+
+def _q(name: str) -> str:
+    """The buffer's SQLite statements (sql/queries/disk_buffer.sql)."""
+    return queries.get("disk_buffer", name)
+
 
 # COPY columns of each body format
 MPP_COPY_COLUMNS = '"timestamp", power, current, voltage, tracking_channel_board, tracking_channel_channel'
@@ -126,11 +120,11 @@ class DiskBuffer:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         conn = self._conn()
-        conn.executescript(_SCHEMA)
+        conn.executescript(_q("schema"))
         self._upgrade(conn)
         # rows waiting, kept up to date by append/delete: the status asks often, and summing a
         # long outage's segments would take a while
-        self._count = int(conn.execute("SELECT coalesce(sum(rows), 0) FROM segment").fetchone()[0])
+        self._count = int(conn.execute(_q("rows_waiting")).fetchone()[0])
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -146,15 +140,14 @@ class DiskBuffer:
     @staticmethod
     def _upgrade(conn: sqlite3.Connection) -> None:
         """A buffer file of an earlier version kept one row per sample in ``pending``: convert them."""
-        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pending'").fetchone():
+        if not conn.execute(_q("has_pending_table")).fetchone():
             return
         conn.execute("BEGIN IMMEDIATE")
         try:
             builder = _Builder()
-            select = "SELECT kind, ts_us, a, b, c, board, channel, sensor, ident, ichan FROM pending ORDER BY id"
-            builder.add_samples(Sample(*row) for row in conn.execute(select))
+            builder.add_samples(Sample(*row) for row in conn.execute(_q("pending_rows")))
             _insert(conn, builder)
-            conn.execute("DROP TABLE pending")
+            conn.execute(_q("drop_pending"))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -187,7 +180,7 @@ class DiskBuffer:
             for builder in builders if isinstance(builders, list) else [builders]:
                 rows += _insert(conn, builder)
             if quarantined:
-                conn.executemany("INSERT INTO quarantine (received_us, origin, raw, reason) VALUES (?, ?, ?, ?)", quarantined)
+                conn.executemany(_q("insert_quarantine"), quarantined)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -203,42 +196,32 @@ class DiskBuffer:
         leaves one per group commit) cost no Python per segment.
         """
         conn = self._conn()
-        row = conn.execute(
-            "SELECT max(id), coalesce(max(CASE WHEN run >= ? THEN NULL ELSE id END), min(id)) FROM ("
-            " SELECT id, sum(rows) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) - rows AS run"
-            " FROM (SELECT id, rows FROM segment ORDER BY id LIMIT ?))",
-            (max_rows, max_rows),
-        ).fetchone()
+        row = conn.execute(_q("batch_end"), (max_rows, max_rows)).fetchone()
         if row is None or row[0] is None:
             return []
         last = row[1]
         out = []
-        for kind, rows, lo, hi, body in conn.execute(
-            "SELECT kind, sum(rows), min(t_lo), max(t_hi), group_concat(body, '') FROM segment WHERE id <= ?"
-            " GROUP BY kind", (last,)
-        ):
+        for kind, rows, lo, hi, body in conn.execute(_q("batch_by_kind"), (last,)):
             channels = None
             if kind == MPP:
                 pairs: set[str] = set()
-                for (text,) in conn.execute("SELECT DISTINCT channels FROM segment WHERE id <= ? AND kind = 'mpp'", (last,)):
+                for (text,) in conn.execute(_q("batch_channels"), (last,)):
                     pairs.update((text or "").split())
                 channels = " ".join(sorted(pairs))
             out.append(Segment(last, kind, rows, lo, hi, channels, body))
         return out
 
     def read_quarantine(self, limit: int) -> list[tuple]:
-        return self._conn().execute(
-            "SELECT id, received_us, origin, raw, reason FROM quarantine ORDER BY id LIMIT ?", (limit,)
-        ).fetchall()
+        return self._conn().execute(_q("read_quarantine"), (limit,)).fetchall()
 
     def delete_upto(self, last_id: int, quarantine_last_id: int | None = None) -> None:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            gone = conn.execute("SELECT coalesce(sum(rows), 0) FROM segment WHERE id <= ?", (last_id,)).fetchone()[0]
-            conn.execute("DELETE FROM segment WHERE id <= ?", (last_id,))
+            gone = conn.execute(_q("rows_upto"), (last_id,)).fetchone()[0]
+            conn.execute(_q("delete_segments_upto"), (last_id,))
             if quarantine_last_id is not None:
-                conn.execute("DELETE FROM quarantine WHERE id <= ?", (quarantine_last_id,))
+                conn.execute(_q("delete_quarantine_upto"), (quarantine_last_id,))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -265,6 +248,6 @@ def _insert(conn: sqlite3.Connection, builder: _Builder) -> int:
     """Insert the builder's segments; returns their rows."""
     rows = builder.rows_to_insert()
     if rows:
-        conn.executemany("INSERT INTO segment (kind, rows, t_lo, t_hi, channels, body) VALUES (?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany(_q("insert_segment"), rows)
     return sum(r[1] for r in rows)
 
