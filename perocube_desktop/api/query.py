@@ -31,6 +31,8 @@ import psycopg
 from psycopg import sql
 
 from ..db import queries
+from ..db.tables import KINDS as SERIES_KINDS
+from ..db.tables import SeriesKind
 
 log = logging.getLogger(__name__)
 
@@ -48,28 +50,37 @@ FAR_FUTURE = datetime(9999, 1, 1, tzinfo=timezone.utc)
 
 @dataclass(frozen=True)
 class Kind:
-    name: str  # mpp | temperature | irradiance
-    table: str
-    cols: tuple[str, ...]
-    key_cols: tuple[str, ...]  # tie-breakers after "timestamp"
+    """A series kind (``db.tables``, the one kind -> table declaration) as the read API serves it."""
+
+    series: SeriesKind
+    cols: tuple[str, ...]  # the API's column order (docs/api.md: the lab's scripts read them by position)
+
+    @property
+    def name(self) -> str:  # mpp | temperature | irradiance
+        return self.series.name
+
+    @property
+    def table(self) -> str:
+        return self.series.table
+
+    @property
+    def key_cols(self) -> tuple[str, ...]:  # tie-breakers after "timestamp"
+        return self.series.id_columns
 
     @property
     def filter(self) -> sql.SQL:
         return sql.SQL(queries.get("api", f"filter_{self.name}"))
 
     def rollup(self, level: str) -> str:
-        return f"{self.name}_rollup_{level}"
+        return self.series.rollup(level)
 
 
-KINDS = {
-    "mpp": Kind("mpp", "mpp_measurement",
-                ("timestamp", "current", "voltage", "power", "tracking_channel_board", "tracking_channel_channel"),
-                ("tracking_channel_board", "tracking_channel_channel")),
-    "temperature": Kind("temperature", "temperature_measurement", ("timestamp", "temperature", "temperature_sensor_id"),
-                        ("temperature_sensor_id",)),
-    "irradiance": Kind("irradiance", "irradiance_measurement",
-                       ("timestamp", "raw_reading", "irradiance", "irradiance_sensor_id"), ("irradiance_sensor_id",)),
+_API_COLUMNS = {
+    "mpp": ("timestamp", "current", "voltage", "power", "tracking_channel_board", "tracking_channel_channel"),
+    "temperature": ("timestamp", "temperature", "temperature_sensor_id"),
+    "irradiance": ("timestamp", "raw_reading", "irradiance", "irradiance_sensor_id"),
 }
+KINDS = {name: Kind(SERIES_KINDS[name], cols) for name, cols in _API_COLUMNS.items()}
 
 
 def compose(name: str, kind: Kind | None = None, order: str = "ASC", rollup: str | None = None) -> sql.Composed:

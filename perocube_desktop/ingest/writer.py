@@ -19,6 +19,7 @@ import psycopg
 from psycopg import sql as pgsql
 
 from ..db import bulk, queries, rollups
+from ..db.tables import KINDS
 from ..protocol import MPP
 from ..values import ts_datetime
 from .buffer import MPP_COPY_COLUMNS, STAGE_COPY_COLUMNS, DiskBuffer, Segment
@@ -32,7 +33,7 @@ def _copy_into(table: str, columns: str) -> pgsql.Composed:
 
 
 _COPY_STAGE_INGEST = _copy_into("_stage_ingest", STAGE_COPY_COLUMNS)
-_COPY_MPP = _copy_into("mpp_measurement", MPP_COPY_COLUMNS)
+_COPY_MPP = _copy_into(KINDS[MPP].table, MPP_COPY_COLUMNS)
 _COPY_STAGE_MPP = _copy_into("_stage_mpp", MPP_COPY_COLUMNS)
 
 log = logging.getLogger(__name__)
