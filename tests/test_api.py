@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import os
 import subprocess
 import sys
@@ -335,7 +336,13 @@ def test_openapi_and_docs(api):
         assert path in spec["paths"], path
     names = {p["name"] for p in spec["paths"]["/measurements/mpp"]["get"]["parameters"]}
     assert names >= {"board", "channel", "start_time", "end_time", "limit", "offset", "sort", "order", "format"}
-    assert "swagger" in api.get("/docs").text.lower()
+    page = api.get("/docs").text
+    assert "swagger" in page.lower() and "cdn" not in page.lower()  # the lab PC's browser may have no internet
+    scripts = re.findall(r'(?:src|href)="(/docs-assets/[^"]+)"', page)
+    assert any(s.endswith("swagger-ui-bundle.js") for s in scripts) and any(s.endswith(".css") for s in scripts)
+    for asset in scripts:
+        r = api.get(asset)
+        assert r.status_code == 200 and len(r.content) > 100, asset
 
 
 def test_sessions_are_read_only(sample_db):

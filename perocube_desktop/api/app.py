@@ -16,11 +16,14 @@ from datetime import datetime, timezone
 from typing import Annotated
 
 import psycopg
+import swagger_ui_bundle
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from ..db import queries
@@ -86,8 +89,24 @@ async def _internal(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"internal error ({type(exc).__name__}); see the server log"}, status_code=500)
 
 
+DOCS_ASSETS = "/docs-assets"
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """``/docs`` with the Swagger UI files served from the installed swagger-ui-bundle package: the
+    lab PC's browser often has no internet, and FastAPI's default page loads them from a CDN."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} - docs",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png")
+
+
 def create_app(ctx: ApiContext) -> FastAPI:
-    app = FastAPI(title="Perocube Desktop read API", version=__version__,
+    app = FastAPI(title="Perocube Desktop read API", version=__version__, docs_url=None, redoc_url=None,
                   description="Read-only HTTP access to the PeroCube lab's data: the lab's routes "
                               "(`/measurements/*`, `/statistics/*`, `/devices`, `/experiments`, `/health`) "
                               "on real data, plus per-pixel series through the wiring history, the report's "
@@ -97,6 +116,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.add_exception_handler(psycopg.OperationalError, _db_down)
     app.add_exception_handler(PoolBusy, _busy)
     app.add_exception_handler(Exception, _internal)
+    _offline_docs(app)
     app.include_router(health_router)
     for module in (routes_measurements, routes_pixels):
         app.include_router(module.router, dependencies=[Depends(authorise)], responses=ERRORS)
