@@ -102,8 +102,16 @@ class RequestFramer:
 
     # -- public ---------------------------------------------------------------------------------
     def feed(self, data: bytes) -> list[Frame]:
-        if self._lines is not None:
-            return [(line, NOT_PARSED) for line in self._lines.feed(data) if line is None or line.strip()]
+        lines = self._lines
+        if lines is not None:
+            # fast path: exactly one whole line (a line client waiting for each reply); the same
+            # result as LineFramer: one line ending, at the end, nothing held from before
+            n = len(data)
+            if (n and data[-1] == 0x0A and not lines._buf and not lines._discarding and n <= self.max_bytes + 1
+                    and data.find(b"\n", 0, n - 1) < 0):
+                line = data.rstrip(b"\r\n")
+                return [(line, NOT_PARSED)] if line and not line.isspace() else []
+            return [(line, NOT_PARSED) for line in lines.feed(data) if line is None or (line and not line.isspace())]
         self._buf += data
         return self._frames(eof=False)
 

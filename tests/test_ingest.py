@@ -535,3 +535,74 @@ def test_writer_large_batches_on_two_connections_exactly_once(db_url, tmp_path):
                             " WHERE tracking_channel_board = 9").fetchone()[0] == n + n // 2 * 2
     w.stop()
     buf.close()
+
+
+def test_line_fast_path_and_its_fallbacks_then_a_vi_client(service, db_url):
+    """A connection known to be line-framed splits a write holding exactly one line at once; anything
+    else (a line over several writes, several lines or a line and a half per write, blank lines,
+    lines sent while the previous ones are being committed) takes the general path, byte-exact."""
+    port = service.receiver.port
+    c = LineClient(port)
+    assert c.request(mpp(T, board=30, id=0)) == "ACK 1 id=0"  # decides: line protocol
+
+    def line(i: int) -> bytes:
+        return (json.dumps(mpp(T + i, board=30, id=i)) + "\r\n").encode()
+
+    msg = line(1)
+    c.send_raw(msg[:20])  # one line split over writes
+    time.sleep(0.02)
+    c.send_raw(msg[20:])
+    assert c.reply() == "ACK 1 id=1"
+    c.send_raw(line(2) + line(3)[:30])  # a line and a half, then the rest with a whole line
+    assert c.reply() == "ACK 1 id=2"
+    c.send_raw(line(3)[30:] + line(4))
+    assert [c.reply(), c.reply()] == ["ACK 1 id=3", "ACK 1 id=4"]
+    c.send_raw(line(5) + b"\n  \r\n" + line(6) + line(7))  # several per write, blank lines between
+    assert [c.reply() for _ in range(3)] == ["ACK 1 id=5", "ACK 1 id=6", "ACK 1 id=7"]
+    c.send_raw(line(8)[:-2])  # the line ending alone in the next write
+    time.sleep(0.02)
+    c.send_raw(b"\r\n")
+    assert c.reply() == "ACK 1 id=8"
+    c.send_raw(b" \r\n")  # a blank line alone: no reply
+    assert c.request(mpp(T + 9, board=30, id=9)) == "ACK 1 id=9"
+    for i in range(10, 310):  # one write each, without waiting: many arrive during a commit
+        c.send_raw(line(i))
+    assert [c.reply() for _ in range(300)] == [f"ACK 1 id={i}" for i in range(10, 310)]
+    c.send_raw(b"not json\n")  # bad input after the fast path: quarantined with the peer
+    assert c.reply().startswith("ERR BAD_JSON")
+
+    s = vi_connect(port)  # a VI on the same port: bare objects, 3-byte replies
+    for i in range(2):
+        s.sendall(vi_message(T + i, board=31))
+        assert read_exactly(s, 3) == b"ACK"
+    assert_nothing_more(s)
+    s.close()
+
+    c.send_raw(line(310))  # done writing, still reading: the reply comes
+    c.sock.shutdown(socket.SHUT_WR)
+    assert c.reply() == "ACK 1 id=310"
+    with pytest.raises(ConnectionError):
+        c.reply()
+    c.close()
+    wait_until(lambda: stored(db_url, 30) == (311, 311) and stored(db_url, 31) == (2, 2))
+    wait_until(lambda: count(db_url, "quarantine") == 1)
+    with psycopg.connect(db_url) as conn:
+        origin, raw = conn.execute("SELECT origin, raw FROM quarantine").fetchone()
+    assert origin.startswith("127.0.0.1:") and raw == "not json"
+    wait_until(lambda: service.receiver.clients == 0)
+
+
+def test_pipelining_client_then_close_while_committing(service, db_url):
+    """Lines sent during a commit and an end of stream right behind them: all stored, all answered in order."""
+    s = vi_connect(service.receiver.port)
+    lines = [(json.dumps(mpp(T + i, board=32, id=i)) + "\n").encode() for i in range(200)]
+    s.sendall(lines[0])
+    assert read_exactly(s, 10) == b"ACK 1 id=0"
+    for ln in lines[1:]:
+        s.sendall(ln)
+    s.shutdown(socket.SHUT_WR)
+    expected = b"".join(b"\r\nACK 1 id=%d" % i for i in range(1, 200)) + b"\r\n"
+    assert read_exactly(s, len(expected) + 10) == expected
+    s.close()
+    wait_until(lambda: stored(db_url, 32) == (200, 200))
+    wait_until(lambda: service.receiver.clients == 0)

@@ -17,7 +17,8 @@ from ..config import Settings
 from ..protocol import MPP, Request, Sample, sample_key
 from ..status import IngestStatus
 from .buffer import DiskBuffer
-from .receiver import GroupCommitter, Receiver
+from .committer import GroupCommitter
+from .receiver import Receiver
 from .writer import DatabaseWriter
 
 log = logging.getLogger(__name__)
