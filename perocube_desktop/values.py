@@ -103,6 +103,16 @@ def copy_number(v: float | int | None) -> str:
     return "\\N" if v is None else repr(v)
 
 
+_SECONDS: dict[int, str] = {}  # whole second -> its ISO text without offset; live data repeats seconds
+
+
 def copy_timestamp(us: int) -> str:
-    """Microseconds since the epoch as a timestamptz literal PostgreSQL reads (UTC offset)."""
-    return ts_datetime(us).isoformat()
+    """Microseconds since the epoch as a timestamptz literal PostgreSQL reads (UTC offset); the same
+    text as ``ts_datetime(us).isoformat()``, with the date and time of day of recent seconds cached."""
+    sec, frac = divmod(us, 1_000_000)
+    text = _SECONDS.get(sec)
+    if text is None:
+        if len(_SECONDS) >= 4096:
+            _SECONDS.clear()
+        text = _SECONDS[sec] = (EPOCH + timedelta(seconds=sec)).isoformat()[:-6]
+    return f"{text}.{frac:06d}+00:00" if frac else f"{text}+00:00"

@@ -267,3 +267,13 @@ def test_raw_framing_random_segmentation():
             out += [raw for raw, _ in f.decide(RAW)]
         frames, rest = f.close()
         assert out + [raw for raw, _ in frames] == objs and rest == b""
+
+
+def test_copy_timestamp_is_isoformat_with_cached_seconds():
+    from perocube_desktop.values import MAX_TS_S, MIN_TS_S, copy_timestamp, ts_datetime
+
+    base = 1_714_745_230 * 1_000_000
+    values = [0, 1, -1, 999_999, -1_000_000, MIN_TS_S * 1_000_000, MAX_TS_S * 1_000_000 + 999_999]
+    values += [base + k for k in (0, 1, 123_000, 999_999, 1_000_000, 1_000_001)] * 2  # the second time cached
+    for us in values:
+        assert copy_timestamp(us) == ts_datetime(us).isoformat(), us
