@@ -79,6 +79,8 @@ def main() -> None:
         for i, (sw, sh) in enumerate(SCREENS):
             size = f"{sw}x{sh}"
             w.resize(sw, sh - CHROME_H)
+            pump(0.3)
+            w.size_alarm_dock()  # as a first start at this size would: the resize squeezed the dock
             w.show_page("overview")
             shot("overview")
             w.show_page("plots")

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
+from PySide6.QtCore import Qt
 
 from perocube_desktop.app import App
 from perocube_desktop.config import Settings
@@ -157,3 +158,24 @@ def test_quarantine_panel_shows_rejected_input(app, qtbot):
     qtbot.waitUntil(shown, timeout=15000)
     panel.drain()
     assert "BAD_JSON" in panel.text.toPlainText()
+
+
+def test_alarm_dock_starts_with_room_for_six_alarms_and_keeps_a_saved_height(app, qtbot):
+    from perocube_desktop.ui.main_window import ALARM_ROWS
+
+    w = app().window
+    table = w.alarm_widget.table
+    six = w.alarm_widget.rows_height(ALARM_ROWS)
+    # sized once the window is laid out: six rows without scrolling (a 950-px window has room)
+    qtbot.waitUntil(lambda: w._docks_sized, timeout=5000)
+    qtbot.waitUntil(lambda: table.viewport().height() >= ALARM_ROWS * table.verticalHeader().defaultSectionSize(),
+                    timeout=5000)
+    assert six <= w.alarm_widget.height() <= w.height() // 3
+    # the operator makes it smaller; the next start restores that height instead of the default
+    w.resizeDocks([w.alarm_dock], [140], Qt.Orientation.Vertical)
+    qtbot.waitUntil(lambda: w.alarm_dock.height() < 160, timeout=5000)
+    saved = w.alarm_dock.height()
+    w.close()  # saves the layout
+    w2 = app().window
+    qtbot.wait(300)  # past the first show's layout, where Qt applies a restored state
+    assert w2._docks_sized and abs(w2.alarm_dock.height() - saved) <= 2

@@ -1,16 +1,19 @@
 """The live plots' drawing rules, on the real widget (pytest-qt, offscreen): gaps stay gaps,
 the 1-hour view right after a start shows the data, panels appear when they have something
-to show, and peak downsampling keeps every extreme."""
+to show, peak downsampling keeps every extreme, and a sample alone between two gaps is a dot."""
 
 from __future__ import annotations
 
 import time
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
+from PySide6.QtCore import Qt
 
 from perocube_desktop.monitor.history import Series
 from perocube_desktop.monitor.live import LiveStore
+from perocube_desktop.ui.plot_data import isolated_mask, isolated_points
 from perocube_desktop.ui.plots import PlotsPage, visible_peaks
 
 pytestmark = pytest.mark.gui
@@ -101,3 +104,82 @@ def test_sparse_history_next_to_live_data_is_drawn(page, qtbot):
     assert drawable.sum() >= len(old) // 2, "the history is a line, not points cut apart by the live spacing"
     between = (x > old[-1]) & (x < now - 61)
     assert np.isnan(y[between]).all()  # and no line across the 400 days without data
+
+
+def test_isolated_mask_marks_finite_samples_without_a_finite_neighbour():
+    nan = np.nan
+    assert isolated_mask(np.array([1.0, nan, 2.0, nan, nan, 3.0, 4.0, nan, 5.0])).tolist() == [
+        True, False, True, False, False, False, False, False, True]  # first and last count; a pair is a segment
+    assert isolated_mask(np.array([nan, nan, nan])).tolist() == [False] * 3
+    assert isolated_mask(np.array([7.0])).tolist() == [True]  # the only sample after a restart
+    assert isolated_mask(np.array([1.0, 2.0])).tolist() == [False, False]
+    assert isolated_mask(np.empty(0)).shape == (0,)
+    v = np.array([[1.0, 1.0], [nan, 2.0], [3.0, nan], [nan, nan], [nan, 4.0]])
+    assert isolated_mask(v).tolist() == [[True, False], [False, False], [True, False], [False, False], [False, True]]
+    t, vi = isolated_points(np.arange(5.0), v)
+    assert t.tolist() == [0.0, 2.0, 4.0]
+    assert np.array_equal(vi, np.array([[1.0, nan], [3.0, nan], [nan, 4.0]]), equal_nan=True)
+    t, vi = isolated_points(np.arange(2.0), np.ones((2, 3)))
+    assert t.shape == (0,) and vi.shape == (0, 3)
+
+
+def dots(curve) -> list[tuple[float, float]]:
+    x, y = curve.markers.getData()
+    return list(zip(x.tolist(), y.tolist())) if curve.markers.isVisible() else []
+
+
+def test_a_sample_alone_between_two_gaps_is_drawn_as_a_dot(page, qtbot):
+    now = time.time()
+    # 1-min samples, a 30-min outage, one sample, another outage, 1-min samples again
+    t = np.concatenate([np.arange(now - 3 * 3600, now - 2 * 3600, 60.0), [now - 5400.0],
+                        np.arange(now - 3600, now, 60.0)])
+    h = series(t)
+    alone = int(np.flatnonzero(t == now - 5400.0)[0])
+    h.mean[alone] = [9.0, 1.1, 2.2]
+    page.history = {"mpp:1/1": h, "mpp:1/2": series(np.arange(now - 3 * 3600, now, 60.0))}
+    page.set_window(6 * 3600)
+    page.select(["mpp:1/1", "mpp:1/2"])
+    power = page.curves[("mpp:1/1", "power")]
+    assert dots(power) == [(now - 5400.0, 9.0)]
+    assert dots(page.curves[("mpp:1/2", "power")]) == []  # a series without gaps has no dots
+    voltage = page.curves[("mpp:1/1", "voltage")]
+    assert not voltage.isVisible()  # voltage panel not ticked: no dots either
+    page.show_panel("voltage", True)
+    assert dots(voltage) == [(now - 5400.0, 1.1)] and voltage.markers.isVisible()
+
+    # the readout under the mouse gives the sample's value, also a little to the right of it (where
+    # the gap's NaN break is the next sample)
+    plot = page.plots["power"]
+    scene_pos = plot.vb.mapViewToScene(pg.Point(now - 5400.0, 9.0))
+    for dx in (0.0, 20.0, -20.0):
+        page._mouse_moved((plot.vb.mapViewToScene(pg.Point(now - 5400.0 + dx, 9.0)),))
+        assert "mpp:1/1: 9 mW" in page.readout.text()
+    # a click on the dot highlights the series like a click on its line; the dot is faded like the line
+    qtbot.mouseClick(page.glw.viewport(), Qt.MouseButton.LeftButton, pos=page.glw.mapFromScene(scene_pos))
+    assert page.highlight == "mpp:1/1"
+    assert power.markers.opts["brush"].color().alpha() == 255
+    page.set_highlight("mpp:1/2")
+    assert power.markers.opts["brush"].color().alpha() == 50
+
+    # removed from the selection: the dots go with the line
+    page.select(["mpp:1/2"])
+    assert power.scene() is None and power.markers.scene() is None
+
+
+def test_a_dot_survives_peak_downsampling_and_counts_for_the_y_range(page, qtbot):
+    now = time.time()
+    # 1-s samples (far more than pixels): a 10-min outage, one sample, another outage
+    t = np.concatenate([np.arange(now - 6 * 3600, now - 3 * 3600, 1.0), [now - 2.5 * 3600],
+                        np.arange(now - 2 * 3600, now, 1.0)])
+    h = series(t)
+    alone = int(np.flatnonzero(t == now - 2.5 * 3600)[0])
+    h.mean[alone, 0] = 20.0
+    page.history = {"mpp:1/1": h}
+    page.set_window(6 * 3600)
+    page.select(["mpp:1/1"])
+    power = page.curves[("mpp:1/1", "power")]
+    assert power.xData.size < t.size // 4  # downsampled: the lone sample shares a block with a gap break
+    assert not (power.yData == 20.0).any()
+    assert dots(power) == [(now - 2.5 * 3600, 20.0)]
+    (_x, (y0, y1)) = page.plots["power"].viewRange()
+    assert y0 < 4.0 and y1 > 20.0

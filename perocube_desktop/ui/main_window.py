@@ -27,6 +27,7 @@ from .plots import PlotsPage
 log = logging.getLogger(__name__)
 
 PAGES = ["overview", "plots", "registry", "import", "reports"]
+ALARM_ROWS = 6  # the alarm dock's first height, within a third of the window (MainWindow.size_alarm_dock)
 TITLES = {"overview": "Overview", "plots": "Plots", "registry": "Registry", "import": "Import", "reports": "Reports"}
 
 
@@ -54,8 +55,15 @@ class AlarmsWidget(QWidget):
         lay.addLayout(row)
         self._idents: list[tuple[str, str]] = []
 
-    def sizeHint(self) -> QSize:  # a short dock by default: the pages need the height at 1366×768
-        return QSize(600, 110)
+    def rows_height(self, rows: int) -> int:
+        """The height that shows the header, ``rows`` alarms and the button without scrolling."""
+        t, lay = self.table, self.layout()
+        m = lay.contentsMargins()
+        return (t.horizontalHeader().sizeHint().height() + rows * t.verticalHeader().defaultSectionSize()
+                + 2 * t.frameWidth() + lay.spacing() + self.ack.sizeHint().height() + m.top() + m.bottom())
+
+    def sizeHint(self) -> QSize:
+        return QSize(600, self.rows_height(ALARM_ROWS))
 
     def refresh(self) -> None:
         alarms = sorted(self.engine.alarms.values(), key=lambda a: -a.raised_at)
@@ -156,8 +164,23 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
         self.tabifyDockWidget(self.alarm_dock, self.log_dock)
         self.alarm_dock.raise_()
-        self.resizeDocks([self.alarm_dock], [120], Qt.Orientation.Vertical)
-        QTimer.singleShot(0, lambda: self.resizeDocks([self.alarm_dock], [120], Qt.Orientation.Vertical))
+        self._docks_sized = False  # True once sized on the first show, or restored from the saved layout
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._docks_sized:
+            # after the first layout, which would override an earlier resizeDocks with the pages' hints
+            QTimer.singleShot(0, self, lambda: self._docks_sized or self.size_alarm_dock())
+
+    def size_alarm_dock(self) -> None:
+        """The Alarms dock's first-start height: ALARM_ROWS alarms without scrolling, but at most a
+        third of the window, so that the pages keep the height they need on a 1366×768 laptop."""
+        self._docks_sized = True
+        want = min(self.alarm_widget.sizeHint().height(), self.height() // 3)
+        # resizeDocks sets the dock area's height: the dock's title bar and the tab bar of the
+        # tabified log dock come on top of the table and its button
+        area = self.statusBar().geometry().top() - self.alarm_dock.geometry().top()
+        self.resizeDocks([self.alarm_dock], [area + want - self.alarm_widget.height()], Qt.Orientation.Vertical)
 
     def _build_status_bar(self, timescaledb: bool) -> None:
         """Receiver, rate, buffer, database and backend labels; errors on the left."""
@@ -349,8 +372,8 @@ class MainWindow(QMainWindow):
         if isinstance(geo, QByteArray):
             self.restoreGeometry(geo)
         state = qs.value("state")
-        if isinstance(state, QByteArray):
-            self.restoreState(state)
+        if isinstance(state, QByteArray) and self.restoreState(state):
+            self._docks_sized = True  # the dock height the user left, not the first-start default
         split = qs.value("plots_splitter")
         if isinstance(split, QByteArray):
             self.plots.splitter.restoreState(split)

@@ -1,6 +1,7 @@
 """What the live plots draw, computed with numpy (no widgets): history merged with the live
-ring buffers, NaN breaks at gaps, the visible part peak-downsampled to the pixel width, and
-the series' colours, the readout under the mouse. ``fetch_history`` runs in a worker."""
+ring buffers, NaN breaks at gaps, the samples alone between gaps (drawn as dots), the visible
+part peak-downsampled to the pixel width, the series' colours, the readout under the mouse.
+``fetch_history`` runs in a worker."""
 
 from __future__ import annotations
 
@@ -49,6 +50,45 @@ def visible_peaks(t: np.ndarray, v: np.ndarray, x0: float, x1: float, pixels: in
     peaks[1::2] = blocks.max(axis=1)
     tt = np.repeat(t[:n:step], 2)
     return np.concatenate([tt, t[n:]]), np.concatenate([peaks, v[n:]])
+
+
+def isolated_mask(v: np.ndarray) -> np.ndarray:
+    """True where a value is finite and neither neighbour is (before the first and after the last
+    sample counts as not finite): the samples ``connect='finite'`` draws no segment for, such as
+    one sample between two outages. Per column for 2-D ``v``."""
+    finite = np.isfinite(v)
+    alone = finite.copy()
+    alone[1:] &= ~finite[:-1]
+    alone[:-1] &= ~finite[1:]
+    return alone
+
+
+def isolated_points(t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of (t, v) with an isolated value in some column, the other columns' values NaN."""
+    alone = isolated_mask(v)
+    if not alone.any():  # the usual case, and 20 times cheaper than alone.any(axis=1) (once per refresh)
+        return t[:0], v[:0]
+    rows = np.unique(np.flatnonzero(alone) // v.shape[1])
+    return t[rows], np.where(alone[rows], v[rows], np.nan)
+
+
+def in_view(t: np.ndarray, v: np.ndarray, x0: float, x1: float) -> tuple[np.ndarray, np.ndarray]:
+    """The samples with x0 <= t <= x1."""
+    if not t.size:
+        return t, v
+    i0, i1 = np.searchsorted(t, (x0, x1))
+    return t[i0:i1], v[i0:i1]
+
+
+def widen(bounds: dict[str, tuple[float, float]], field: str, *ys: np.ndarray) -> None:
+    """Widen ``bounds[field]``, (low, high), to take in the finite values of ``ys``."""
+    for y in ys:
+        if y.size:
+            with np.errstate(all="ignore"):
+                a, b = float(np.nanmin(y)), float(np.nanmax(y))
+            if np.isfinite(a):
+                lo, hi = bounds.get(field, (a, b))
+                bounds[field] = (min(lo, a), max(hi, b))
 
 
 def _spacing_limit(t: np.ndarray, min_gap_s: float) -> float:
@@ -103,15 +143,20 @@ def fetch_history(pool, keys: list[str], t0: float, t1: float, whole: bool):
 
 
 def readout_text(x: float, keys: list[str], data: dict[str, tuple[np.ndarray, np.ndarray]], labels: dict[str, str]) -> str:
-    """The time under the mouse and the value there of the first six series that have one."""
+    """The time under the mouse and the value there (the nearest sample) of the first six series that
+    have one."""
     parts = [time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(x))]
     for key in keys[:6]:
         series = data.get(key)
         if series is None or series[0].size == 0:
             continue
-        i = int(np.clip(np.searchsorted(series[0], x), 0, series[0].size - 1))
-        if not np.isfinite(series[1][i, 0]):
+        t, v = series
+        i = int(np.searchsorted(t, x))
+        # the nearer of the samples either side that has a value: a lone sample between gaps too
+        near = [j for j in (i - 1, i) if 0 <= j < t.size and np.isfinite(v[j, 0])]
+        if not near:
             continue
+        j = min(near, key=lambda j: abs(t[j] - x))
         unit = "mW" if key.startswith("mpp:") else ("°C" if key.startswith("temperature:") else "W/m²")
-        parts.append(f"{labels.get(key, key)}: {series[1][i, 0]:.4g} {unit}")
+        parts.append(f"{labels.get(key, key)}: {v[j, 0]:.4g} {unit}")
     return "   ".join(parts)

@@ -1,12 +1,13 @@
 """The panels of the live plots: one pyqtgraph PlotItem per quantity, set up to be cheap to
 draw and easy to read (titles with units instead of rotated axis labels that collide, equal
-axis widths so the time axes line up, time labels only under the lowest panel), and the
-series' pens."""
+axis widths so the time axes line up, time labels only under the lowest panel), the series'
+pens, and the series' curves (a line, and a dot for each sample without a finite neighbour)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
@@ -61,6 +62,42 @@ def series_pen(colour: str, key: str, highlight: str | None):
         return pg.mkPen(c, width=2 if key == highlight else 1)
     c.setAlpha(50)
     return pg.mkPen(c, width=1)
+
+
+class SeriesCurve(pg.PlotCurveItem):
+    """A series' line (NaN breaks at gaps, ``connect='finite'``) and, as a child item, a dot for
+    each isolated sample, which the line cannot show: one sample between two outages. Being a
+    child, the dots are hidden, removed, stacked (highlight) and clicked with the line."""
+
+    def __init__(self, pen, clicked: Callable[[], None]) -> None:
+        self.markers = pg.ScatterPlotItem(size=5, pen=None, brush=pg.mkPen(pen).color())
+        super().__init__(pen=pen, skipFiniteCheck=True, connect="finite")
+        self.markers.setParentItem(self)
+        self.markers.hide()
+        self._dots: tuple[np.ndarray, np.ndarray] | None = None  # what the markers hold
+        self.setClickable(True, width=6)
+        self.sigClicked.connect(lambda *_a: clicked())
+        self.markers.sigClicked.connect(lambda *_a: clicked())
+
+    def setPen(self, *args, **kwargs) -> None:
+        super().setPen(*args, **kwargs)
+        self.markers.setBrush(self.opts["pen"].color())  # faded or not, like the line
+
+    def set_isolated(self, t: np.ndarray, y: np.ndarray) -> None:
+        """Dots at the finite (t, y). With none (the usual case) the hidden item costs nothing, and
+        dots as before are not set again (80 µs each, every second and series while live)."""
+        keep = np.isfinite(y) if y.size else None
+        if keep is None or not keep.any():
+            if self._dots is not None:
+                self._dots = None
+                self.markers.setData([], [])
+                self.markers.hide()
+            return
+        t, y = t[keep], y[keep]
+        if self._dots is None or not (np.array_equal(t, self._dots[0]) and np.array_equal(y, self._dots[1])):
+            self._dots = (t, y)
+            self.markers.setData(t, y)
+            self.markers.show()
 
 
 def arrange(glw: pg.GraphicsLayoutWidget, plots: dict[str, pg.PlotItem], visible: list[str]) -> None:

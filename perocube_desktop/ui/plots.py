@@ -3,8 +3,8 @@
 History comes from the database, downsampled on the server, merged with the live ring
 buffers; each update clips every series to the visible range and peak-downsamples it to the
 pixel width once (``plot_data``) into plain ``PlotCurveItem``s (1-px pens, no antialiasing, NaN
-gap breaks). The series list is the legend; only the panels asked for and holding data are
-laid out (``plot_panels``). Figures: ``benchmarks/ui.py``, choices: ``docs/decisions.md``.
+gap breaks, a dot for a sample alone between gaps). The series list is the legend; only the
+panels asked for and holding data are laid out (``plot_panels``). Figures: ``benchmarks/ui.py``, choices: ``docs/decisions.md``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QHBoxLayout, 
 from ..monitor import history
 from ..monitor.live import LiveStore
 from . import worker
-from .plot_data import colour, fetch_history, merged, readout_text, visible_peaks, with_gaps
-from .plot_panels import DEFAULT_PANELS, MPP_FIELDS, PANELS, arrange, make_panels, series_pen
+from .plot_data import (colour, fetch_history, in_view, isolated_points, merged, readout_text, visible_peaks, widen,
+                        with_gaps)
+from .plot_panels import DEFAULT_PANELS, MPP_FIELDS, PANELS, SeriesCurve, arrange, make_panels, series_pen
 from .series_list import SeriesListWidget
 
 __all__ = ["PlotsPage", "visible_peaks", "with_gaps"]
@@ -47,12 +48,13 @@ class PlotsPage(QWidget):
         self.selected: list[str] = []
         self.history: dict[str, history.Series] = {}
         self.window_s: float | None = 3600
-        self.curves: dict[tuple[str, str], pg.PlotDataItem] = {}
+        self.curves: dict[tuple[str, str], SeriesCurve] = {}
         self.shown_panels: set[str] = set(DEFAULT_PANELS)
         self._loading = False
         self._reload_pending: tuple | bool = False
         self._setting_range = False
         self._data: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # merged, with gap breaks, per refresh
+        self._isolated: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # their samples alone between gaps
         self._drawn_range: list[float] = []
         self._auto_y: dict[str, bool] = {f: True for f, _t, _u in PANELS}
 
@@ -245,9 +247,7 @@ class PlotsPage(QWidget):
         for field in fields:
             curve = self.curves.get((key, field))
             if curve is None:
-                curve = pg.PlotCurveItem(pen=pen, skipFiniteCheck=True, connect="finite")
-                curve.setClickable(True, width=6)
-                curve.sigClicked.connect(lambda _c, _ev, k=key: self._curve_clicked(k))
+                curve = SeriesCurve(pen, clicked=lambda k=key: self._curve_clicked(k))
                 self.plots[field].addItem(curve)
                 self.curves[(key, field)] = curve
             else:
@@ -341,6 +341,7 @@ class PlotsPage(QWidget):
             data = self.merged(key)
             if data is not None and data[0].size:
                 self._data[key] = data
+        self._isolated = {k: isolated_points(*d) for k, d in self._data.items()}
         if self.visible_panels() != self._visible:
             self._layout_panels()
         if self.follow.isChecked() and self.window_s is not None:
@@ -361,30 +362,27 @@ class PlotsPage(QWidget):
         (x0, x1), _ = plot.viewRange()
         self._drawn_range = [x0, x1]
         pixels = max(int(plot.vb.width()), 200)
-        lo: dict[str, float] = {}
-        hi: dict[str, float] = {}
+        bounds: dict[str, tuple[float, float]] = {}
         for key in self.selected:
             fields = [f for f in (MPP_FIELDS if key.startswith("mpp:") else (key.split(":", 1)[0],)) if f in visible]
             if not fields:
                 continue
             data = self._data.get(key)
             t, v = visible_peaks(*data, x0, x1, pixels) if data is not None else (np.empty(0), np.empty((0, 3)))
+            # from all samples, not the peaks: downsampling drops a sample alone between gaps
+            ti, vi = in_view(*self._isolated.get(key, (t[:0], v[:0])), x0, x1)
             for field in fields:
                 curve = self.curves.get((key, field))
                 if curve is not None:
                     col = MPP_FIELDS.index(field) if key.startswith("mpp:") else 0
-                    y = v[:, col]
-                    curve.setData(t, y, skipFiniteCheck=True, connect="finite")
-                    if y.size and self._auto_y[field]:
-                        with np.errstate(all="ignore"):
-                            a, b = float(np.nanmin(y)), float(np.nanmax(y))
-                        if np.isfinite(a):
-                            lo[field] = min(a, lo.get(field, a))
-                            hi[field] = max(b, hi.get(field, b))
+                    curve.setData(t, v[:, col], skipFiniteCheck=True, connect="finite")
+                    curve.set_isolated(ti, vi[:, col])
+                    if self._auto_y[field]:
+                        widen(bounds, field, v[:, col], vi[:, col])
         self._setting_range = True
-        for field in lo:
-            span = hi[field] - lo[field] or max(abs(hi[field]) * 0.01, 1e-3)
-            self.plots[field].setYRange(lo[field] - 0.05 * span, hi[field] + 0.05 * span, padding=0)
+        for field, (lo, hi) in bounds.items():
+            span = hi - lo or max(abs(hi) * 0.01, 1e-3)
+            self.plots[field].setYRange(lo - 0.05 * span, hi + 0.05 * span, padding=0)
         self._setting_range = False
 
     def _mouse_moved(self, evt) -> None:
