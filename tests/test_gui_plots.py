@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 
 from perocube_desktop.monitor.history import Series
 from perocube_desktop.monitor.live import LiveStore
-from perocube_desktop.ui.plot_data import isolated_mask, isolated_points
+from perocube_desktop.ui.plot_data import stranded_points
 from perocube_desktop.ui.plots import PlotsPage, visible_peaks
 
 pytestmark = pytest.mark.gui
@@ -77,12 +77,31 @@ def test_peak_downsampling_keeps_extremes():
     v[54_321, 1] = 50.0
     v[77_777, 2] = -50.0
     td, vd = visible_peaks(t, v, 0, t[-1], 1000)
-    assert td.size <= 2 * 1000 + 200
+    assert td.size <= 4 * 1000 + 200
     assert vd[:, 1].max() == 50.0 and vd[:, 2].min() == -50.0
     assert vd[:, 0].max() == v[:, 0].max() and vd[:, 0].min() == v[:, 0].min()
     # a narrow window: only its samples (and one either side), not downsampled
     td, vd = visible_peaks(t, v, 500, 600, 1000)
     assert td[0] == 499 and td[-1] == 601
+
+
+def test_peak_downsampling_keeps_short_runs_beside_gaps_and_breaks_at_them():
+    """Zoomed out, a pixel column holding a gap and a few samples shows the samples and still
+    breaks the line at the gap (a column with a NaN used to become all NaN: the run vanished)."""
+    t = np.arange(10_000, dtype=float)
+    v = np.full((t.size, 1), 1.0)
+    v[3_000:6_000] = np.nan  # an outage ...
+    v[4_500:4_502] = 7.0  # ... with two samples in the middle of it
+    td, vd = visible_peaks(t, v, 0, t[-1], 100)  # 100 samples per pixel column
+    assert (vd[:, 0] == 7.0).any(), "the two samples between the gaps must show"
+    # the line breaks on both sides of them: NaN right before the first 7 and right after the last one
+    sevens = np.flatnonzero(vd[:, 0] == 7.0)
+    assert np.isnan(vd[sevens[0] - 1, 0]) and np.isnan(vd[sevens[-1] + 1, 0])
+    # and nowhere is a line drawn from the 1.0 level straight into the outage
+    finite = np.isfinite(vd[:, 0])
+    inside = (td > 3_100) & (td < 5_900) & finite
+    assert set(vd[inside, 0]) == {7.0}
+    assert np.isnan(vd[(td > 3_000) & (td < 4_400), 0]).all()
 
 
 def test_sparse_history_next_to_live_data_is_drawn(page, qtbot):
@@ -106,21 +125,20 @@ def test_sparse_history_next_to_live_data_is_drawn(page, qtbot):
     assert np.isnan(y[between]).all()  # and no line across the 400 days without data
 
 
-def test_isolated_mask_marks_finite_samples_without_a_finite_neighbour():
+def test_stranded_points_are_the_runs_no_segment_shows():
     nan = np.nan
-    assert isolated_mask(np.array([1.0, nan, 2.0, nan, nan, 3.0, 4.0, nan, 5.0])).tolist() == [
-        True, False, True, False, False, False, False, False, True]  # first and last count; a pair is a segment
-    assert isolated_mask(np.array([nan, nan, nan])).tolist() == [False] * 3
-    assert isolated_mask(np.array([7.0])).tolist() == [True]  # the only sample after a restart
-    assert isolated_mask(np.array([1.0, 2.0])).tolist() == [False, False]
-    assert isolated_mask(np.empty(0)).shape == (0,)
-    v = np.array([[1.0, 1.0], [nan, 2.0], [3.0, nan], [nan, nan], [nan, 4.0]])
-    assert isolated_mask(v).tolist() == [[True, False], [False, False], [True, False], [False, False], [False, True]]
-    t, vi = isolated_points(np.arange(5.0), v)
-    assert t.tolist() == [0.0, 2.0, 4.0]
-    assert np.array_equal(vi, np.array([[1.0, nan], [3.0, nan], [nan, 4.0]]), equal_nan=True)
-    t, vi = isolated_points(np.arange(2.0), np.ones((2, 3)))
-    assert t.shape == (0,) and vi.shape == (0, 3)
+    t = np.arange(9.0)
+    v = np.array([1.0, nan, 2.0, nan, nan, 3.0, 4.0, nan, 5.0])[:, None]
+    ts, vs = stranded_points(t, v)  # first and last count; a pair of samples is a segment
+    assert ts.tolist() == [0.0, 2.0, 8.0] and vs[:, 0].tolist() == [1.0, 2.0, 5.0]
+    assert stranded_points(t[:3], np.full((3, 1), nan))[0].size == 0
+    assert stranded_points(np.array([5.0]), np.array([[7.0]]))[1].tolist() == [[7.0]]  # the only sample
+    assert stranded_points(t[:2], np.ones((2, 3)))[1].shape == (0, 3)
+    # a peak column with a gap on both sides: its points share one x, so they are stranded too
+    ts, vs = stranded_points(np.array([0.0, 1.0, 2.0, 2.0, 2.0, 2.0, 3.0]),
+                             np.array([[1.0, 1.0], [1.5, 2.0], [nan, 3.0], [6.0, 4.0], [6.5, 5.0], [nan, 6.0],
+                                       [nan, 7.0]]))
+    assert ts.tolist() == [2.0, 2.0] and np.array_equal(vs, [[6.0, nan], [6.5, nan]], equal_nan=True)
 
 
 def dots(curve) -> list[tuple[float, float]]:
@@ -178,8 +196,7 @@ def test_a_dot_survives_peak_downsampling_and_counts_for_the_y_range(page, qtbot
     page.set_window(6 * 3600)
     page.select(["mpp:1/1"])
     power = page.curves[("mpp:1/1", "power")]
-    assert power.xData.size < t.size // 4  # downsampled: the lone sample shares a block with a gap break
-    assert not (power.yData == 20.0).any()
+    assert power.xData.size < t.size // 4  # downsampled: the lone sample shares a column with a gap break
     assert dots(power) == [(now - 2.5 * 3600, 20.0)]
     (_x, (y0, y1)) = page.plots["power"].viewRange()
     assert y0 < 4.0 and y1 > 20.0

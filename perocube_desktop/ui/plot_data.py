@@ -1,6 +1,6 @@
 """What the live plots draw, computed with numpy (no widgets): history merged with the live
-ring buffers, NaN breaks at gaps, the samples alone between gaps (drawn as dots), the visible
-part peak-downsampled to the pixel width, the series' colours, the readout under the mouse.
+ring buffers, NaN breaks at gaps, the visible part peak-downsampled to the pixel width (columns
+of time), the drawn points no segment shows (dots), the series' colours, the readout under the mouse.
 ``fetch_history`` runs in a worker."""
 
 from __future__ import annotations
@@ -35,49 +35,63 @@ def with_gaps(t: np.ndarray, v: np.ndarray, min_gap_s: float = 60.0) -> tuple[np
 
 
 def visible_peaks(t: np.ndarray, v: np.ndarray, x0: float, x1: float, pixels: int) -> tuple[np.ndarray, np.ndarray]:
-    """The samples in [x0, x1] (plus one either side), reduced to a min and a max per pixel
-    column when there are more than two per pixel: what a line plot of all of them would show."""
+    """The samples in [x0, x1] (plus one either side), reduced per pixel column of time when there
+    are more than four per pixel: what a line plot of all of them would show (``peak_columns``)."""
     i0 = max(int(np.searchsorted(t, x0)) - 1, 0)
     i1 = min(int(np.searchsorted(t, x1, side="right")) + 1, t.size)
     t, v = t[i0:i1], v[i0:i1]
-    step = t.size // max(pixels, 1)
-    if step < 2:
+    if t.size <= 4 * max(pixels, 1) or x1 <= x0:
         return t, v
-    n = (t.size // step) * step
-    blocks = v[:n].reshape(n // step, step, v.shape[1])
-    peaks = np.empty((2 * (n // step), v.shape[1]))
-    peaks[0::2] = blocks.min(axis=1)  # a NaN (a gap) in a block keeps the gap visible
-    peaks[1::2] = blocks.max(axis=1)
-    tt = np.repeat(t[:n:step], 2)
-    return np.concatenate([tt, t[n:]]), np.concatenate([peaks, v[n:]])
+    column = np.floor((t - x0) * (pixels / (x1 - x0)))
+    starts = np.flatnonzero(np.r_[True, column[1:] != column[:-1]])
+    return peak_columns(t, v, starts)
 
 
-def isolated_mask(v: np.ndarray) -> np.ndarray:
-    """True where a value is finite and neither neighbour is (before the first and after the last
-    sample counts as not finite): the samples ``connect='finite'`` draws no segment for, such as
-    one sample between two outages. Per column for 2-D ``v``."""
+def peak_columns(t: np.ndarray, v: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Four points per column (the samples from each ``starts`` index to the next), per series, at
+    the column's first time: its min and max, preceded (followed) by a NaN when the column holds a
+    gap before its first value (after its last one). The line breaks at gaps, a short run of samples
+    beside a gap stays, and every value is drawn within a pixel of its own time (a column is a slice
+    of time, not a number of samples). A column without values is all NaN."""
     finite = np.isfinite(v)
-    alone = finite.copy()
-    alone[1:] &= ~finite[:-1]
-    alone[:-1] &= ~finite[1:]
-    return alone
+    index = np.arange(t.size)[:, None]
+    big = t.size
+    first_value = np.minimum.reduceat(np.where(finite, index, big), starts, axis=0)
+    last_value = np.maximum.reduceat(np.where(finite, index, -1), starts, axis=0)
+    first_gap = np.minimum.reduceat(np.where(finite, big, index), starts, axis=0)
+    last_gap = np.maximum.reduceat(np.where(finite, -1, index), starts, axis=0)
+    lo = np.fmin.reduceat(v, starts, axis=0)  # fmin/fmax skip NaN; a column of NaN gives NaN
+    hi = np.fmax.reduceat(v, starts, axis=0)
+    out = np.empty((4 * starts.size, v.shape[1]))
+    out[0::4] = np.where(first_gap < first_value, np.nan, lo)
+    out[1::4] = lo
+    out[2::4] = hi
+    out[3::4] = np.where(last_gap > last_value, np.nan, hi)
+    return np.repeat(t[starts], 4), out
 
 
-def isolated_points(t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The rows of (t, v) with an isolated value in some column, the other columns' values NaN."""
-    alone = isolated_mask(v)
-    if not alone.any():  # the usual case, and 20 times cheaper than alone.any(axis=1) (once per refresh)
+def stranded_points(t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The drawn points no line segment shows: per column, the first and last point of every run of
+    finite values (between NaNs or the ends) that lies at a single x, such as one sample between
+    two outages or a pixel column of samples with a gap on both sides (``peak_columns``). The rows
+    of (t, v) holding one, the other columns' values NaN. ``connect='finite'`` draws these as
+    nothing; the plots draw them as dots."""
+    finite = np.isfinite(v)
+    if t.size > 1 and finite.all():  # the usual case: one run per column, spanning time
         return t[:0], v[:0]
-    rows = np.unique(np.flatnonzero(alone) // v.shape[1])
-    return t[rows], np.where(alone[rows], v[rows], np.nan)
-
-
-def in_view(t: np.ndarray, v: np.ndarray, x0: float, x1: float) -> tuple[np.ndarray, np.ndarray]:
-    """The samples with x0 <= t <= x1."""
-    if not t.size:
-        return t, v
-    i0, i1 = np.searchsorted(t, (x0, x1))
-    return t[i0:i1], v[i0:i1]
+    edge = np.zeros((1, v.shape[1]), dtype=bool)
+    starts = finite & ~np.vstack([edge, finite[:-1]])
+    ends = finite & ~np.vstack([finite[1:], edge])
+    mark = np.zeros_like(finite)
+    for col in range(v.shape[1]):
+        s, e = np.flatnonzero(starts[:, col]), np.flatnonzero(ends[:, col])
+        alone = t[s] == t[e]
+        mark[s[alone], col] = True
+        mark[e[alone & (v[e, col] != v[s, col])], col] = True  # a column's max, when it differs from its min
+    if not mark.any():
+        return t[:0], v[:0]
+    rows = np.flatnonzero(mark.any(axis=1))
+    return t[rows], np.where(mark[rows], v[rows], np.nan)
 
 
 def widen(bounds: dict[str, tuple[float, float]], field: str, *ys: np.ndarray) -> None:

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QHBoxLayout, 
 from ..monitor import history
 from ..monitor.live import LiveStore
 from . import worker
-from .plot_data import (colour, fetch_history, in_view, isolated_points, merged, readout_text, visible_peaks, widen,
+from .plot_data import (colour, fetch_history, merged, readout_text, stranded_points, visible_peaks, widen,
                         with_gaps)
 from .plot_panels import DEFAULT_PANELS, MPP_FIELDS, PANELS, SeriesCurve, arrange, make_panels, series_pen
 from .series_list import SeriesListWidget
@@ -54,7 +54,6 @@ class PlotsPage(QWidget):
         self._reload_pending: tuple | bool = False
         self._setting_range = False
         self._data: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # merged, with gap breaks, per refresh
-        self._isolated: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # their samples alone between gaps
         self._drawn_range: list[float] = []
         self._auto_y: dict[str, bool] = {f: True for f, _t, _u in PANELS}
 
@@ -341,7 +340,6 @@ class PlotsPage(QWidget):
             data = self.merged(key)
             if data is not None and data[0].size:
                 self._data[key] = data
-        self._isolated = {k: isolated_points(*d) for k, d in self._data.items()}
         if self.visible_panels() != self._visible:
             self._layout_panels()
         if self.follow.isChecked() and self.window_s is not None:
@@ -369,8 +367,7 @@ class PlotsPage(QWidget):
                 continue
             data = self._data.get(key)
             t, v = visible_peaks(*data, x0, x1, pixels) if data is not None else (np.empty(0), np.empty((0, 3)))
-            # from all samples, not the peaks: downsampling drops a sample alone between gaps
-            ti, vi = in_view(*self._isolated.get(key, (t[:0], v[:0])), x0, x1)
+            ti, vi = stranded_points(t, v)  # drawn as dots: no line segment shows them
             for field in fields:
                 curve = self.curves.get((key, field))
                 if curve is not None:
