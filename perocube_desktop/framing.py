@@ -12,6 +12,8 @@ import re
 from typing import Any
 
 from .protocol import NOT_PARSED, loads_json
+from .values import too_deep
+
 
 class LineFramer:
     """Splits a byte stream into lines, whatever the TCP segmentation.
@@ -131,8 +133,8 @@ class RequestFramer:
             rest = self._lines.take_rest().strip()
             if not rest:
                 return [], b""
-            obj = loads_json(rest)
-            return ([(rest, obj)], b"") if obj is not NOT_PARSED else ([], rest)
+            obj = loads_json(rest)  # a value nested too deep is complete too: parse_frame refuses it
+            return ([(rest, obj)], b"") if obj is not NOT_PARSED or too_deep(rest) else ([], rest)
         frames = self._frames(eof=True)
         rest = bytes(self._buf).strip()
         self._buf.clear()

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 from collections.abc import Callable
 
-from .values import (INT_MAX, INT_MIN, RowError, copy_number, copy_timestamp, integer,
-                     number, parse_timestamp)
+from .values import (INT_MAX, INT_MIN, MAX_DEPTH, RowError, copy_number, copy_timestamp, integer,
+                     number, parse_timestamp, too_deep)
 
 try:  # 3-4x faster than json for the batches; strict JSON only, so json stays the fallback
     import orjson
@@ -102,12 +102,12 @@ class Request:
                 return b"ERR"  # nothing of it could be used
             return b"ACK"
         suffix = "" if self.request_id is None else f" id={self.request_id}"
-        if self.kind == "ping":
-            return f"PONG{suffix}\r\n".encode()
+        if self.kind == "ping":  # backslashreplace: JSON text may hold lone surrogates, which UTF-8 cannot
+            return f"PONG{suffix}\r\n".encode("utf-8", "backslashreplace")
         if self.kind == "error":
-            return f"ERR {self.error_code} {self.error_reason}{suffix}\r\n".encode()
+            return f"ERR {self.error_code} {self.error_reason}{suffix}\r\n".encode("utf-8", "backslashreplace")
         rej = f" {len(self.rejected)}" if self.rejected else ""
-        return f"ACK {self.accepted}{rej}{suffix}\r\n".encode()
+        return f"ACK {self.accepted}{rej}{suffix}\r\n".encode("utf-8", "backslashreplace")
 
 
 def _sample(kind: str, row: dict, meta: dict, tz: ZoneInfo | timezone) -> Sample:
@@ -157,9 +157,12 @@ def _sensor(merged: dict, ichan: Any) -> tuple[str, str | None]:
     if not isinstance(ident, str) or not ident.strip():
         raise RowError("missing sensor_identifier or sensor_id")
     ident = ident.strip()
-    if ichan is None:
-        return str(temperature_sensor_uuid(ident)), ident
-    return str(irradiance_sensor_uuid(ident, integer(ichan, "channel"))), ident
+    try:
+        if ichan is None:
+            return str(temperature_sensor_uuid(ident)), ident
+        return str(irradiance_sensor_uuid(ident, integer(ichan, "channel"))), ident
+    except UnicodeEncodeError:  # a lone surrogate (JSON allows it as an escape, UTF-8 does not)
+        raise RowError(f"sensor_identifier is not valid text: {ident!r}") from None
 
 
 
@@ -209,7 +212,7 @@ def parse_request(frame: bytes, source_tz: ZoneInfo | timezone = timezone.utc, o
     if request_id is not None and not isinstance(request_id, (str, int, float)) or isinstance(request_id, bool):
         request_id = json.dumps(request_id)
     if isinstance(request_id, str):
-        request_id = request_id.replace("\r", " ").replace("\n", " ")
+        request_id = request_id.replace("\r", " ").replace("\n", " ").encode("utf-8", "backslashreplace").decode()
     kind = obj.get("type")
     if kind == "ping":
         return Request("ping", request_id)
@@ -325,6 +328,8 @@ def parse_frame(frame: bytes | None, source_tz: ZoneInfo | timezone = timezone.u
     JSON objects gives one request each; ``None`` (over the limit) gives ``TOO_LONG``."""
     if frame is None:
         return [too_long(max_bytes)]
+    if obj is NOT_PARSED and too_deep(frame):  # before any parser: orjson 3.8 overflows the C stack
+        return [Request("error", error_code="TOO_DEEP", error_reason=f"JSON nested deeper than {MAX_DEPTH} levels")]
     if obj is NOT_PARSED:
         try:
             obj = _fast_loads(frame)
@@ -337,7 +342,7 @@ def parse_frame(frame: bytes | None, source_tz: ZoneInfo | timezone = timezone.u
         except json.JSONDecodeError as exc:
             if exc.msg == "Extra data":
                 return [parse_request(b"", source_tz, value, samples) for value in _values(text)]
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             pass  # parse_request says why
     request = parse_request(frame, source_tz, obj, samples)
     return [] if request.kind == "empty" else [request]
@@ -352,7 +357,7 @@ def _values(text: str) -> list[Any]:
     while pos < n:
         try:
             value, pos = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             out.append(_BadValue(text[pos:]))
             break
         out.append(value)
@@ -367,14 +372,16 @@ class _BadValue(str):
 
 def loads_json(data: bytes | bytearray) -> Any:
     """One JSON value, or ``NOT_PARSED``: orjson for speed, json for what orjson refuses
-    (LabVIEW's bare NaN and Infinity, numbers beyond a double)."""
+    (LabVIEW's bare NaN and Infinity, numbers beyond a double). Nested too deep: ``NOT_PARSED``."""
+    if too_deep(data):
+        return NOT_PARSED
     try:
         return _fast_loads(data)
     except _FastDecodeError:
         pass
     try:
         return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return NOT_PARSED
 
 def sample_key(s: Sample) -> str:

@@ -6,6 +6,7 @@ COPY text. Shared by the wire protocol and the importer's checks. No project imp
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -116,3 +117,41 @@ def copy_timestamp(us: int) -> str:
             _SECONDS.clear()
         text = _SECONDS[sec] = (EPOCH + timedelta(seconds=sec)).isoformat()[:-6]
     return f"{text}.{frac:06d}+00:00" if frac else f"{text}+00:00"
+
+
+# --- nesting depth -------------------------------------------------------------------------------
+
+MAX_DEPTH = 512  # JSON nesting refused beyond this, before any parser sees the value (a C parser may overflow its stack)
+_STRUCTURE = bytes(range(256)).translate(None, b'[]{}"\\')  # every byte but brackets, quotes and backslashes
+_SIGNS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+
+
+def too_deep(data: bytes | bytearray, limit: int = MAX_DEPTH) -> bool:
+    """True when the JSON text nests arrays/objects deeper than ``limit`` (brackets inside strings
+    do not count). Free for a single sample (too short to nest deeper); a large batch costs about
+    0.1 us per row, a fraction of its parse."""
+    if len(data) <= limit:
+        return False
+    marks = bytes(data).translate(None, _STRUCTURE)
+    if marks.count(b"[") + marks.count(b"{") <= limit:
+        return False
+    if b"\\" in marks:  # escapes inside strings: take the strings out first
+        marks = _STRING.sub(b"", bytes(data)).translate(None, _STRUCTURE)
+    else:  # no escapes: a string ends at the next quote. Dropping two adjacent quotes keeps every
+        marks = marks.replace(b'""', b"")  # bracket's side (in or out of a string); then cut out the rest
+        if b'"' in marks:
+            marks = b"".join(marks.split(b'"')[::2])
+    flat = marks.translate(None, b'"\\')
+    for _ in range(4):  # a batch of rows: two passes take out every pair (each pass at least a level)
+        flat = flat.replace(b"{}", b"").replace(b"[]", b"")
+    if not flat:
+        return False
+    depth = top = 0
+    for step in memoryview(marks.translate(_SIGNS, b'"\\')).cast("b"):
+        depth += step
+        if depth > top:
+            top = depth
+            if top > limit:
+                return True
+    return False

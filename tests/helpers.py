@@ -33,6 +33,7 @@ class LineClient:
         return self.reply()
 
     def close(self) -> None:
+        self.file.close()  # the socket stays open while its file is
         self.sock.close()
 
 

@@ -606,3 +606,109 @@ def test_pipelining_client_then_close_while_committing(service, db_url):
     s.close()
     wait_until(lambda: stored(db_url, 32) == (200, 200))
     wait_until(lambda: service.receiver.clients == 0)
+
+
+# -- hostile or malformed input: one bad frame costs only itself, never the connection slot or the process --
+
+SURROGATE_ID = b'"id": "\\ud800"'  # JSON allows a lone surrogate escape; UTF-8 cannot encode it
+
+
+def quarantined(url: str) -> list[tuple[str, str, str]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT origin, raw, reason FROM quarantine ORDER BY id").fetchall()
+
+
+def test_lone_surrogate_id_is_answered_and_the_slot_released(service, db_url):
+    """A reply that could not be encoded left the connection paused and counted: 256 of them and every VI was refused."""
+    msg = json.dumps(mpp(T, board=40)).encode()
+    bad = msg[:-1] + b", " + SURROGATE_ID + b"}\n"
+    for i in range(300):  # more than MAX_CLIENTS: a leaked slot per message would refuse the last ones
+        c = LineClient(service.receiver.port)
+        c.send_raw(bad if i % 2 else b'{"type": "ping", ' + SURROGATE_ID + b"}\n")
+        assert c.reply() == ("ACK 1 id=\\ud800" if i % 2 else "PONG id=\\ud800")
+        c.close()
+    s = vi_connect(service.receiver.port)  # pipelined: both answered, in order
+    s.sendall(bad + json.dumps(mpp(T + 1, board=40, id="next")).encode() + b"\n")
+    expected = b"ACK 1 id=\\ud800\r\nACK 1 id=next\r\n"
+    assert read_exactly(s, len(expected)) == expected
+    s.close()
+    wait_until(lambda: service.receiver.clients == 0)
+    s = vi_connect(service.receiver.port)
+    s.sendall(vi_message(T + 2, board=40))
+    assert read_exactly(s, 3) == b"ACK"
+    s.close()
+    wait_until(lambda: stored(db_url, 40) == (3, 3))
+
+
+def test_nesting_that_breaks_the_json_parser_is_quarantined(service, db_url):
+    """json.loads raised RecursionError out of the read callback, then again at the end of the connection: the slot leaked."""
+    deep = b"[" * 3000 + b"NaN" + b"]" * 3000  # orjson refuses NaN, json recursed
+    c = LineClient(service.receiver.port)
+    peer = "%s:%d" % c.sock.getsockname()
+    c.send_raw(json.dumps(mpp(T, board=41)).encode() + b"\n" + deep + b"\n" + json.dumps(mpp(T + 1, board=41)).encode() + b"\n")
+    assert [c.reply() for _ in range(3)] == ["ACK 1", "ERR TOO_DEEP JSON nested deeper than 512 levels", "ACK 1"]
+    c.send_raw(deep)  # the last line, unfinished, and the peer closes: parsed again at the end
+    c.close()
+    for k in range(300):  # write and close at once, line and VI framing
+        s = vi_connect(service.receiver.port)
+        s.sendall(deep + (b"\n" if k % 2 else b""))
+        s.close()
+    wait_until(lambda: service.receiver.clients == 0)
+    s = vi_connect(service.receiver.port)
+    s.sendall(vi_message(T + 2, board=41))
+    assert read_exactly(s, 3) == b"ACK"
+    s.close()
+    wait_until(lambda: stored(db_url, 41) == (3, 3))
+    wait_until(lambda: count(db_url, "quarantine") == 302)
+    rows = quarantined(db_url)
+    assert rows[0][0] == rows[1][0] == peer and all(r[2].startswith("TOO_DEEP") and r[1].startswith("[[[") for r in rows)
+
+
+def test_a_frame_that_fails_to_parse_costs_only_itself(service, db_url):
+    """uuid5() of a lone surrogate, int() of a non-ASCII digit: the VI got no reply, or the connection dropped."""
+    temp = b'{"type": "temperature", "data": {"timestamp": 1714745230, "temperature": 41.7}, "metadata": {"sensor_identifier": "m7004_\\ud800"}}'
+    odd = json.dumps({"type": "mpp", "data": {"timestamp": T, "power": 1.0}, "metadata": {"board": "\u00b2", "channel": 1}}).encode()
+    good = [vi_message(T + i, board=42) for i in range(4)]
+    s = vi_connect(service.receiver.port)  # VI framing, all in one write
+    peer = "%s:%d" % s.getsockname()
+    s.sendall(good[0] + temp + good[1] + odd + good[2])
+    assert read_exactly(s, 15) == b"ACKERRACKERRACK"
+    s.sendall(temp)  # alone: framing decided by the timer callback
+    assert read_exactly(s, 3) == b"ERR"
+    s.close()
+    c = LineClient(service.receiver.port)
+    c.send_raw(temp + b"\n" + odd + b"\n" + good[3] + b"\n")
+    assert c.reply() == "ACK 0 1"  # the row is rejected and quarantined
+    assert c.reply().startswith("ERR BAD_REQUEST could not be parsed (ValueError")
+    assert c.reply() == "ACK 1"
+    c.close()
+    wait_until(lambda: service.receiver.clients == 0)
+    wait_until(lambda: stored(db_url, 42) == (4, 4))
+    wait_until(lambda: count(db_url, "quarantine") == 5)
+    rows = quarantined(db_url)
+    assert [r[0] for r in rows[:3]] == [peer] * 3
+    assert sum("sensor_identifier is not valid text" in r[2] for r in rows) == 3
+    assert sum(r[2].startswith("BAD_REQUEST") for r in rows) == 2
+
+
+def test_nesting_deep_enough_to_crash_orjson_is_refused(service, db_url):
+    """orjson 3.8 overflowed its stack on an array nested 200,000 deep (600 kB, under the size limit): exit 139."""
+    deep = b"[" * 300_000 + b"]" * 300_000
+    good = vi_connect(service.receiver.port)
+    good.sendall(vi_message(T, board=43))
+    assert read_exactly(good, 3) == b"ACK"
+    s = vi_connect(service.receiver.port)
+    peer = "%s:%d" % s.getsockname()
+    s.sendall(vi_message(T + 1, board=43) + deep + vi_message(T + 2, board=43))
+    assert read_exactly(s, 9) == b"ACKERRACK"
+    s.sendall(deep)
+    assert read_exactly(s, 3) == b"ERR"
+    s.close()
+    good.sendall(vi_message(T + 3, board=43))
+    assert read_exactly(good, 3) == b"ACK"
+    good.close()
+    wait_until(lambda: service.receiver.clients == 0)
+    wait_until(lambda: stored(db_url, 43) == (4, 4))
+    wait_until(lambda: count(db_url, "quarantine") == 2)
+    rows = quarantined(db_url)
+    assert all(r[0] == peer and r[2].startswith("TOO_DEEP") and len(r[1]) < 300 for r in rows)

@@ -74,6 +74,12 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.ended:
             return
+        try:
+            self._received(data)
+        except Exception:
+            self._fail("reading a request")
+
+    def _received(self, data: bytes) -> None:
         framer = self.framer
         frames = framer.feed(data)
         if framer.awaiting_decision:  # does a line ending follow the first request (maybe in the next packet)?
@@ -107,7 +113,7 @@ class Connection(asyncio.Protocol):
         if exc is not None:
             log.info("client %s dropped: %s", self.peer, exc)
         if not self.busy:
-            self._end()
+            self._end()  # closes (counts the client out) whatever happens
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -124,9 +130,12 @@ class Connection(asyncio.Protocol):
         self.timer = None
         if self.ended or self.busy:
             return
-        frames, self.held = self.held + self.framer.decide(RAW), []
-        if frames:
-            self._answer(frames)
+        try:
+            frames, self.held = self.held + self.framer.decide(RAW), []
+            if frames:
+                self._answer(frames)
+        except Exception:
+            self._fail("reading a request")
 
     def _answer(self, frames: list[Frame], unfinished: bytes = b"") -> bool:
         """Parse and hand over to the group commit; True while that commit is pending."""
@@ -149,6 +158,25 @@ class Connection(asyncio.Protocol):
             self.transport.abort()
             self._close()
             return
+        try:
+            self._after_commit(requests)
+        except Exception:  # never leave the connection paused and counted with nobody to answer it
+            self._fail("answering after the commit")
+
+    def _fail(self, what: str) -> None:
+        """An unexpected error on this connection: log it naming the peer, drop the connection (the
+        client re-sends what it got no reply to) and count it out."""
+        log.exception("client %s dropped: error %s", self.peer, what)
+        self.ended = True
+        self.held = []
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.transport.abort()
+        if not self.busy:  # else counted out after the pending commit (``_committed``)
+            self._close()
+
+    def _after_commit(self, requests: list[Request]) -> None:
         self._reply(requests)
         if self.ended:
             self._close()
@@ -193,14 +221,17 @@ class Connection(asyncio.Protocol):
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        framer = self.framer
-        frames, self.held = self.held, []
-        if framer.awaiting_decision:
-            frames += framer.decide(RAW)
-        more, rest = framer.close()
-        frames += more
-        if (frames or rest) and self._answer(frames, unfinished=rest):
-            return  # closed after the commit
+        try:
+            framer = self.framer
+            frames, self.held = self.held, []
+            if framer.awaiting_decision:
+                frames += framer.decide(RAW)
+            more, rest = framer.close()
+            frames += more
+            if (frames or rest) and self._answer(frames, unfinished=rest):
+                return  # closed after the commit
+        except Exception:
+            log.exception("client %s: error at the end of the connection", self.peer)
         self._close()
 
     def _close(self) -> None:
