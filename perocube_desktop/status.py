@@ -21,4 +21,6 @@ class IngestStatus:
     rows_quarantined: int = 0  # rows the writer moved to the quarantine (unknown sensor_id)
     lines_refused: int = 0  # request lines answered with ERR
     peers_refused: int = 0
+    buffer_error: str | None = None  # the last failed commit of the local disk buffer (its clients got no ACK)
+    buffer_error_at: float | None = None  # unix time of that failure
     last_sample: dict[str, float] = field(default_factory=dict)  # key -> unix time of newest sample

@@ -17,7 +17,7 @@ from perocube_desktop.app import App
 from perocube_desktop.config import Settings
 from perocube_desktop.monitor.overview import LIVE, STALE
 
-from helpers import LineClient
+from helpers import LineClient, mpp
 
 pytestmark = pytest.mark.gui
 
@@ -179,3 +179,26 @@ def test_alarm_dock_starts_with_room_for_six_alarms_and_keeps_a_saved_height(app
     w2 = app().window
     qtbot.wait(300)  # past the first show's layout, where Qt applies a restored state
     assert w2._docks_sized and abs(w2.alarm_dock.height() - saved) <= 2
+
+
+def test_status_bar_shows_a_failed_buffer_commit(app, qtbot):
+    """A failed commit of the local disk buffer reached only the log; its clients just got no ACK."""
+    a = app()
+    w = a.window
+    buffer = a.service.buffer
+    c = LineClient(a.service.receiver.port)
+    assert c.request(mpp(1714745000, board=3)) == "ACK 1"  # the commit thread has its SQLite connection
+    for conn in list(buffer._all):  # a full disk, for real: SQLite may not grow the file any more
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+    batch = {"type": "mpp", "metadata": {"board": 3, "channel": 1}, "data": [
+        {"timestamp": 1714745230 + i, "power": 1.0, "current": 2.0, "voltage": 0.5} for i in range(5000)]}
+    with pytest.raises((ConnectionError, OSError)):  # no ACK: the connection is dropped, the client re-sends
+        c.request(batch)
+    c.close()
+    st = a.service.status()
+    assert "full" in (st.buffer_error or "") and time.time() - (st.buffer_error_at or 0) < 60
+    qtbot.waitUntil(lambda: "buffer commit failed" in w.lbl_buffer.text(), timeout=10000)
+    assert "full" in w.lbl_buffer.toolTip()
+    for conn in list(buffer._all):
+        conn.execute("PRAGMA max_page_count = 1073741823")

@@ -150,7 +150,8 @@ class DiskBuffer:
             conn.execute(_q("drop_pending"))
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
 
     def append_requests(self, requests: Sequence[Request], quarantined: Sequence[tuple[int, str, str, str]] = ()) -> None:
@@ -183,7 +184,8 @@ class DiskBuffer:
                 conn.executemany(_q("insert_quarantine"), quarantined)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite ends it itself on some errors (a full disk): keep the real error
+                conn.execute("ROLLBACK")
             raise
         with self._lock:
             self._count += rows
@@ -224,7 +226,8 @@ class DiskBuffer:
                 conn.execute(_q("delete_quarantine_upto"), (quarantine_last_id,))
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         with self._lock:
             self._count -= int(gone)

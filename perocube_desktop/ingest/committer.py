@@ -12,6 +12,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ class GroupCommitter:
     def __init__(self, buffer: DiskBuffer, on_committed: Callable[[list[Request]], None]) -> None:
         self.buffer = buffer
         self.on_committed = on_committed
+        self.last_error: str | None = None  # the last failed commit, for the status bar (read by other threads)
+        self.last_error_at: float | None = None  # its unix time
         self._queue: queue.SimpleQueue[_Group | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="buffer-commit", daemon=True)
         self._thread.start()
@@ -106,6 +109,7 @@ class GroupCommitter:
         except Exception as e:  # the clients get no ACK and will re-send
             log.exception("local buffer commit failed")
             exc = e
+            self.last_error, self.last_error_at = f"{type(e).__name__}: {e}", time.time()
         by_loop: dict[asyncio.AbstractEventLoop, list[Done]] = {}
         for g in groups:
             if g.loop is None:

@@ -116,4 +116,6 @@ class IngestService:
             rows_quarantined=self.writer.rows_quarantined,
             lines_refused=self.receiver.lines_refused,
             peers_refused=self.receiver.peers_refused,
+            buffer_error=self.committer.last_error,
+            buffer_error_at=self.committer.last_error_at,
         )

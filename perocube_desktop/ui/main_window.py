@@ -264,7 +264,11 @@ class MainWindow(QMainWindow):
         self.lbl_rate.setToolTip(f"{st.rows_accepted:,} rows accepted, {st.rows_written:,} written, "
                                  f"{st.rows_rejected + st.rows_quarantined:,} rows and {st.lines_refused:,} lines "
                                  f"quarantined, {st.peers_refused:,} connections refused")
-        self.lbl_buffer.setText(f"{st.buffered_rows:,} buffered")
+        failed = st.buffer_error is not None and time.time() - (st.buffer_error_at or 0) < 600  # the last 10 min
+        at = time.strftime("%H:%M:%S", time.localtime(st.buffer_error_at or 0))
+        self.lbl_buffer.setText(f"{st.buffered_rows:,} buffered" + (f" · ⚠ buffer commit failed at {at}" if failed else ""))
+        self.lbl_buffer.setToolTip(f"local disk buffer, commit failed at {at}: {st.buffer_error}" if failed else "")
+        self.lbl_buffer.setStyleSheet("color: #b00020" if failed else "")
         if st.db_state == "connected":
             self.lbl_db.setText("Database connected")
             self.lbl_db.setStyleSheet("color: #1b5e20")
