@@ -463,3 +463,24 @@ def test_viewer_follows_what_a_receive_process_writes(how, db_url, gui_app, qtbo
         c.close()
     finally:
         assert stop_gui(recv) == 0
+
+
+# --- 9. a test session leaves nothing behind ------------------------------------------------------------
+
+
+def test_a_test_session_with_the_embedded_server_leaves_no_temporary_folder():
+    """The session folder (embedded server, tmp_paths) is removed at the end, and nothing re-creates
+    it afterwards (the embedded-server wheel's exit hook used to re-create its lock file there)."""
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="pc-"))  # short: the server's Unix socket lives below it
+    try:
+        env = {**os.environ, "TMPDIR": str(tmp), "PEROCUBE_TEST_BACKENDS": "plain", "QT_QPA_PLATFORM": "offscreen"}
+        root = Path(__file__).resolve().parents[1]
+        out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                              "tests/test_db_schema.py::test_refuses_newer_schema"],
+                             cwd=root, env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0 and "1 passed" in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]
+        assert sorted(p.name for p in tmp.iterdir() if p.name.startswith("perocube-tests-")) == []
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

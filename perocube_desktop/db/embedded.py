@@ -9,6 +9,7 @@ first, so that it never runs orphaned for good.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -78,6 +79,9 @@ class EmbeddedServer:
 
         server, self._server = self._server, None
         PostgresServer._instances.pop(server.pgdata, None)  # a later start() starts it again
+        # stopped here, in the app's shutdown order: the wheel's exit hook would only take the lock
+        # again at exit (re-creating its file beside a data folder that may be gone by then)
+        atexit.unregister(server._cleanup)
         with PostgresServer._lock:
             others = [p for p in _handles(self.pgdata) if p != os.getpid() and _alive(p)]
             _write_handles(self.pgdata, others)
