@@ -94,15 +94,14 @@ def stranded_points(t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return t[rows], np.where(mark[rows], v[rows], np.nan)
 
 
-def widen(bounds: dict[str, tuple[float, float]], field: str, *ys: np.ndarray) -> None:
-    """Widen ``bounds[field]``, (low, high), to take in the finite values of ``ys``."""
-    for y in ys:
-        if y.size:
-            with np.errstate(all="ignore"):
-                a, b = float(np.nanmin(y)), float(np.nanmax(y))
-            if np.isfinite(a):
-                lo, hi = bounds.get(field, (a, b))
-                bounds[field] = (min(lo, a), max(hi, b))
+def widen(bounds: dict[str, tuple[float, float]], field: str, y: np.ndarray) -> None:
+    """Widen ``bounds[field]``, (low, high), to take in the finite values of ``y``."""
+    if y.size:
+        with np.errstate(all="ignore"):
+            a, b = float(np.nanmin(y)), float(np.nanmax(y))
+        if np.isfinite(a):
+            lo, hi = bounds.get(field, (a, b))
+            bounds[field] = (min(lo, a), max(hi, b))
 
 
 def _spacing_limit(t: np.ndarray, min_gap_s: float) -> float:

@@ -375,7 +375,7 @@ class PlotsPage(QWidget):
                     curve.setData(t, v[:, col], skipFiniteCheck=True, connect="finite")
                     curve.set_isolated(ti, vi[:, col])
                     if self._auto_y[field]:
-                        widen(bounds, field, v[:, col], vi[:, col])
+                        widen(bounds, field, v[:, col])  # the dots are points of v too
         self._setting_range = True
         for field, (lo, hi) in bounds.items():
             span = hi - lo or max(abs(hi) * 0.01, 1e-3)
