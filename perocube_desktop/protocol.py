@@ -1,4 +1,4 @@
-"""The LabVIEW wire protocol (../shared/spec/labview-protocol.md).
+"""The LabVIEW wire protocol (docs/protocol.md).
 
 Requests are JSON objects framed by JSON value boundaries (``RequestFramer``): the lab's VIs
 write bare objects without line endings and read a 3-byte ``ACK``/``ERR``; newer clients use

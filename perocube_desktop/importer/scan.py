@@ -1,4 +1,4 @@
-"""Find and classify the lab's files under a root folder (../shared/spec/lab-files.md)."""
+"""Find and classify the lab's files under a root folder (docs/lab-files.md)."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def scan(root: Path, progress: Callable[[int, int], None] | None = None) -> Scan
     skipped: list[Skipped] = []
     found = 0
     # a file counts when any folder of its full path starts with "data": below the picked folder,
-    # the picked folder itself, or a folder above it (spec/lab-files.md)
+    # the picked folder itself, or a folder above it (docs/lab-files.md)
     above = any(_is_data(part) for part in root.resolve().parts)
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()

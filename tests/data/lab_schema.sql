@@ -1,4 +1,4 @@
--- The lab's database as it is today (../shared/spec/database.md), before Perocube Desktop ever
+-- The lab's database as it is today (as sql/migrations/0001_lab_schema.sql and 0003 describe it), before Perocube Desktop ever
 -- touched it: metadata tables with their keys, measurement tables WITHOUT unique keys (re-imported
 -- files left duplicate rows), hypertables when TimescaleDB is installed, the six functions the
 -- notebooks call with their original parameter names (PL/pgSQL, written independently of the
