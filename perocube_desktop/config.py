@@ -300,7 +300,7 @@ def save(settings: Settings, path: Path | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(to_dict(settings), sort_keys=False, default_flow_style=False)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text("# Perocube Desktop configuration (see README, 'Configuration')\n" + text, encoding="utf-8")
+    tmp.write_text("# Perocube Desktop configuration (see docs/configuration.md)\n" + text, encoding="utf-8")
     os.replace(tmp, path)
     settings.source = str(path)
     return path
