@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pixel")
     p.add_argument("--from", dest="start", help="ISO time")
     p.add_argument("--to", dest="end", help="ISO time")
+    p.add_argument("--run", default="latest", metavar="latest|all|N",
+                   help="which ageing run of each pixel (a gap longer than the data before it starts a new run): "
+                        "the latest (default), all, or run N (1 = the oldest)")
     p.add_argument("--out", type=Path, required=True, help="FILE.pdf, .csv, .xlsx or .json")
 
     p = sub.add_parser("db", help="database maintenance")

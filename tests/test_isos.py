@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 
 import numpy as np
 import pytest
@@ -215,3 +216,57 @@ def test_pdf_table_columns_hold_their_longest_text():
     assert widths[0] * PAGE_PT >= (len(rows[0][0]) + 2) * CHAR_EM * size - 1e-6
     widths, size = fit_columns(header, [["OK_1", "A", "12.5"]], [0.1, 0.05, 0.07], 8.0)
     assert size == 8.0 and sum(widths) == pytest.approx(1.0)
+
+
+# ageing runs: a gap longer than the data before it ---------------------------------------------
+
+from perocube_desktop.stats.analysis import analyse_runs  # noqa: E402
+from perocube_desktop.stats.runs import parse_run, split_runs  # noqa: E402
+
+
+def _decaying(start: float, hours: float, tau: float = 400.0, pce0: float = 20.0):
+    t = start + 30 + 60 * np.arange(int(hours * 60))
+    g = day_light(t)
+    pce = pce0 * np.exp(-(t - t[0]) / 3600 / tau)
+    return t, g * 0.25 * 0.1 * pce / 100, g
+
+
+def test_a_gap_longer_than_the_data_before_it_starts_a_new_run():
+    # 48 h imported in 2024, then the same channel live 2.5 years later: 36 h of a fresh device
+    t1, p1, g1 = _decaying(T0, 48)
+    t2, p2, g2 = _decaying(T0 + 940 * 86400, 36, tau=200.0, pce0=15.0)
+    series = pixel([segment(np.r_[t1, t2], np.r_[p1, p2], np.r_[g1, g2])])
+    latest = analyse(series)
+    assert (latest.run, latest.runs, latest.label) == (2, 2, "A · run 2/2")
+    assert latest.observed_h < 40 and latest.start >= t2[0] - 30  # never across the 940-day gap
+    assert latest.pce_initial_pct == pytest.approx(15, rel=0.05)
+    assert latest.gaps == [] and any("ageing run 2 of 2" in n for n in latest.notes)
+    both = analyse_runs(pixel([segment(np.r_[t1, t2], np.r_[p1, p2], np.r_[g1, g2])]), run="all")
+    assert [r.run for r in both] == [1, 2]
+    assert both[0].observed_h < 50 and both[0].end <= t1[-1] + 30 and both[0].pce_initial_pct == pytest.approx(20, rel=0.05)
+    first = analyse(pixel([segment(np.r_[t1, t2], np.r_[p1, p2], np.r_[g1, g2])]), run=1)
+    assert first.run == 1 and first.samples == both[0].samples
+    missing = analyse(pixel([segment(np.r_[t1, t2], np.r_[p1, p2], np.r_[g1, g2])]), run=3)
+    assert not missing.has_data and any("no ageing run 3" in n for n in missing.notes)
+
+
+def test_shorter_gaps_stay_inside_the_run():
+    # 48 h, 30 h without data (the PC was off), 24 h more: one run, the gap listed, ageing time across it
+    t1, p1, g1 = _decaying(T0, 48)
+    t2 = t1[-1] + 30 * 3600 + 60 * np.arange(24 * 60)
+    g2 = day_light(t2)
+    p2 = g2 * 0.25 * 0.1 * 20 * np.exp(-(t2 - t1[0]) / 3600 / 400) / 100
+    res = analyse(pixel([segment(np.r_[t1, t2], np.r_[p1, p2], np.r_[g1, g2])]))
+    assert res.runs == 1 and res.label == "A" and res.observed_h > 100
+    assert [a for a, _ in res.gaps] == [datetime.fromtimestamp(t1[-1], timezone.utc).isoformat(timespec="seconds")]
+    assert split_runs(np.r_[t1, t2]) == [(0, t1.size + t2.size)]
+    # a gap of a day right after ten minutes of data (a VI restarted) does not split either
+    t = np.r_[T0 + 60 * np.arange(10), T0 + 20 * 3600 + 60 * np.arange(600)]
+    assert len(split_runs(t)) == 1
+
+
+def test_run_option_parsing():
+    assert parse_run("latest") == "latest" and parse_run("ALL") == "all" and parse_run("2") == 2
+    for bad in ("0", "last", "-1"):
+        with pytest.raises(ValueError, match="--run"):
+            parse_run(bad)

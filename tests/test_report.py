@@ -168,3 +168,54 @@ def test_selection_by_project(imported):
     devices = {p.device for p in rep.pixels}
     assert devices == {"OK_240415_02", "OK_240309_01", "SC_240315_03"}
     assert build(imported, Selection(experiment="nope"), ReportSettings()).pixels == []
+
+
+def reused_channel(sample_dir, years_later: str = "2026-11") -> None:
+    """Board 1's two days again, 2.5 years later in a folder of their own: pixel C (B1 C3) then has
+    48 h from 2024 and 48 h from 2026 with ~920 days between (a reused channel, an old import)."""
+    for day in ("03", "04"):
+        src = sample_dir / "data_2024-05" / f"data_2024-05-{day}"
+        dest = sample_dir / f"data_{years_later}" / f"data_{years_later}-{day}"
+        dest.mkdir(parents=True)
+        for f in src.glob("*.txt"):
+            if "board2" in f.name or f.name == "notes.txt":
+                continue
+            (dest / f.name).write_text(f.read_text().replace("2024-05-", f"{years_later}-"))
+
+
+def test_long_gap_splits_the_pixel_into_ageing_runs(db_url, sample_dir, tmp_path):
+    reused_channel(sample_dir)
+    run_import(db_url, sample_dir)
+    rep = build(db_url, Selection(device="OK_240415_02", pixel="C"), ReportSettings())
+    (c,) = rep.pixels
+    assert (c.run, c.runs) == (2, 2) and c.start >= _utc("2026-11-03T07:59:00")
+    assert c.observed_h < 50 and (c.T80_h is None or c.T80_h < 50)  # not "22698 h" / "T80 14162 h"
+    assert any("ageing run 2 of 2" in n for n in c.notes) and not any(a < "2026" for a, _ in c.gaps)
+    out = tmp_path / "runs.json"
+    res = subprocess.run([sys.executable, "-m", "perocube_desktop", "report", "--db", db_url, "--device",
+                          "OK_240415_02", "--pixel", "C", "--run", "all", "--out", str(out)],
+                         capture_output=True, text=True, env=dict(os.environ), timeout=120)
+    assert res.returncode == 0, res.stderr
+    runs = json.loads(out.read_text())["pixels"]
+    assert [(p["run"], p["runs"]) for p in runs] == [(1, 2), (2, 2)]
+    assert runs[0]["to"] < "2024-05-06" and runs[1]["from"] > "2026-11-02"
+    assert all(p["observed_h"] < 50 for p in runs)
+    bad = subprocess.run([sys.executable, "-m", "perocube_desktop", "report", "--db", db_url, "--device",
+                          "OK_240415_02", "--run", "newest", "--out", str(tmp_path / "x.json")],
+                         capture_output=True, text=True, env=dict(os.environ), timeout=120)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --run 'newest'") and "Traceback" not in bad.stderr
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_long_gap_report_pdf_pages_show_the_data_not_the_gap(db_url, sample_dir, tmp_path):
+    reused_channel(sample_dir)
+    run_import(db_url, sample_dir)
+    rep = build(db_url, Selection(device="OK_240415_02", run="all"), ReportSettings())
+    pdf = export(rep, tmp_path / "runs.pdf")
+    if not shutil.which("pdftotext"):
+        pytest.skip("pdftotext (poppler-utils) not installed")
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True).stdout
+    # one device page per time group: the 2024 pixels (A-D, C's run 1) and the 2026 run of C
+    assert "Device OK_240415_02 · data 2024-05-03 – 2024-05-05" in text
+    assert "Device OK_240415_02 · data 2026-11-03 – 2026-11-05" in text
+    assert "C · run 1/2" in text and "C · run 2/2" in text and "Ageing runs: every ageing run" in text

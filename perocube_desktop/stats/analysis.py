@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 import numpy as np
 
 from . import isos
-from .series import MAX_GAP_S, Move, PixelSeries, assemble, hhmm, zero_level
+from .runs import RunChoice, pick, split_runs
+from .series import MAX_GAP_S, MOVE_WINDOW_S, Move, PixelSeries, assemble, hhmm, zero_level
 
 PROJECTION_LIMIT = 3.0  # never project T80 further than this multiple of the observed ageing time
 MIN_LIT_MIN = 10  # lit minutes a smoothing window needs
@@ -69,6 +70,9 @@ class PixelResult:
     moves: list[Move] = field(default_factory=list)
     statistics: dict[str, dict] = field(default_factory=dict)
     channels: list[tuple[int, int]] = field(default_factory=list)
+    run: int | None = None  # 1-based ageing run shown (runs.split_runs), None without data
+    runs: int = 0  # how many runs the pixel's data has in the selected period
+    run_spans: list[tuple[float, float]] = field(default_factory=list)  # every run's data (start, end)
     # series for plots (not exported)
     t: np.ndarray | None = None
     power: np.ndarray | None = None
@@ -80,6 +84,11 @@ class PixelResult:
     @property
     def has_data(self) -> bool:
         return self.samples > 0
+
+    @property
+    def label(self) -> str:
+        """The pixel's name, with the run when its data has several ("C · run 2/2")."""
+        return self.pixel if self.runs <= 1 or self.run is None else f"{self.pixel} · run {self.run}/{self.runs}"
 
     def metrics(self) -> dict:
         out = {k: _round(getattr(self, k)) for k in METRIC_KEYS}
@@ -94,7 +103,7 @@ METRIC_KEYS = ("device", "pixel", "board", "channel", "samples", "coverage_pct",
                "eta1000_pct", "projected_T80_h", "projected_T80_lo_h", "projected_T80_hi_h", "projection_note",
                "cycle_T80_h", "cycles_complete", "cycles_partial", "irradiance_dose_kWh_m2",
                "irradiance_lit_mean_Wm2", "temperature_lit_mean_C", "lit_zero_minutes", "area_cm2",
-               "ageing_start_rule", "observed_h")
+               "ageing_start_rule", "observed_h", "run", "runs")
 
 
 def _iso(t: float | None) -> str | None:
@@ -107,22 +116,47 @@ def _round(v):
     return v
 
 
-def analyse(series: PixelSeries, smoothing_h: float = 1.0) -> PixelResult:
-    """Figures of merit of one pixel. Pure: arrays in, figures out."""
+def analyse(series: PixelSeries, smoothing_h: float = 1.0, run: RunChoice = "latest") -> PixelResult:
+    """Figures of merit of one ageing run of a pixel (the latest by default). Pure: arrays in, figures out."""
+    return analyse_runs(series, smoothing_h, run)[-1]
+
+
+def analyse_runs(series: PixelSeries, smoothing_h: float = 1.0, run: RunChoice = "latest") -> list[PixelResult]:
+    """Figures of merit per ageing run (``runs.split_runs``): never across a gap longer than the data
+    before it. ``run``: "latest", "all" or a run number (1 = the oldest)."""
     cols, which = assemble(series)
-    segs = series.segments
+    spans = split_runs(cols["t"])
+    chosen = pick(len(spans), run)
+    if not chosen:
+        res = PixelResult(series.device, series.pixel, None, None, series.start, series.end,
+                          area_cm2=series.area_cm2, moves=list(series.moves), notes=list(series.notes), runs=len(spans))
+        res.channels = [(s.board, s.channel) for s in series.segments]
+        if series.segments:
+            res.board, res.channel = series.segments[-1].board, series.segments[-1].channel
+        res.notes.append("no data in the period" if not spans else
+                         f"no ageing run {run} in the period: the pixel's data has {len(spans)} run(s)")
+        return [res]
+    return [_analyse_run(series, cols, which, spans, k, smoothing_h) for k in chosen]
+
+
+def _analyse_run(series: PixelSeries, cols: dict[str, np.ndarray], which: np.ndarray, spans: list[tuple[int, int]],
+                 k: int, smoothing_h: float) -> PixelResult:
+    a, b = spans[k]
+    c = {key: v[a:b] for key, v in cols.items()}
+    t = c["t"]
+    moves = [m for m in series.moves if float(t[0]) - MOVE_WINDOW_S <= m.logged_at <= float(t[-1]) + 30]
+    elsewhere = {m.text for m in series.moves if m not in moves}
     res = PixelResult(series.device, series.pixel, None, None, series.start, series.end, area_cm2=series.area_cm2,
-                      moves=list(series.moves), notes=list(series.notes))
-    res.channels = [(s.board, s.channel) for s in segs]
-    if segs:
-        res.board, res.channel = segs[-1].board, segs[-1].channel
-    t = cols["t"]
-    if t.size == 0:
-        res.notes.append("no data in the period")
-        return res
-    _basics(res, cols, series)
+                      moves=moves, notes=[n for n in series.notes if n not in elsewhere], run=k + 1, runs=len(spans))
+    res.run_spans = [(float(cols["t"][i]) - 30, float(cols["t"][j - 1]) + 30) for i, j in spans]
+    used = list(dict.fromkeys(int(i) for i in which[a:b]))
+    res.channels = [(series.segments[i].board, series.segments[i].channel) for i in used]
+    res.board, res.channel = res.channels[-1]
+    if len(spans) > 1:
+        res.notes.append(_run_note(res))
+    _basics(res, c, series)
     thr = series.light_threshold_wm2
-    g, p = cols["irradiance"], cols["power"]
+    g, p = c["irradiance"], c["power"]
     lit = np.isfinite(g) & (g > thr)
     zero = lit & ~(np.isfinite(p) & (p > zero_level(g, series.area_cm2)))
     res.lit_zero = _spans(t, zero)
@@ -133,8 +167,17 @@ def analyse(series: PixelSeries, smoothing_h: float = 1.0) -> PixelResult:
     pce = isos.pce_pct(p, g, series.area_cm2, thr)
     pce[zero] = np.nan
     _figures(res, t, pce, lit & ~zero, smoothing_h)
-    _cycles(res, t, cols, pce, thr, zero)
+    _cycles(res, t, c, pce, thr, zero)
     return res
+
+
+def _run_note(res: PixelResult) -> str:
+    assert res.run is not None
+    spans = "; ".join(f"run {i + 1}: {hhmm(a)} – {hhmm(b)} ({(b - a) / 3600:.0f} h)"
+                      for i, (a, b) in enumerate(res.run_spans))
+    return (f"ageing run {res.run} of {res.runs} shown: the data has {res.runs} runs separated by gaps longer than the "
+            f"data before them ({spans}); figures are computed per run, never across such a gap "
+            "(report --run all shows each)")
 
 
 def _basics(res: PixelResult, c: dict[str, np.ndarray], series: PixelSeries) -> None:

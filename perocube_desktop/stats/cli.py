@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 from ..config import Settings
 from .report import Selection, build, export
+from .runs import parse_run
 
 
 def _time(text: str | None) -> datetime | None:
@@ -24,7 +25,7 @@ def run(args, settings: Settings) -> int:
         return 2
     try:
         sel = Selection(args.device, args.pixel, args.board, args.all, _time(args.start), _time(args.end),
-                        args.experiment, args.project)
+                        args.experiment, args.project, parse_run(getattr(args, "run", "latest")))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

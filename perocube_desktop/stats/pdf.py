@@ -26,6 +26,7 @@ from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 from .analysis import PROJECTION_LIMIT, describe_spans  # noqa: E402
 from .pdf_layout import A4, Flow, table_pages  # noqa: E402
 from .pdf_tables import figure_rows, fmt_sig, statistics_rows  # noqa: E402
+from .runs import RUN_GAP_MIN_S, describe_choice  # noqa: E402
 
 EPOCH_DAYS = mdates.date2num(datetime(1970, 1, 1, tzinfo=timezone.utc))
 TABLE_ROWS = 26
@@ -76,6 +77,8 @@ def _summary(pdf: PdfPages, report) -> None:
         f"Irradiance: {items.get('light source and irradiance', '—')}.",
         f"Temperature: {items.get('temperature', '—')}.   Cycling: {items.get('cycling', '—')}.",
         f"Ageing time: {items.get('ageing time', '—')}.",
+        f"Ageing runs: {describe_choice(report.selection.run)} (a gap longer than the data before it starts a new "
+        "run; figures never span such a gap; “run k/n” names the run when a pixel has several).",
     ]
     header, widths, rows = figure_rows(report)
     lead.append("Figures of merit. — : not computable; T80 “not reached” within the ageing time (projected: linear "
@@ -139,12 +142,39 @@ def _shade(ax, spans: list[tuple[float, float]], label: str | None) -> None:
         ax.axvspan(_days(a), _days(b), color="#f4a261", alpha=0.25, lw=0, label=label if i == 0 else None)
 
 
-def _device_page(pdf: PdfPages, report, device: str) -> None:
+def time_groups(px: list) -> list[list]:
+    """The device's results with data, grouped so that no page spans a gap longer than its data
+    (runs years apart get a page each: the plots show the data, not the gap); input order kept."""
+    groups: list[list] = []
+    for p in sorted((p for p in px if p.has_data), key=lambda p: p.start):
+        if groups:
+            g0, g1 = min(q.start for q in groups[-1]), max(q.end for q in groups[-1])
+            if p.start - g1 <= max(g1 - g0, RUN_GAP_MIN_S):
+                groups[-1].append(p)
+                continue
+        groups.append([p])
+    return [sorted(g, key=px.index) for g in groups]
+
+
+def _device_pages(pdf: PdfPages, report, device: str) -> None:
     px = [p for p in report.pixels if p.device == device]
+    groups = time_groups(px)
+    if groups:
+        groups[-1] += [p for p in px if not p.has_data]
+    for g in groups:
+        title = f"Device {device}"
+        if len(groups) > 1:
+            t0, t1 = min(p.start for p in g if p.has_data), max(p.end for p in g if p.has_data)
+            title += (f" · data {datetime.fromtimestamp(t0, timezone.utc):%Y-%m-%d} – "
+                      f"{datetime.fromtimestamp(t1, timezone.utc):%Y-%m-%d}")
+        _device_page(pdf, report, device, g, title)
+
+
+def _device_page(pdf: PdfPages, report, device: str, px: list, title: str) -> None:
     fig = plt.figure(figsize=A4)
     info = report.devices.get(device, {})
     facts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in info.items() if v not in (None, "") and k != "name")
-    fig.text(0.05, 0.95, f"Device {device}", fontsize=15, weight="bold")
+    fig.text(0.05, 0.95, title, fontsize=15, weight="bold")
     fig.text(0.05, 0.925, textwrap.shorten(facts, 170) if facts else "no registry details", fontsize=8.5, color=GREY)
     ncol = 1 if len(px) <= 16 else (2 if len(px) <= 40 else 3)  # legend columns: names are never cut off
     right = 0.83 - 0.07 * (ncol - 1)
@@ -157,7 +187,7 @@ def _device_page(pdf: PdfPages, report, device: str) -> None:
     all_days = sorted({d for p in px for d in p.daily_energy})
     for i, p in enumerate(px):
         col = colours[i % len(colours)]
-        name = f"{p.pixel}" + ("" if p.has_data else " (no data)")
+        name = p.label + ("" if p.has_data else " (no data)")
         if p.smooth_pce is not None and p.smooth_pce.size and p.pce_initial_pct:
             st, sv = p.smooth_t_h, p.smooth_pce / p.pce_initial_pct
             brk = np.flatnonzero(np.diff(st) > 2.5 * (np.median(np.diff(st)) if st.size > 1 else 1)) + 1
@@ -183,7 +213,7 @@ def _device_page(pdf: PdfPages, report, device: str) -> None:
     for p in px:
         for n in p.notes:
             if not n.startswith("board "):
-                grouped.setdefault(n, []).append(p.pixel)
+                grouped.setdefault(n, []).append(p.label)
     notes = [f"{', '.join(who)}: {n}" for n, who in grouped.items()]
     y = 0.135
     for line in notes[:5]:
@@ -254,11 +284,11 @@ def _quality(pdf: PdfPages, report) -> None:
         for p in report.pixels:
             if p.device == device and p.has_data:
                 for note in _pixel_quality(p):
-                    grouped.setdefault(note, []).append(p.pixel)
+                    grouped.setdefault(note, []).append(p.label)
         if grouped:
             flow.block(f"Device {device}", [f"pixel{'s' if len(who) > 1 else ''} {', '.join(who)}: {note}"
                                             for note, who in grouped.items()])
-    empty = [f"{p.device} / {p.pixel}" for p in report.pixels if not p.has_data]
+    empty = [f"{p.device} / {p.label}" for p in report.pixels if not p.has_data]
     if empty:
         flow.block("Pixels without data in the selected period", [", ".join(empty)])
     flow.close()
@@ -290,8 +320,7 @@ def write_pdf(report, path: Path) -> None:
         _summary(pdf, report)
         _checklist(pdf, report)
         for device in sorted({p.device for p in report.pixels}):
-            if any(p.has_data for p in report.pixels if p.device == device):
-                _device_page(pdf, report, device)
+            _device_pages(pdf, report, device)
         _methods(pdf, report)
         _quality(pdf, report)
 

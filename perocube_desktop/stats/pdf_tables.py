@@ -43,10 +43,10 @@ def figure_rows(report) -> tuple[list[str], list[float], list[list[str]]]:
     for p in report.pixels:
         where = ", ".join(f"B{b} C{c}" for b, c in p.channels) or "—"
         if not p.has_data:
-            rows.append([p.device, p.pixel, where, "no data"] + [""] * (len(header) - 4))
+            rows.append([p.device, p.label, where, "no data"] + [""] * (len(header) - 4))
             continue
         ratio = (p.pce_final_pct / p.pce_initial_pct) if p.pce_initial_pct and p.pce_final_pct is not None else None
-        rows.append([p.device, p.pixel, where, fmt_sig(p.observed_h), fmt_sig(p.pce_initial_pct),
+        rows.append([p.device, p.label, where, fmt_sig(p.observed_h), fmt_sig(p.pce_initial_pct),
                      fmt_sig(p.pce_final_pct), fmt_sig(ratio, 2), fmt_sig(p.T95_h), _t80(p), fmt_sig(p.Ts_h),
                      _projection(p), fmt_sig(p.energy_mWh), f"{p.cycles_complete} / {p.cycles_partial}",
                      str(p.lit_zero_minutes)])
@@ -62,14 +62,14 @@ def statistics_rows(report) -> tuple[list[str], list[float], list[list[str]]]:
     for p in report.pixels:
         s = p.statistics
         if not s:
-            rows.append([p.device, p.pixel, "no data"] + [""] * (len(header) - 3))
+            rows.append([p.device, p.label, "no data"] + [""] * (len(header) - 3))
             continue
 
         def g(q: str, k: str, s: dict = s) -> str:
             return fmt_sig(s[q][k]) if q in s else "—"
 
         temp = f"{g('temperature', 'min')}–{g('temperature', 'max')}" if "temperature" in s else "—"
-        rows.append([p.device, p.pixel, str(s.get("power", {}).get("minutes", 0)), g("power", "min"), g("power", "max"),
+        rows.append([p.device, p.label, str(s.get("power", {}).get("minutes", 0)), g("power", "min"), g("power", "max"),
                      g("power", "mean"), g("voltage", "mean"), g("current", "mean"), g("irradiance", "mean"), temp,
                      g("temperature", "mean")])
     return header, widths, rows

@@ -16,8 +16,9 @@ import psycopg
 from ..config import ReportSettings
 from ..units import duration_hours as smoothing_hours
 from . import isos
-from .analysis import PixelResult, analyse
+from .analysis import PixelResult, analyse_runs
 from .load import Period, load, select_pixels
+from .runs import RunChoice
 
 __all__ = ["Selection", "Report", "PixelResult", "build", "export", "to_json", "smoothing_hours", "select_pixels"]
 
@@ -34,6 +35,7 @@ class Selection:
     end: datetime | None = None
     experiment: str | None = None
     project: str | None = None
+    run: RunChoice = "latest"  # which ageing run of each pixel (stats.runs): "latest", "all" or a number
 
     def describe(self) -> str:
         if self.device:
@@ -90,11 +92,11 @@ def build(conninfo: str, sel: Selection, settings: ReportSettings,
     for i, series in enumerate(loaded.series):
         if cancel is not None and cancel.is_set():
             break
-        results.append(analyse(series, width))
+        results.extend(analyse_runs(series, width, sel.run))
         if progress:
             progress(i + 1, len(loaded.series))
     timings["analysis"] = time.perf_counter() - t
-    results.sort(key=lambda r: (r.device, natural_key(r.pixel)))
+    results.sort(key=lambda r: (r.device, natural_key(r.pixel), r.run or 0))
     report = Report(sel, asdict(settings), results, datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     timings, loaded.devices, loaded.sensors, loaded.periods)
     fill_checklist(report)

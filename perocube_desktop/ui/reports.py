@@ -103,11 +103,16 @@ class ReportsPage(QWidget):
             w.setCalendarPopup(True)
             w.setEnabled(False)
         self.whole.toggled.connect(lambda on: (self.start.setEnabled(not on), self.end.setEnabled(not on)))
+        self.runs = QComboBox()  # stats.runs: a gap longer than the data before it starts a new ageing run
+        self.runs.addItem("latest run", "latest")
+        self.runs.addItem("every run", "all")
+        self.runs.setToolTip("A gap longer than the data before it (a reused channel, an old import next to new "
+                             "data) splits a pixel's data into ageing runs; figures never span such a gap.")
         self.compute = QPushButton("Compute")
         self.compute.clicked.connect(self.run)
         row1 = QHBoxLayout()
         for w in (QLabel("Pixels"), self.mode, self.device, self.pixel, self.board, self.group, self.whole, QLabel("from"),
-                  self.start, QLabel("to"), self.end, self.compute):
+                  self.start, QLabel("to"), self.end, self.runs, self.compute):
             row1.addWidget(w)
         row1.addStretch(1)
         return row1
@@ -198,6 +203,11 @@ class ReportsPage(QWidget):
             self.group.setCurrentText(current)
 
     def selection(self) -> Selection:
+        sel = self._pixel_selection()
+        sel.run = self.runs.currentData()
+        return sel
+
+    def _pixel_selection(self) -> Selection:
         m = self.mode.currentIndex()
         start = end = None
         if not self.whole.isChecked():
@@ -252,7 +262,7 @@ class ReportsPage(QWidget):
         boards = set()
         for i, px in enumerate(report.pixels):
             pen = pg.mkPen(pg.intColor(i, hues=max(len(report.pixels), 8)), width=1.3)
-            name = f"{px.device}/{px.pixel}"
+            name = f"{px.device}/{px.label}"
             if px.smooth_pce is not None and px.smooth_pce.size and px.pce_initial_pct:
                 # hours, not seconds: break the line where smoothed points are more than 2.5 windows apart (nights)
                 t_h, v = with_breaks(px.smooth_t_h * 3600, px.smooth_pce / px.pce_initial_pct, 2.5 * 3600)
@@ -267,7 +277,7 @@ class ReportsPage(QWidget):
         for i, px in enumerate(report.pixels):
             m = px.metrics()
             for j, k in enumerate(COLUMNS):
-                item = QTableWidgetItem(_cell(px, k, m[k]))
+                item = QTableWidgetItem(px.label if k == "pixel" else _cell(px, k, m[k]))
                 if k == "projected_T80_h" and px.projection_note:
                     item.setToolTip(px.projection_note)
                 self.table.setItem(i, j, item)
