@@ -51,9 +51,8 @@ def measurements_mpp(ctx: Ctx, request: Request, board: Board = None, channel: C
                      offset: Offset = 0, sort: Sort = Sort.timestamp, order: Order = Order.desc,
                      fmt: FormatQ = None) -> Response:
     """MPP rows of all channels, or of a board and/or channel, newest first by default."""
-    exists = "channel_exists" if board is not None or channel is not None else None
-    return measurements(ctx, request, query.KINDS["mpp"], {"board": board, "channel": channel}, exists,
-                        "board/channel", start_time, end_time, limit, offset, order, fmt)
+    return measurements(ctx, request, query.KINDS["mpp"], {"board": board, "channel": channel},
+                        "channel_exists" if board is not None or channel is not None else None, "board/channel", start_time, end_time, limit, offset, order, fmt)
 
 
 @router.get("/measurements/temperature", response_model=TemperaturePage, responses=CSV_RESPONSE, tags=["lab"])

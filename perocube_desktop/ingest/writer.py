@@ -9,10 +9,12 @@ Runs in its own thread with its own connection; reconnects with exponential back
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
@@ -20,7 +22,7 @@ from psycopg import sql as pgsql
 
 from ..db import bulk, queries, rollups
 from ..db.tables import KINDS
-from ..protocol import MPP
+from ..protocol import IRRADIANCE, MPP, TEMPERATURE
 from ..values import ts_datetime
 from .buffer import MPP_COPY_COLUMNS, STAGE_COPY_COLUMNS, DiskBuffer, Segment
 
@@ -40,6 +42,36 @@ log = logging.getLogger(__name__)
 
 LINGER_S = 0.05  # after a partial batch: wait this long for more rows before the next transaction
 PARALLEL_MIN_ROWS = 20_000  # MPP batches this large are written by two connections at once
+
+
+@dataclass(frozen=True)
+class MergeStep:
+    """One statement of ``writer_merge.sql``, run on the sensor rows staged in ``_stage_ingest``.
+    ``kinds``: it runs only when the batch holds rows of one of them; ``returns``: what each row
+    it returns means (``registered``: a new sensor, logged; ``quarantined``: a row set aside)."""
+
+    sql: str
+    kinds: frozenset[str]
+    returns: str | None = None
+
+
+@functools.cache
+def merge_steps() -> tuple[MergeStep, ...]:
+    """The sensor rows' merge, in this order: ids of sensors registered by hand first, then new
+    sensors registered, then rows naming a sensor_id still unknown quarantined, then the inserts.
+    (MPP rows never pass here: ``_write_mpp`` copies them, channels registered first.)"""
+    both = frozenset({TEMPERATURE, IRRADIANCE})
+    temperature, irradiance = frozenset({TEMPERATURE}), frozenset({IRRADIANCE})
+    return (
+        MergeStep(queries.get("writer_merge", "resolve_temperature_sensors"), temperature),
+        MergeStep(queries.get("writer_merge", "resolve_irradiance_sensors"), irradiance),
+        MergeStep(queries.get("writer_merge", "register_temperature_sensors"), temperature, "registered"),
+        MergeStep(queries.get("writer_merge", "register_irradiance_sensors"), irradiance, "registered"),
+        MergeStep(queries.get("writer_merge", "quarantine_unknown_sensors"), both, "quarantined"),
+        MergeStep(queries.get("writer_merge", "insert_temperature"), temperature),
+        MergeStep(queries.get("writer_merge", "insert_irradiance"), irradiance),
+    )
+
 
 class DatabaseWriter:
     def __init__(
@@ -305,19 +337,14 @@ class DatabaseWriter:
         # (the table's triggers mark the changed range for the rollups: migration 0007)
 
     def _merge(self, cur: psycopg.Cursor, kinds: set[str]) -> None:
-        for name, sql in queries.named("writer_merge").items():
-            needs = {k for k in ("mpp", "temperature", "irradiance") if k in name}
-            if name in ("register_channels", "insert_mpp"):
-                needs = {"mpp"}
-            elif name == "quarantine_unknown_sensors":
-                needs = {"temperature", "irradiance"}
-            if needs and not needs & kinds:
+        for step in merge_steps():
+            if not step.kinds & kinds:
                 continue  # nothing of that kind in this batch
-            cur.execute(sql)
-            if cur.description is None:
+            cur.execute(step.sql)
+            if step.returns is None:
                 continue
             for (text,) in cur.fetchall():
-                if name == "quarantine_unknown_sensors":
+                if step.returns == "quarantined":
                     self.rows_quarantined += 1
                     log.warning("row quarantined: %s", text)
                 else:

@@ -188,8 +188,8 @@ class DatabasePoller:
             if keep(key, t):
                 fresh.append(Sample(MPP, int(round(t * 1e6)), power, current, voltage, board=board, channel=channel))
                 self._seen[key] = t
-        for kind, name in ((TEMPERATURE, "new_temperature"), (IRRADIANCE, "new_irradiance")):
-            for sensor, t, value in sorted(conn.execute(q[name], params).fetchall(), key=lambda r: r[1]):
+        for kind, query in ((TEMPERATURE, q["new_temperature"]), (IRRADIANCE, q["new_irradiance"])):
+            for sensor, t, value in sorted(conn.execute(query, params).fetchall(), key=lambda r: r[1]):
                 key = f"{kind}:{sensor}"
                 if keep(key, t):
                     fresh.append(Sample(kind, int(round(t * 1e6)), value, sensor=sensor))

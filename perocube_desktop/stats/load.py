@@ -151,7 +151,7 @@ def load(conn, pixels: list[tuple[str, str]], sel, settings: ReportSettings) -> 
     wanted = [(ps, per, max(per.t0, lo), min(per.load_to, hi)) for ps in out.series
               for per in out.periods[(ps.device, ps.pixel)]]
     wanted = [w for w in wanted if w[3] > w[2]]
-    arrays = fetch_series(conn, q[_series("mpp", pending)], ([w[1].board for w in wanted], [w[1].channel for w in wanted],
+    arrays = fetch_series(conn, _series("mpp", pending), ([w[1].board for w in wanted], [w[1].channel for w in wanted],
                                                   _timestamps([w[2] for w in wanted]),
                                                   _timestamps([w[3] for w in wanted]),
                                                   *_timestamps([min((w[2] for w in wanted), default=0.0),
@@ -172,12 +172,11 @@ def _series(kind: str, pending: set[str]) -> str:
     """The rollup query for a kind: straight from the 1-minute rollup, or, while the rollups have not
     caught up on rows of that kind (written by any client since the last refresh), through the
     raw-fallback functions of migration 0008."""
-    return f"{kind}_series_fallback" if kind in pending else f"{kind}_series"
+    return queries.get("report", f"{kind}_series_fallback" if kind in pending else f"{kind}_series")
 
 
 def _load_sensors(conn, all_periods, lo: float, hi: float, pending: set[str]) -> dict[str, list[np.ndarray]]:
     """Each sensor once, over the union of the periods that use it."""
-    q = queries.named("report")
     ranges: dict[tuple[str, str], list[float]] = {}
     for periods in all_periods:
         for per in periods:
@@ -192,7 +191,7 @@ def _load_sensors(conn, all_periods, lo: float, hi: float, pending: set[str]) ->
     for kind in ("irradiance", "temperature"):
         items = [(sid, a, z) for (k, sid), (a, z) in ranges.items() if k == kind]
         if items:
-            arrays = fetch_series(conn, q[_series(kind, pending)], ([i[0] for i in items], _timestamps([i[1] for i in items]),
+            arrays = fetch_series(conn, _series(kind, pending), ([i[0] for i in items], _timestamps([i[1] for i in items]),
                                                               _timestamps([i[2] for i in items])), len(items))
             out.update({sid: arr for (sid, _a, _z), arr in zip(items, arrays)})
     return out

@@ -11,13 +11,6 @@ SELECT temperature_sensor_id::text, sensor_identifier, location FROM temperature
 -- name: irradiance_sensors
 SELECT irradiance_sensor_id::text, sensor_identifier, channel, location FROM irradiance_sensor ORDER BY sensor_identifier, channel
 
--- name: latest_mpp
-SELECT DISTINCT ON (c.board, c.channel) c.board, c.channel, extract(epoch FROM m."timestamp")::float8, m.power
-FROM mpp_tracking_channel c
-CROSS JOIN LATERAL (SELECT "timestamp", power FROM mpp_measurement x
-                    WHERE x.tracking_channel_board = c.board AND x.tracking_channel_channel = c.channel
-                    ORDER BY "timestamp" DESC LIMIT 1) m
-
 -- name: recent_quarantine
 SELECT received_at, source, coalesce(origin, ''), line, reason, left(raw, 300) FROM quarantine ORDER BY id DESC LIMIT %s
 

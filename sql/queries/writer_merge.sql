@@ -1,4 +1,5 @@
--- Steps run in order, in one transaction, after COPY into _stage_ingest.
+-- The sensor rows' merge after COPY into _stage_ingest, one transaction. Which steps run, in
+-- which order, and what their returned rows mean: ingest/writer.py, merge_steps().
 
 -- name: resolve_temperature_sensors
 -- a sensor registered by hand under another id keeps its id
@@ -12,12 +13,6 @@ UPDATE _stage_ingest s SET sensor = i.irradiance_sensor_id::text
 FROM irradiance_sensor i
 WHERE s.kind = 'irradiance' AND s.ident IS NOT NULL AND i.sensor_identifier = s.ident AND i.channel = s.ichan
   AND s.sensor <> i.irradiance_sensor_id::text
-
--- name: register_channels
-INSERT INTO mpp_tracking_channel (board, channel)
-SELECT DISTINCT board, channel FROM _stage_ingest WHERE kind = 'mpp'
-ON CONFLICT DO NOTHING
-RETURNING 'MPP channel ' || board || '/' || channel
 
 -- name: register_temperature_sensors
 INSERT INTO temperature_sensor (temperature_sensor_id, sensor_identifier, date_installed)
@@ -45,11 +40,6 @@ WITH bad AS (
 INSERT INTO quarantine (source, origin, raw, reason)
 SELECT 'receiver', NULL, row_to_json(bad)::text, 'unknown ' || bad.kind || ' sensor_id ' || bad.sensor FROM bad
 RETURNING reason
-
--- name: insert_mpp
-INSERT INTO mpp_measurement ("timestamp", power, current, voltage, tracking_channel_board, tracking_channel_channel)
-SELECT timestamptz 'epoch' + ts_us * interval '1 microsecond', a, b, c, board, channel FROM _stage_ingest WHERE kind = 'mpp'
-ON CONFLICT DO NOTHING
 
 -- name: insert_temperature
 INSERT INTO temperature_measurement ("timestamp", temperature, temperature_sensor_id)
