@@ -122,7 +122,7 @@ def test_refused_peer(db_url, tmp_path):
         c = LineClient(svc.receiver.port)
         with pytest.raises((ConnectionError, OSError)):
             c.request({"type": "ping"})
-        wait_until(lambda: svc.receiver.peers_refused == 1)
+        wait_until(lambda: svc.receiver.counters.peers_refused == 1)
     finally:
         svc.stop()
 
@@ -325,7 +325,7 @@ def test_vi_write_and_close_without_reading(service, db_url, caplog):
         cut.sendall(vi_message(T + 200, board=7)[:40])  # an unfinished object, then the VI closes
         peer = "%s:%d" % cut.getsockname()
         cut.close()
-        wait_until(lambda: service.receiver.unfinished == 1)
+        wait_until(lambda: service.receiver.counters.unfinished == 1)
         wait_until(lambda: count(db_url, "quarantine") == 1)
     assert any("closed in the middle of a request" in r.getMessage() and peer in r.getMessage() for r in caplog.records)
     wait_until(lambda: stored(db_url, 7) == (31, 31))
@@ -497,7 +497,7 @@ def test_simulator_speaks_like_the_vis(service, db_url, framing):
     assert stats.errors == 0 and stats.rows == 6 * 2 * (4 + 2)
     wait_until(lambda: count(db_url) == 6 * 2 * 4)
     wait_until(lambda: count(db_url, "temperature_measurement") == 6 * 2)
-    assert service.receiver.requests == stats.messages
+    assert service.receiver.counters.requests == stats.messages
 
 
 def test_writer_large_batches_on_two_connections_exactly_once(db_url, tmp_path):
@@ -589,7 +589,7 @@ def test_line_fast_path_and_its_fallbacks_then_a_vi_client(service, db_url):
     with psycopg.connect(db_url) as conn:
         origin, raw = conn.execute("SELECT origin, raw FROM quarantine").fetchone()
     assert origin.startswith("127.0.0.1:") and raw == "not json"
-    wait_until(lambda: service.receiver.clients == 0)
+    wait_until(lambda: service.receiver.counters.clients == 0)
 
 
 def test_pipelining_client_then_close_while_committing(service, db_url):
@@ -605,7 +605,7 @@ def test_pipelining_client_then_close_while_committing(service, db_url):
     assert read_exactly(s, len(expected) + 10) == expected
     s.close()
     wait_until(lambda: stored(db_url, 32) == (200, 200))
-    wait_until(lambda: service.receiver.clients == 0)
+    wait_until(lambda: service.receiver.counters.clients == 0)
 
 
 # -- hostile or malformed input: one bad frame costs only itself, never the connection slot or the process --
@@ -632,7 +632,7 @@ def test_lone_surrogate_id_is_answered_and_the_slot_released(service, db_url):
     expected = b"ACK 1 id=\\ud800\r\nACK 1 id=next\r\n"
     assert read_exactly(s, len(expected)) == expected
     s.close()
-    wait_until(lambda: service.receiver.clients == 0)
+    wait_until(lambda: service.receiver.counters.clients == 0)
     s = vi_connect(service.receiver.port)
     s.sendall(vi_message(T + 2, board=40))
     assert read_exactly(s, 3) == b"ACK"
@@ -653,7 +653,7 @@ def test_nesting_that_breaks_the_json_parser_is_quarantined(service, db_url):
         s = vi_connect(service.receiver.port)
         s.sendall(deep + (b"\n" if k % 2 else b""))
         s.close()
-    wait_until(lambda: service.receiver.clients == 0)
+    wait_until(lambda: service.receiver.counters.clients == 0)
     s = vi_connect(service.receiver.port)
     s.sendall(vi_message(T + 2, board=41))
     assert read_exactly(s, 3) == b"ACK"
@@ -682,7 +682,7 @@ def test_a_frame_that_fails_to_parse_costs_only_itself(service, db_url):
     assert c.reply().startswith("ERR BAD_REQUEST could not be parsed (ValueError")
     assert c.reply() == "ACK 1"
     c.close()
-    wait_until(lambda: service.receiver.clients == 0)
+    wait_until(lambda: service.receiver.counters.clients == 0)
     wait_until(lambda: stored(db_url, 42) == (4, 4))
     wait_until(lambda: count(db_url, "quarantine") == 5)
     rows = quarantined(db_url)
@@ -707,7 +707,7 @@ def test_nesting_deep_enough_to_crash_orjson_is_refused(service, db_url):
     good.sendall(vi_message(T + 3, board=43))
     assert read_exactly(good, 3) == b"ACK"
     good.close()
-    wait_until(lambda: service.receiver.clients == 0)
+    wait_until(lambda: service.receiver.counters.clients == 0)
     wait_until(lambda: stored(db_url, 43) == (4, 4))
     wait_until(lambda: count(db_url, "quarantine") == 2)
     rows = quarantined(db_url)

@@ -5,7 +5,9 @@ answers in the framing its first request used: reply lines for line-protocol cli
 3-byte ``ACK``/``ERR`` for the lab's VIs. The requests of one read are parsed together and
 committed to the disk buffer as one group (the ``GroupCommitter`` also merges groups from
 all clients); replies are written, in order, only after that commit. Each connection is an
-asyncio protocol (``connection.Connection``): callbacks, not a task on streams. A complete request is
+asyncio protocol (``connection.Connection``): callbacks, not a task on streams; what it may ask of
+the receiver is ``connection.ReceiverSide``, the counters are one ``ReceiverCounters`` object and
+requests are parsed by ``request_parser.RequestParser``. A complete request is
 stored even when the peer closes right after sending it; the bytes of an unfinished one are
 quarantined. Nothing here touches Qt or PostgreSQL.
 """
@@ -16,14 +18,15 @@ import asyncio
 import ipaddress
 import logging
 import threading
-import time
 from datetime import timezone
 from zoneinfo import ZoneInfo
 
 from ..framing import Frame
-from ..protocol import Request, parse_frame
-from .committer import GroupCommitter, Quarantined
+from ..protocol import Request
+from .committer import Done, GroupCommitter, Quarantined
 from .connection import MAX_CLIENTS, Connection
+from .counters import ReceiverCounters
+from .request_parser import RequestParser
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,8 @@ LINE_WAIT_S = 0.1  # how long a line ending may take to follow a connection's fi
 
 
 class Receiver:
-    """Listens on host:port; status counters are plain attributes read by other threads."""
+    """Listens on host:port; the status counters (``counters``) are read by other threads.
+    Implements ``connection.ReceiverSide`` for its connections."""
 
     def __init__(
         self,
@@ -50,17 +54,12 @@ class Receiver:
         self.host = host
         self.port = port
         self.allow = [ipaddress.ip_network(a, strict=False) for a in (allow or ["127.0.0.1", "::1"])]
-        self.tz = timezone.utc if source_timezone == "UTC" else ZoneInfo(source_timezone)
         self.max_line_bytes = max_line_bytes
         self.line_wait_s = line_wait_s
-        self.live_samples = live_samples  # build Sample objects for the live tap (MPP rows)
-        self.clients = 0
-        self.requests = 0
-        self.rows_accepted = 0
-        self.rows_rejected = 0
-        self.lines_refused = 0
-        self.peers_refused = 0
-        self.unfinished = 0  # connections closed in the middle of a request
+        self.log = log
+        self.counters = ReceiverCounters()
+        tz = timezone.utc if source_timezone == "UTC" else ZoneInfo(source_timezone)
+        self._parser = RequestParser(self.counters, tz, max_line_bytes, live_samples, log)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
@@ -118,6 +117,30 @@ class Receiver:
             loop.close()
             log.info("receiver stopped")
 
+    # what a connection may ask (connection.ReceiverSide) -------------------
+    def admit(self, connection: Connection, host: str | None) -> str | None:
+        counters = self.counters
+        if host is None or not self._allowed(host):
+            counters.peers_refused += 1
+            return " (not in the allow-list)"
+        if counters.clients >= MAX_CLIENTS:
+            counters.peers_refused += 1
+            return f": {counters.clients} clients already connected"
+        counters.clients += 1
+        self._connections.add(connection)
+        return None
+
+    def release(self, connection: Connection) -> None:
+        self.counters.clients -= 1
+        self._connections.discard(connection)
+
+    def parse(self, frames: list[Frame], peer: str, unfinished: bytes = b"") -> tuple[list[Request], Quarantined]:
+        return self._parser.parse(frames, peer, unfinished)
+
+    def commit(self, loop: asyncio.AbstractEventLoop, requests: list[Request], quarantined: Quarantined,
+               done: Done) -> None:
+        self.committer.submit_to(loop, requests, quarantined, done)
+
     def _allowed(self, host: str) -> bool:
         try:
             addr = ipaddress.ip_address(host.split("%")[0])
@@ -126,45 +149,3 @@ class Receiver:
         if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
             addr = addr.ipv4_mapped
         return any(addr in net for net in self.allow)
-
-    def parse(self, frames: list[Frame], peer: str, unfinished: bytes = b"") -> tuple[list[Request], Quarantined]:
-        """A connection's frames -> requests, and the quarantine items (bad input, naming the peer).
-
-        A frame whose parse fails unexpectedly becomes an error request of its own (quarantined,
-        answered ``ERR``): one bad frame costs only itself, never the connection or its neighbours."""
-        requests: list[Request] = []
-        quarantined: Quarantined = []
-        now_us = 0
-        for raw, obj in frames:
-            try:
-                parsed = parse_frame(raw, self.tz, obj, self.max_line_bytes, self.live_samples)
-            except Exception as exc:  # a defect or input nobody foresaw: this frame only
-                log.exception("from %s: a request could not be parsed", peer)
-                parsed = [Request("error", error_code="BAD_REQUEST",
-                                  error_reason=_text(f"could not be parsed ({type(exc).__name__}: {exc})"))]
-            for req in parsed:
-                requests.append(req)
-                if req.kind == "error":
-                    self.lines_refused += 1
-                    text = "<request longer than the limit>" if raw is None else raw.decode("utf-8", "replace")
-                    if req.error_code == "TOO_DEEP":  # the start tells what it was; kept small
-                        text = f"{text[:200]}... ({len(text)} characters)"
-                    now_us = now_us or int(time.time() * 1_000_000)
-                    quarantined.append((now_us, peer, text, _text(f"{req.error_code} {req.error_reason}")))
-                    log.warning("from %s: %s %s", peer, req.error_code, _text(req.error_reason))
-                for rej in req.rejected:
-                    now_us = now_us or int(time.time() * 1_000_000)
-                    quarantined.append((now_us, peer, _text(rej.raw), _text(rej.reason)))
-                    log.warning("from %s: row rejected: %s", peer, _text(rej.reason))
-        if unfinished:
-            self.unfinished += 1
-            reason = f"connection closed in the middle of a request ({len(unfinished)} bytes), nothing of it stored"
-            quarantined.append((now_us or int(time.time() * 1_000_000), peer, unfinished.decode("utf-8", "replace"),
-                                reason))
-            log.warning("from %s: %s", peer, reason)
-        return requests, quarantined
-
-
-def _text(s: str) -> str:
-    """Text SQLite and the log can store: lone surrogates (valid in JSON, not in UTF-8) as escapes."""
-    return s.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -91,7 +91,7 @@ class IngestService:
 
     def status(self) -> IngestStatus:
         now = time.monotonic()
-        accepted = self.receiver.rows_accepted
+        accepted = self.receiver.counters.rows_accepted
         self._rate_window.append((now, accepted))
         t0, n0 = self._rate_window[0]
         for t, n in self._rate_window:
@@ -103,10 +103,10 @@ class IngestService:
             last = dict(self._last_sample)
         return IngestStatus(
             address=self.receiver.address,
-            clients=self.receiver.clients,
+            clients=self.receiver.counters.clients,
             rows_per_s=rate,
             rows_accepted=accepted,
-            rows_rejected=self.receiver.rows_rejected,
+            rows_rejected=self.receiver.counters.rows_rejected,
             buffered_rows=self.buffer.count(),
             db_state=self.writer.state,
             db_error=self.writer.last_error,
@@ -114,8 +114,8 @@ class IngestService:
             rows_written=self.writer.rows_written,
             last_sample=last,
             rows_quarantined=self.writer.rows_quarantined,
-            lines_refused=self.receiver.lines_refused,
-            peers_refused=self.receiver.peers_refused,
+            lines_refused=self.receiver.counters.lines_refused,
+            peers_refused=self.receiver.counters.peers_refused,
             buffer_error=self.committer.last_error,
             buffer_error_at=self.committer.last_error_at,
         )
