@@ -27,6 +27,7 @@ from PySide6.QtCore import QObject, Signal
 
 from . import paths
 from .config import Settings, UserError
+from .errors import first_line
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ class App:
             status = migrate.status(self.target.conninfo)
             self.db_status = status
         except psycopg.OperationalError as exc:
-            self.database_error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            self.database_error = first_line(exc)
             log.error("database not reachable at start (%s); receiving into the local buffer and retrying",
                       self.database_error)
             return False

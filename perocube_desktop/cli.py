@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import __version__, config, paths
 from .config import ConfigError, Settings, UserError
+from .errors import first_line
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +259,7 @@ def cmd_receive(args: argparse.Namespace, settings: Settings) -> int:
         except psycopg.OperationalError as exc:
             # a lab PC that boots before the network: receive and ACK into the buffer, write later
             database_ok = False
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = first_line(exc)
             log.warning("database not reachable (%s): receiving into the local buffer, retrying", reason)
             print(f"database not reachable ({reason}): receiving into the local buffer and retrying", flush=True)
         service = IngestService(settings, target.conninfo, buffer_file=args.buffer, port=args.port, host=args.host,

@@ -83,3 +83,12 @@ def test_the_check_finds_inline_sql():
     hits = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
             and id(n) not in skip and _SQL_START.match(n.value)]
     assert hits == ["SET LOCAL work_mem = '1MB'"]
+
+
+def test_one_declaration_per_kind_in_the_protocols_order():
+    """db.tables declares each kind the protocol knows, once (no other kind list to keep in step)."""
+    from perocube_desktop import protocol
+    from perocube_desktop.db import tables
+
+    assert tuple(tables.KINDS) == protocol.KINDS
+    assert all(k.name == name for name, k in tables.KINDS.items())

@@ -27,8 +27,10 @@ from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from ..db import queries
-from . import query, routes_measurements, routes_pixels
-from .common import ERRORS, ApiContext, Ctx, first_line, json_response
+from ..db.queries import one
+from . import routes_measurements, routes_pixels
+from ..errors import first_line
+from .common import ERRORS, ApiContext, Ctx, json_response
 from .models import Health
 from .pool import PoolBusy
 
@@ -53,7 +55,7 @@ def health(ctx: Ctx) -> Response:
     """Whether the server and its database answer (no token needed)."""
     now = datetime.now(timezone.utc)
     try:
-        _, ts = ctx.db(lambda c: query.one(c.execute(queries.get("api", "health")).fetchone()))
+        _, ts = ctx.db(lambda c: one(c, queries.get("api", "health")))
     except (psycopg.Error, PoolBusy) as exc:
         body = Health(status="degraded", timestamp=now, database="unreachable", timescaledb=None,
                       version=__version__, database_error=first_line(exc))

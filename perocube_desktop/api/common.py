@@ -17,7 +17,9 @@ from fastapi.responses import Response, StreamingResponse
 
 from ..config import ReportSettings
 from ..db import queries
+from ..db.queries import one
 from . import query
+from ..errors import first_line
 from .models import Format
 from .pool import ReadOnlyPool
 
@@ -38,7 +40,7 @@ class ApiContext:
 
     def timescaledb(self, conn: psycopg.Connection) -> bool:
         if self._timescaledb is None:
-            self._timescaledb = bool(query.one(conn.execute(queries.get("api", "health")).fetchone())[1])
+            self._timescaledb = bool(one(conn, queries.get("api", "health"))[1])
         return self._timescaledb
 
     def db(self, fn: Callable[[psycopg.Connection], T]) -> T:
@@ -77,11 +79,6 @@ def wants_csv(request: Request, fmt: Format | None) -> bool:
 
 def json_response(text: str | bytes) -> Response:
     return Response(content=text, media_type="application/json")
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 StartTime = Annotated[datetime | None, Query(description="ISO 8601; naive = UTC; inclusive")]

@@ -31,6 +31,7 @@ import psycopg
 from psycopg import sql
 
 from ..db import queries
+from ..db.queries import one
 from ..db.tables import KINDS as SERIES_KINDS
 from ..db.tables import SeriesKind
 
@@ -80,7 +81,7 @@ _API_COLUMNS = {
     "temperature": ("timestamp", "temperature", "temperature_sensor_id"),
     "irradiance": ("timestamp", "raw_reading", "irradiance", "irradiance_sensor_id"),
 }
-KINDS = {name: Kind(SERIES_KINDS[name], cols) for name, cols in _API_COLUMNS.items()}
+API_KINDS = {name: Kind(SERIES_KINDS[name], cols) for name, cols in _API_COLUMNS.items()}
 
 
 def compose(name: str, kind: Kind | None = None, order: str = "ASC", rollup: str | None = None) -> sql.Composed:
@@ -184,11 +185,6 @@ def unrefreshed(conn: psycopg.Connection, kind: Kind, timescaledb: bool) -> list
     return merge(ivs)
 
 
-def one(row: tuple | None) -> tuple:
-    assert row is not None, "an aggregate query returns one row"
-    return row
-
-
 def _counts(conn: psycopg.Connection, kind: Kind, params: dict, level: str, iv: Interval) -> list[Seg]:
     if level == "raw":
         rows = conn.execute(compose("raw_counts", kind), {**params, "w0": iv[0], "w1": iv[1]}).fetchall()
@@ -206,7 +202,7 @@ def segments(conn: psycopg.Connection, kind: Kind, params: dict, t0: datetime | 
     dirty = unrefreshed(conn, kind, timescaledb)
     if dirty is None or len(dirty) > MAX_INTERVALS:
         return None
-    first, last = one(conn.execute(compose("extent", kind), params).fetchone())
+    first, last = one(conn, compose("extent", kind), params)
     bounds: list[Interval] = [(first, last)] if first is not None else []
     bounds += [d for d in dirty if d[0] > FAR_PAST and d[1] < FAR_FUTURE]
     if not bounds:
@@ -323,12 +319,12 @@ def page(conn: psycopg.Connection, kind: Kind, filters: dict, t0: datetime | Non
             cache.put(key, segs)
     query = compose("page", kind, order)
     if segs is None:
-        n = one(conn.execute(compose("capped_count", kind), {**params, "cap": COUNT_CAP + 1}).fetchone())[0]
+        n = one(conn, compose("capped_count", kind), {**params, "cap": COUNT_CAP + 1})[0]
         exact = n <= COUNT_CAP
         if not exact:
-            plan = one(conn.execute(compose("estimate", kind), params).fetchone())[0]
+            plan = one(conn, compose("estimate", kind), params)[0]
             n = max(int(plan[0]["Plan"]["Plan Rows"]), COUNT_CAP + 1)
-        data = one(conn.execute(query, {**params, "w0": None, "w1": None, "limit": limit, "offset": offset}).fetchone())[0]
+        data = one(conn, query, {**params, "w0": None, "w1": None, "limit": limit, "offset": offset})[0]
         return Page(data, int(n), exact)
     assert isinstance(segs, list)
     total = sum(s.n for s in segs)
@@ -340,8 +336,8 @@ def page(conn: psycopg.Connection, kind: Kind, filters: dict, t0: datetime | Non
     seg_a, before_a = _locate(conn, kind, params, ordered, offset, order == "DESC", memo)
     seg_b, _ = _locate(conn, kind, params, ordered, last, order == "DESC", memo)
     w0, w1 = (seg_a.lo, seg_b.hi) if order == "ASC" else (seg_b.lo, seg_a.hi)
-    data = one(conn.execute(query, {**params, "w0": w0, "w1": w1, "limit": limit,
-                                    "offset": offset - before_a}).fetchone())[0]
+    data = one(conn, query, {**params, "w0": w0, "w1": w1, "limit": limit,
+                                    "offset": offset - before_a})[0]
     return Page(data, total, True)
 
 

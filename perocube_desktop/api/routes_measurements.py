@@ -11,6 +11,7 @@ import psycopg
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
+from ..db.queries import one
 from . import query
 from .common import (CSV_RESPONSE, ApiContext, Board, Channel, Ctx, EndTime, FormatQ, Limit, Offset, StartTime, check_range,
                      json_response, stream_csv, utc, wants_csv)
@@ -51,7 +52,7 @@ def measurements_mpp(ctx: Ctx, request: Request, board: Board = None, channel: C
                      offset: Offset = 0, sort: Sort = Sort.timestamp, order: Order = Order.desc,
                      fmt: FormatQ = None) -> Response:
     """MPP rows of all channels, or of a board and/or channel, newest first by default."""
-    return measurements(ctx, request, query.KINDS["mpp"], {"board": board, "channel": channel},
+    return measurements(ctx, request, query.API_KINDS["mpp"], {"board": board, "channel": channel},
                         "channel_exists" if board is not None or channel is not None else None, "board/channel", start_time, end_time, limit, offset, order, fmt)
 
 
@@ -60,7 +61,7 @@ def measurements_temperature(ctx: Ctx, request: Request, sensor_id: uuid.UUID | 
                              start_time: StartTime = None, end_time: EndTime = None, limit: Limit = 100,
                              offset: Offset = 0, sort: Sort = Sort.timestamp, order: Order = Order.desc,
                              fmt: FormatQ = None) -> Response:
-    return measurements(ctx, request, query.KINDS["temperature"], {"sensor": sensor_id},
+    return measurements(ctx, request, query.API_KINDS["temperature"], {"sensor": sensor_id},
                         "temperature_sensor_exists" if sensor_id else None, "temperature sensor",
                         start_time, end_time, limit, offset, order, fmt)
 
@@ -70,7 +71,7 @@ def measurements_irradiance(ctx: Ctx, request: Request, sensor_id: uuid.UUID | N
                             start_time: StartTime = None, end_time: EndTime = None, limit: Limit = 100,
                             offset: Offset = 0, sort: Sort = Sort.timestamp, order: Order = Order.desc,
                             fmt: FormatQ = None) -> Response:
-    return measurements(ctx, request, query.KINDS["irradiance"], {"sensor": sensor_id},
+    return measurements(ctx, request, query.API_KINDS["irradiance"], {"sensor": sensor_id},
                         "irradiance_sensor_exists" if sensor_id else None, "irradiance sensor",
                         start_time, end_time, limit, offset, order, fmt)
 
@@ -83,8 +84,8 @@ def statistics(ctx: ApiContext, kind: str, filters: dict, exists: str | None, wh
 
     def run(conn: psycopg.Connection) -> tuple:
         _check(conn, exists, filters, what)
-        return query.one(conn.execute(query.compose(f"{kind}_statistics", query.KINDS[kind]),
-                                      {**filters, "t0": t0, "t1": t1}).fetchone())
+        return one(conn, query.compose(f"{kind}_statistics", query.API_KINDS[kind]),
+                                      {**filters, "t0": t0, "t1": t1})
 
     row = ctx.db(run)
     out: dict[str, Any] = {"count": int(row[0])}

@@ -15,6 +15,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
 
 from ..db import queries
+from ..db.queries import one
 from . import query
 from .common import (CSV_RESPONSE, Ctx, EndTime, FormatQ, StartTime, check_range, json_response,
                      stream_csv, utc, wants_csv)
@@ -28,26 +29,26 @@ PixelP = Annotated[str, Path(max_length=255, description="pixel identifier")]
 
 @router.get("/devices", response_model=list[Device], tags=["lab"])
 def devices(ctx: Ctx, experiment_id: uuid.UUID | None = None, owner_id: uuid.UUID | None = None) -> Response:
-    return json_response(ctx.db(lambda c: query.one(c.execute(
-        queries.get("api", "devices"), {"experiment_id": experiment_id, "owner_id": owner_id}).fetchone())[0]))
+    return json_response(ctx.db(lambda c: one(c,
+        queries.get("api", "devices"), {"experiment_id": experiment_id, "owner_id": owner_id})[0]))
 
 
 @router.get("/experiments", response_model=list[Experiment], tags=["lab"])
 def experiments(ctx: Ctx, project_id: uuid.UUID | None = None, scientist_id: uuid.UUID | None = None) -> Response:
-    return json_response(ctx.db(lambda c: query.one(c.execute(
-        queries.get("api", "experiments"), {"project_id": project_id, "scientist_id": scientist_id}).fetchone())[0]))
+    return json_response(ctx.db(lambda c: one(c,
+        queries.get("api", "experiments"), {"project_id": project_id, "scientist_id": scientist_id})[0]))
 
 
 @router.get("/pixels", response_model=list[PixelInfo], tags=["pixels"])
 def pixels(ctx: Ctx) -> Response:
     """Every pixel that was ever connected, with its current channel and activity range."""
-    return json_response(ctx.db(lambda c: query.one(c.execute(queries.get("api", "pixels")).fetchone())[0]))
+    return json_response(ctx.db(lambda c: one(c, queries.get("api", "pixels"))[0]))
 
 
 def known_pixel(conn: psycopg.Connection, device: str, pixel: str) -> tuple[list[int], list[int]]:
     """404 for an unknown device or pixel; else the boards and channels it was ever connected to."""
-    device_ok, pixel_ok, boards, channels = query.one(conn.execute(
-        queries.get("api", "pixel_known"), {"device": device, "pixel": pixel}).fetchone())
+    device_ok, pixel_ok, boards, channels = one(conn,
+        queries.get("api", "pixel_known"), {"device": device, "pixel": pixel})
     if not device_ok:
         raise HTTPException(404, detail=f"unknown device {device!r}")
     if not pixel_ok:
@@ -62,13 +63,13 @@ def _channels(conn: psycopg.Connection, params: dict) -> None:
 def _series(conn: psycopg.Connection, params: dict, resolution: Resolution) -> str:
     _channels(conn, params)
     if resolution is Resolution.raw:
-        return query.one(conn.execute(queries.get("api", "pixel_raw"), params).fetchone())[0]
+        return one(conn, queries.get("api", "pixel_raw"), params)[0]
     parts = []
-    statement = query.compose("pixel_rollup", query.KINDS["mpp"], rollup=f"mpp_rollup_{resolution.value}")
+    statement = query.compose("pixel_rollup", query.API_KINDS["mpp"], rollup=f"mpp_rollup_{resolution.value}")
     periods = conn.execute(queries.get("report", "pixel_periods"), (params["device"], params["pixel"])).fetchall()
     for b, c, p0, p1, *_sensors in periods:
-        text = query.one(conn.execute(statement, {**params, "board": b, "channel": c, "p0": p0, "p1": p1,
-                                                  "period": p0}).fetchone())[0]
+        text = one(conn, statement, {**params, "board": b, "channel": c, "p0": p0, "p1": p1,
+                                                  "period": p0})[0]
         if text != "[]":
             parts.append(text[1:-1])
     return "[" + ",".join(parts) + "]"
@@ -120,6 +121,6 @@ def boards_status(ctx: Ctx, at: Annotated[datetime | None, Query(description="IS
                   ) -> Response:
     """Per board/channel, the latest connection event at or before ``at`` (``get_board_connection_status``)."""
     at = utc(at, "at")
-    return json_response(ctx.db(lambda c: query.one(c.execute(queries.get("api", "board_status"),
-                                                              {"at": at}).fetchone())[0]))
+    return json_response(ctx.db(lambda c: one(c, queries.get("api", "board_status"),
+                                                              {"at": at})[0]))
 

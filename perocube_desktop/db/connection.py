@@ -19,6 +19,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ..config import Settings, check_postgresql
+from ..errors import first_line
 from .embedded import EmbeddedServer
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def migrate_when_reachable(conninfo: str, compress_after_days: int, stop: thread
             try:
                 result = migrate.migrate(conninfo, compress_after_days)
             except psycopg.OperationalError as exc:
-                text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                text = first_line(exc)
                 if text != last:
                     log.warning("database still unreachable, retrying every %.0f s: %s", interval_s, text)
                     last = text

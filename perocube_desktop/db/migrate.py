@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psycopg
 
+from ..errors import first_line
 from ..paths import sql_dir
 from . import catalog, queries, rollups
 from .queries import scalar
@@ -247,7 +248,7 @@ def _maybe_enable_timescaledb(conn: psycopg.Connection, result: MigrationResult)
         with conn.transaction():
             converted = bool(scalar(conn, _q("enable_timescaledb")))
     except (psycopg.errors.InsufficientPrivilege, psycopg.errors.FeatureNotSupported) as exc:
-        log.info("TimescaleDB not enabled: %s", str(exc).splitlines()[0])
+        log.info("TimescaleDB not enabled: %s", first_line(exc))
         return False
     result.problem = None
     return converted

@@ -40,10 +40,16 @@ def get(file: str, name: str) -> str:
     return named(file)[name]
 
 
-def scalar(conn: psycopg.Connection, query: Query, params: Params | None = None) -> Any:
-    """The first column of a statement that always returns one row (``SELECT EXISTS …``,
-    ``INSERT … RETURNING``, a function call); a missing row is a bug, said as such."""
+def one(conn: psycopg.Connection, query: Query, params: Params | None = None) -> Any:
+    """The row of a statement that always returns exactly one (an aggregate, ``SELECT EXISTS …``,
+    ``INSERT … RETURNING``, a function call); a missing row is a bug, said as such (never an
+    ``assert``, which ``python -O`` removes)."""
     row = conn.execute(query, params).fetchone()
     if row is None:
         raise LookupError(f"no row from a query that always returns one: {str(query)[:80]!r}")
-    return row[0]
+    return row
+
+
+def scalar(conn: psycopg.Connection, query: Query, params: Params | None = None) -> Any:
+    """The first column of ``one``'s row."""
+    return one(conn, query, params)[0]

@@ -27,7 +27,6 @@ from .queries import scalar
 
 log = logging.getLogger(__name__)
 
-KINDS = ("mpp", "temperature", "irradiance")
 LEVELS = (("1m", timedelta(minutes=1)), ("1h", timedelta(hours=1)))
 # advisory lock (session, shared): an import holds the compression policies paused (migration 0009)
 IMPORT_HOLD_KEY = (1347571533, 1)

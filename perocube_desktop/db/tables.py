@@ -1,9 +1,12 @@
 """The three kinds of time series and the lab's tables that hold them: the one declaration that
-the importer, the writer, the plots' history and the reports share (no other kind -> table map)."""
+the importer, the writer, the plots' history, the reports and the read API share (no other kind ->
+table map). The kinds' names are ``protocol.KINDS`` (the wire's ``type``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from ..protocol import IRRADIANCE, MPP, TEMPERATURE
 
 
 @dataclass(frozen=True)
@@ -22,12 +25,12 @@ class SeriesKind:
 KINDS: dict[str, SeriesKind] = {
     k.name: k
     for k in (
-        SeriesKind("mpp", "mpp_measurement",
+        SeriesKind(MPP, "mpp_measurement",
                    ("timestamp", "power", "current", "voltage", "tracking_channel_board", "tracking_channel_channel"),
                    ("tracking_channel_board", "tracking_channel_channel"), ("power", "voltage", "current")),
-        SeriesKind("temperature", "temperature_measurement", ("timestamp", "temperature", "temperature_sensor_id"),
+        SeriesKind(TEMPERATURE, "temperature_measurement", ("timestamp", "temperature", "temperature_sensor_id"),
                    ("temperature_sensor_id",), ("temperature",)),
-        SeriesKind("irradiance", "irradiance_measurement",
+        SeriesKind(IRRADIANCE, "irradiance_measurement",
                    ("timestamp", "raw_reading", "irradiance", "irradiance_sensor_id"),
                    ("irradiance_sensor_id",), ("irradiance",)),
     )

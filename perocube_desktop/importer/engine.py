@@ -24,10 +24,12 @@ from pathlib import Path
 import psycopg
 
 from ..db import catalog, queries, rollups
+from ..errors import first_line
 from .loader import Loader, RollupRefresher, load_with_retry, row_suffix
 from .plan import Chunk, FilePlan, locate_lines, plan_file
 from .preview import PreviewRow, preview
-from .results import KINDS, FileOutcome, ImportOptions, ImportSummary, Problem, Progress, summary_csv
+from ..protocol import KINDS
+from .results import FileOutcome, ImportOptions, ImportSummary, Problem, Progress, summary_csv
 from .scan import LabFile, ScanResult, scan
 
 log = logging.getLogger(__name__)
@@ -65,7 +67,7 @@ def _load_chunk(loader: Loader, f: LabFile, chunk: Chunk, suffix: bytes) -> int:
             # rolled back whole, so loading it again neither loses nor doubles a row
             if attempt == _LOCK_RETRIES:
                 raise
-            log.warning("%s: %s; loading this chunk again (attempt %d)", f.rel, str(exc).splitlines()[0], attempt + 1)
+            log.warning("%s: %s; loading this chunk again (attempt %d)", f.rel, first_line(exc), attempt + 1)
             del cleaned.bad[saved[0]:]
             cleaned.bad_count, cleaned.good = saved[1], saved[2]
             time.sleep(0.2 * attempt)
@@ -223,7 +225,7 @@ def _import_all(conn: psycopg.Connection, loader: Loader, refresher: RollupRefre
                 out = import_file(loader, f, opts, summary, on_chunk, cancel,
                                   current.result() if current is not None else None)
             except (psycopg.errors.DataError, psycopg.errors.IntegrityError, OSError) as exc:
-                out = FileOutcome(f.rel, f.kind, f.target, "failed", message=str(exc).splitlines()[0])
+                out = FileOutcome(f.rel, f.kind, f.target, "failed", message=first_line(exc))
                 summary.problems.append(Problem(f.rel, None, f"file not imported: {out.message}"))
                 log.error("%s not imported: %s", f.rel, out.message)
             _count(summary, f, out)

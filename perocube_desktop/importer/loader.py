@@ -14,6 +14,7 @@ from ..db import bulk, catalog, queries
 from ..db.queries import scalar
 from ..db.tables import KINDS as SERIES_KINDS
 from . import lines as lines_mod
+from ..errors import first_line
 from .scan import LabFile
 
 log = logging.getLogger(__name__)
@@ -155,7 +156,7 @@ def load_with_retry(loader: Loader, f: LabFile, cleaned: lines_mod.CleanChunk, s
         with loader.conn.transaction():
             return loader.load(f, cleaned.data, suffix)
     except psycopg.errors.DataError as exc:
-        log.info("%s: server refused a value (%s); checking line by line", f.rel, str(exc).splitlines()[0])
+        log.info("%s: server refused a value (%s); checking line by line", f.rel, first_line(exc))
     keep = []
 
     def refuse(raw: bytes, reason: str) -> None:
@@ -180,7 +181,7 @@ def _load_halving(loader: Loader, f: LabFile, rows: list[bytes], suffix: bytes, 
             return loader.load(f, b"\n".join(rows) + b"\n", suffix)
     except psycopg.errors.DataError as exc:
         if len(rows) == 1:
-            refuse(rows[0], f"refused by the database: {str(exc).splitlines()[0]}")
+            refuse(rows[0], f"refused by the database: {first_line(exc)}")
             return 0
     mid = len(rows) // 2
     return (_load_halving(loader, f, rows[:mid], suffix, refuse)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..db.tables import KINDS as SERIES_KINDS
+from ..protocol import KINDS
 
 CHUNK_BYTES = 32 << 20
-KINDS = tuple(SERIES_KINDS)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from psycopg import sql as pgsql
 
 from ..db import bulk, queries, rollups
 from ..db.tables import KINDS
+from ..errors import first_line
 from ..protocol import IRRADIANCE, MPP, TEMPERATURE
 from ..values import ts_datetime
 from .buffer import MPP_COPY_COLUMNS, STAGE_COPY_COLUMNS, DiskBuffer, Segment
@@ -164,7 +165,7 @@ class DatabaseWriter:
         log.info("database writer stopped; %d rows left in the local buffer", self.buffer.count())
 
     def _failed(self, exc: BaseException) -> None:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = first_line(exc)
         if self.last_error != text:
             log.error("database write failed, rows stay in the local buffer: %s", text)
         self.last_error = text
@@ -293,8 +294,7 @@ class DatabaseWriter:
             log.info("two-connection write met re-sent rows in both halves; writing the batch in one transaction")
             self._write_batch(conn, mpp, staged, quarantine)
         elif aux_exc is not None:
-            log.info("second connection failed (%s); writing its half on the first", str(aux_exc).strip().splitlines()[0]
-                     if str(aux_exc).strip() else type(aux_exc).__name__)
+            log.info("second connection failed (%s); writing its half on the first", first_line(aux_exc))
             self._close_aux()
             self._write_batch(conn, [], [], [], second_half)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import first_line
 from ..protocol import MPP, Sample, sample_key
 from ..status import IngestStatus
 
@@ -154,7 +155,7 @@ class DatabasePoller:
                 self.poll_once(conn)
                 self.state, self.last_error, self.down_since = "connected", None, None
             except psycopg.Error as exc:
-                text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                text = first_line(exc)
                 if text != self.last_error:
                     log.error("viewer: cannot read the database, retrying: %s", text)
                 self.state, self.last_error = "reconnecting", text
