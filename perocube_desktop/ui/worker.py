@@ -18,6 +18,25 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 log = logging.getLogger(__name__)
 
+# Database trouble (server down, unreachable, a pool that cannot connect, a cancelled statement)
+# is the environment, not a bug: one log line per outage and no traceback; the caller's error
+# callback puts it in the status bar. The next task that succeeds ends the outage.
+_database_down: list[str] = []
+
+
+def database_trouble(exc: BaseException) -> bool:
+    """True for errors that mean "the database cannot be used now" (psycopg_pool's PoolTimeout and
+    PoolClosed are OperationalErrors too)."""
+    import psycopg
+
+    return isinstance(exc, psycopg.OperationalError)
+
+
+def describe(exc: BaseException) -> str:
+    """The text the status bar shows: database trouble said in words, anything else as it is."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"database not reachable ({text})" if database_trouble(exc) else f"{type(exc).__name__}: {exc}"
+
 
 class WorkerSignals(QObject):
     progress = Signal(object)
@@ -47,11 +66,18 @@ class Worker(QRunnable):
             name = getattr(self.fn, "__name__", self.fn)
             if isinstance(exc, self.expected):  # a user's mistake the caller explains (validation, conflict)
                 log.info("background task %s refused: %s", name, exc)
+            elif type(exc).__name__ == "PoolClosed":  # the window is closing: nothing is waiting for the result
+                log.info("background task %s not run: the application is shutting down", name)
+            elif database_trouble(exc):
+                first = not _database_down
+                _database_down.append(str(exc))
+                (log.warning if first else log.debug)("%s; background tasks wait for it (%s)", describe(exc), name)
             else:
                 log.error("background task %s failed: %s\n%s", name, exc, traceback.format_exc())
             self.signals.raised.emit(exc)
-            self.signals.failed.emit(f"{type(exc).__name__}: {exc}")
+            self.signals.failed.emit(describe(exc) if database_trouble(exc) else f"{type(exc).__name__}: {exc}")
         else:
+            _database_down.clear()
             self.signals.finished.emit(result)
 
 
