@@ -38,7 +38,7 @@ class _Notifier(QObject):
     """Carries a call from a plain thread to the GUI thread."""
 
     database_ready = Signal()
-    raise_window = Signal()
+    raise_window = Signal(str)  # the page a second start asked for ("" for none)
 
 
 class App:
@@ -326,9 +326,10 @@ def run_gui(args: argparse.Namespace, settings: Settings) -> int:
     qt_app.setApplicationName("Perocube Desktop")
     settings.demo = bool(args.demo)
     guard = SingleInstance(instance_name(settings.demo_dir() if settings.demo else paths.data_dir()))
-    if guard.signal_running():
-        log.info("Perocube Desktop already runs for this user; its window was brought to the front")
-        print("Perocube Desktop is already running for this user: its window was brought to the front",
+    if guard.signal_running(page=getattr(args, "page", None)):
+        shown = f" on the {args.page} page" if getattr(args, "page", None) else ""
+        log.info("Perocube Desktop already runs for this user; its window was brought to the front%s", shown)
+        print(f"Perocube Desktop is already running for this user: its window was brought to the front{shown}",
               file=sys.stderr)
         return 0
     app = App(args, settings)

@@ -161,7 +161,7 @@ def test_quarantine_panel_shows_rejected_input(app, qtbot):
 
 
 def test_alarm_dock_starts_with_room_for_six_alarms_and_keeps_a_saved_height(app, qtbot):
-    from perocube_desktop.ui.main_window import ALARM_ROWS
+    from perocube_desktop.ui.alarms_widget import ALARM_ROWS
 
     w = app().window
     table = w.alarm_widget.table

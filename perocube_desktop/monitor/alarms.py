@@ -9,7 +9,11 @@
 - lit but no power: a channel with a pixel connected delivers (almost) nothing for its last
   ``NO_POWER_SAMPLES`` samples while the lamps are on: a contact or wiring problem;
 - projected T80 below ``projected_t80_min_h`` and a pixel falling ``sibling_rate_factor`` times
-  faster than its siblings (the live lifetime projection, ``lifetime.LifetimeMonitor``).
+  faster than its siblings (the live lifetime projection, ``lifetime.LifetimeMonitor``);
+- clock: a board's (or a sensor's) newest sample more than ``FUTURE_TOLERANCE_S`` ahead of this
+  PC's clock, naming the offset and the likely cause (a whole-hour offset: naive LabVIEW times
+  read in the wrong ``receiver.source_timezone``; otherwise a clock). The samples are stored
+  all the same: nothing is dropped for it.
 
 An alarm stays in the list until it is acknowledged and its condition has cleared.
 """
@@ -29,12 +33,13 @@ from .live import LiveStore
 RECENT_SAMPLES = 600  # ~10 min at 1 Hz
 NO_POWER_SAMPLES = 30  # consecutive newest samples
 NO_POWER_MW = 1e-3  # "nothing": below 1 µW
+FUTURE_TOLERANCE_S = 300.0  # samples further ahead of this PC's clock raise the clock alarm
 
 
 @dataclass
 class Alarm:
     key: str  # series key or "database"
-    rule: str  # stale | power_drop | temperature | database
+    rule: str  # stale | power_drop | temperature | database | clock | lit_no_power | lifetime rules
     text: str
     raised_at: float
     active: bool = True
@@ -46,8 +51,9 @@ class Alarm:
 
 
 class AlarmEngine:
-    def __init__(self, settings: AlarmSettings) -> None:
+    def __init__(self, settings: AlarmSettings, source_timezone: str = "UTC") -> None:
         self.settings = settings
+        self.source_timezone = source_timezone  # receiver.source_timezone, named by the clock alarm
         self.alarms: dict[tuple[str, str], Alarm] = {}
 
     def lamps_on(self, store: LiveStore) -> bool:
@@ -82,6 +88,7 @@ class AlarmEngine:
                                                        f"below its recent median {median:.3g} mW")
             if key.startswith("temperature:") and latest.values[0] > s.temperature_max_c:
                 firing[(key, "temperature")] = f"{name}: {latest.values[0]:.1f} °C above {s.temperature_max_c:.0f} °C"
+        firing.update(self._ahead(store, now, labels))
         if connected and any(k.startswith("irradiance:") for k in store.latest) and lit:
             # needs a measured irradiance: without a sensor, darkness would look like a contact failure
             firing.update(self._no_power(store, connected, labels))
@@ -120,6 +127,27 @@ class AlarmEngine:
                 out[(key, "lit_no_power")] = (f"{labels.get(key, key)}: lamps on but no power for the last "
                                               f"{NO_POWER_SAMPLES} samples (contact or wiring?)")
         return out
+
+    def _ahead(self, store: LiveStore, now: float, labels: dict[str, str]) -> dict[tuple[str, str], str]:
+        """Per board (or sensor): the newest sample furthest ahead of this PC's clock, if too far."""
+        ahead: dict[str, float] = {}
+        for key, latest in list(store.latest.items()):
+            offset = latest.t - now
+            if offset > FUTURE_TOLERANCE_S:
+                who = f"board {key[4:].split('/')[0]}" if key.startswith("mpp:") else labels.get(key, key)
+                ahead[who] = max(offset, ahead.get(who, 0.0))
+        return {(who, "clock"): self.clock_text(who, offset) for who, offset in ahead.items()}
+
+    def clock_text(self, who: str, offset_s: float) -> str:
+        hours = round(offset_s / 3600)
+        size = f"{offset_s / 60:.0f} min" if offset_s < 5400 else f"{offset_s / 3600:.1f} h"
+        if 1 <= hours <= 14 and abs(offset_s - hours * 3600) <= 600:
+            cause = (f"a whole-hour offset: the VI sends local times without a zone and receiver.source_timezone "
+                     f"({self.source_timezone}) is probably not the LabVIEW PC's zone")
+        else:
+            cause = "the LabVIEW PC's clock or this PC's clock is wrong (or a simulator runs with --speedup)"
+        return (f"{who}: samples {size} ahead of this PC's clock; likely cause: {cause}. "
+                "They are stored as sent (nothing is dropped); fix the cause")
 
     def acknowledge(self, ident: tuple[str, str]) -> None:
         alarm = self.alarms.get(ident)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
+import socket
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .alarms import AlarmEngine
+from .alarms import FUTURE_TOLERANCE_S, AlarmEngine
 from .lifetime import LifetimeMonitor
 from .live import LiveStore
 
@@ -24,25 +26,56 @@ class Tile:
     trend: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.float32))
     group: str = ""  # 'Board 1', 'Sensors'
     lifetime: str = ""  # live projection: 'PCE 0.93 · T80 410 h [320–560]'
+    status: str = ""  # the one line about its data: 'live · 3 s ago', 'not connected', '58 min ahead'
 
 
 def fmt_age(age: float | None) -> str:
+    """How long ago the last sample was; never negative: a sample from the future is 'ahead'."""
     if age is None:
         return "no data"
+    if age < 0:
+        return "now" if -age <= FUTURE_TOLERANCE_S else f"{_span(-age)} ahead"  # of this PC's clock
+    return f"{_span(age)} ago"
+
+
+def _span(age: float) -> str:
     if age < 120:
-        return f"{age:.0f} s ago"
+        return f"{age:.0f} s"
     if age < 7200:
-        return f"{age / 60:.0f} min ago"
+        return f"{age / 60:.0f} min"
     if age < 172800:
-        return f"{age / 3600:.0f} h ago"
-    return f"{age / 86400:.0f} d ago"
+        return f"{age / 3600:.0f} h"
+    return f"{age / 86400:.0f} d"
+
+
+def status_text(age: float | None, connected: bool, stale_after_s: float) -> str:
+    """One truth per tile: its last sample's age (from the live data or, before any arrived, the
+    database), or that nothing is connected or nothing has arrived yet."""
+    if age is None:
+        return "no sample yet" if connected else "not connected"
+    if age < -FUTURE_TOLERANCE_S:
+        return fmt_age(age)  # "58 min ahead": the clock alarm says why
+    if age <= stale_after_s:
+        return f"{LIVE} · {fmt_age(age)}"
+    return f"{STALE if connected else IDLE} · {fmt_age(age)}"
+
+
+def _newest(key: str, store: LiveStore, stored: dict[str, tuple[float, float]]) -> tuple[float | None, float | None]:
+    """(time, first value) of the newest sample: live, or stored in the database, whichever is newer."""
+    latest = store.latest.get(key)
+    db = stored.get(key)
+    if latest is not None and (db is None or latest.t >= db[0]):
+        return latest.t, float(latest.values[0])
+    return (db[0], db[1]) if db is not None else (None, None)
 
 
 def build_tiles(channels: list[tuple[int, int]], connections: dict[str, str], sensors: dict[str, str],
                 store: LiveStore, alarms: AlarmEngine, stale_after_s: float, now: float,
-                trend_points: int = 60, lifetime: LifetimeMonitor | None = None) -> list[Tile]:
+                trend_points: int = 60, lifetime: LifetimeMonitor | None = None,
+                stored: dict[str, tuple[float, float]] | None = None) -> list[Tile]:
     """``channels``: known (board, channel); ``connections``: 'mpp:b/c' -> 'DEVICE / pixel';
-    ``sensors``: key -> display name."""
+    ``sensors``: key -> display name; ``stored``: key -> (time, value) of its newest row in the database."""
+    stored = stored or {}
     keys = {f"mpp:{b}/{c}" for b, c in channels} | {k for k in store.latest if k.startswith("mpp:")}
     tiles = []
 
@@ -52,31 +85,31 @@ def build_tiles(channels: list[tuple[int, int]], connections: dict[str, str], se
 
     for key in sorted(keys, key=sort_key):
         b, c = key[4:].split("/")
-        latest = store.latest.get(key)
-        age = now - latest.t if latest else None
+        t, power = _newest(key, store, stored)
+        age = None if t is None else now - t
         connected = connections.get(key)
-        if alarms.for_key(key):
+        if alarms.for_key(key) or (age is not None and age < -FUTURE_TOLERANCE_S):
             state = ALARM
-        elif age is not None and age <= stale_after_s:  # age is None exactly when latest is
+        elif age is not None and age <= stale_after_s:
             state = LIVE
         elif connected:
             state = STALE  # a pixel sits here but no fresh data arrives
         else:
             state = IDLE
-        power = latest.values[0] if latest else None
         value = "–" if power is None or np.isnan(power) else f"{power:.3g} mW"
         trend = store.recent(key, trend_points)
         tiles.append(Tile(key, f"B{b} C{c}", connected or "nothing connected", value, age, state,
                           trend[:, 0] if trend.size else trend.reshape(0), f"Board {b}",
-                          lifetime.tile_text(key) if lifetime is not None and connected else ""))
+                          lifetime.tile_text(key) if lifetime is not None and connected else "",
+                          status_text(age, bool(connected), stale_after_s)))
     skeys = set(sensors) | {k for k in store.latest if not k.startswith("mpp:")}
     for key in sorted(skeys, key=lambda k: (k.split(":")[0], sensors.get(k, k))):
         kind = key.split(":")[0]
-        latest = store.latest.get(key)
-        age = now - latest.t if latest else None
+        t, v = _newest(key, store, stored)
+        age = None if t is None else now - t
         unit = "°C" if kind == "temperature" else "W/m²"
-        value = "–" if latest is None or np.isnan(latest.values[0]) else f"{latest.values[0]:.4g} {unit}"
-        if alarms.for_key(key):
+        value = "–" if v is None or np.isnan(v) else f"{v:.4g} {unit}"
+        if alarms.for_key(key) or (age is not None and age < -FUTURE_TOLERANCE_S):
             state = ALARM
         elif age is None:  # no sample yet
             state = IDLE
@@ -84,5 +117,46 @@ def build_tiles(channels: list[tuple[int, int]], connections: dict[str, str], se
             state = LIVE if age <= stale_after_s else STALE
         trend = store.recent(key, trend_points)
         tiles.append(Tile(key, kind.capitalize(), sensors.get(key, key.split(":")[1]), value, age, state,
-                          trend[:, 0] if trend.size else trend.reshape(0), "Sensors"))
+                          trend[:, 0] if trend.size else trend.reshape(0), "Sensors",
+                          status=status_text(age, True, stale_after_s) if age is not None else "no sample yet"))
     return tiles
+
+
+def this_pc_address() -> str | None:
+    """The address other PCs reach this one at: the interface of the default route (a UDP
+    ``connect`` only chooses the route, no packet is sent); None without a network."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1, never routed anywhere real
+            addr = s.getsockname()[0]
+    except OSError:
+        return None
+    return None if addr.startswith("127.") or addr == "0.0.0.0" else addr
+
+
+def first_start_hint(listening: str | None, host: str, pc_address: str | None, viewer: bool) -> str:
+    """What an empty overview says to do (HTML): point the VIs at this PC, import history, or try the demo.
+    ``listening``: the receiver's 'address:port' (None in viewer mode); ``host``: receiver.host."""
+    e = html.escape
+    port = listening.rsplit(":", 1)[1] if listening else "?"
+    pc = e(pc_address or socket.gethostname() or "this PC's address")
+    if viewer or listening is None:
+        receive = ("<p><b>This window follows the database</b> (no receiver here): no channel has sent data to "
+                   "it yet. Start the receiver on the lab PC (<code>perocube-desktop receive</code>) and point "
+                   "the VIs at that PC.</p>")
+    else:
+        receive = (f"<p><b>1. Receive from the lab's VIs.</b> The receiver listens on <code>{e(listening)}</code>. "
+                   f"In each VI set the host to <b>{pc}</b> and the port to <b>{e(port)}</b> "
+                   "(docs/labview.md: message format, naive times and <code>receiver.source_timezone</code>).")
+        if host.startswith("127.") or host in ("localhost", "::1"):
+            receive += (" It accepts only programs on this PC now: for VIs on other PCs set "
+                        "<code>receiver.host: 0.0.0.0</code> in the configuration file "
+                        "(<code>perocube-desktop config path</code>) and add their addresses under "
+                        "<i>Allowed peers</i> (File → Settings), then restart.")
+        receive += "</p>"
+    return ("<h2>No channel has sent data yet</h2>" + receive +
+            "<p><b>2. Import the lab's history.</b> Import page → choose the data folder (the "
+            "<code>data_*</code> folders with <code>output_boardN_channelM.txt</code>, sensor files, the logbook "
+            ".xlsx): the channels then appear here with their last sample's age.</p>"
+            "<p><b>3. Or try it first.</b> <code>perocube-desktop --demo</code> starts a simulator feeding two "
+            "boards of eight channels into a demo database of its own (never this one).</p>")

@@ -21,13 +21,27 @@ ZONES = ["UTC", "Europe/Berlin", "Europe/Zurich", "Europe/London", "Europe/Madri
          "Asia/Shanghai"]
 
 
-def _table(headers: list[str]) -> QTableWidget:
+MAX_COLUMN_PX = 360  # a long problem text or sensor name is shortened (in full in its tooltip)
+
+
+def _table(headers: list[str], stretch: int | None = None) -> QTableWidget:
+    """``stretch``: the column (a file path) that takes the room the others leave, shortened in the
+    middle; the others are as wide as their header and every value, so none is cut."""
     t = QTableWidget(0, len(headers))
     t.setHorizontalHeaderLabels(headers)
     t.verticalHeader().hide()
     t.setSortingEnabled(True)
-    t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    t.horizontalHeader().setStretchLastSection(True)
+    h = t.horizontalHeader()
+    if stretch is None:
+        h.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        h.setStretchLastSection(True)
+    else:
+        h.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        h.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+        h.setResizeContentsPrecision(-1)  # every row, not only the visible ones
+        h.setMaximumSectionSize(MAX_COLUMN_PX)
+        t.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        t.setWordWrap(False)
     t.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
     return t
 
@@ -39,9 +53,12 @@ def _fill(table: QTableWidget, rows: list[tuple]) -> None:
         for j, v in enumerate(row):
             item = QTableWidgetItem()
             item.setData(Qt.ItemDataRole.DisplayRole, v if isinstance(v, (int, float)) else str(v))
+            if isinstance(v, str) and len(v) > 24:
+                item.setToolTip(v)  # the whole text where the column shortens it
             table.setItem(i, j, item)
     table.setSortingEnabled(True)
-    table.resizeColumnsToContents()
+    if table.horizontalHeader().sectionResizeMode(0) == QHeaderView.ResizeMode.Interactive:
+        table.resizeColumnsToContents()
 
 
 class FolderPage(QWizardPage):
@@ -83,7 +100,7 @@ class ScanPage(QWizardPage):
         self.only_new = QCheckBox("only files with new rows or problems")
         self.only_new.toggled.connect(self._filter)
         self.table = _table(["File", "Kind", "Board/channel or sensor", "Lines", "First", "Last", "Status",
-                             "New rows expected", "Problems"])
+                             "New rows expected", "Problems"], stretch=0)
         top = QHBoxLayout()
         top.addWidget(self.kind)
         top.addWidget(self.only_new)
@@ -311,9 +328,7 @@ class ImportPage(QWidget):
         self.past_title = QLabel("<b>Imported before</b>")
         self.past_summary = QLabel("")
         self.past_summary.setWordWrap(True)
-        self.past = _table(["Imported", "File", "Kind", "Lines", "Rows inserted", "Duplicates", "Bad lines"])
-        self.past.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.past.setWordWrap(False)
+        self.past = _table(["Imported", "File", "Kind", "Lines", "Rows inserted", "Duplicates", "Bad lines"], stretch=1)
         refresh = QPushButton("Refresh")
         refresh.clicked.connect(self.reload)
         head = QHBoxLayout()

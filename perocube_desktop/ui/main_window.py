@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import time
 
+import numpy as np
 import shiboken6
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QColor
-from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QHeaderView, QLabel, QListWidget, QMainWindow, QPushButton,
-                               QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QListWidget, QMainWindow, QStackedWidget, QWidget)
 
 from ..config import Settings
 from ..db import queries
@@ -17,9 +17,11 @@ from ..status import IngestStatus
 from ..monitor.alarms import AlarmEngine
 from ..monitor.lifetime import LifetimeMonitor
 from ..monitor.live import LiveStore
-from ..monitor.overview import build_tiles
+from ..monitor.overview import build_tiles, first_start_hint, this_pc_address
 from . import worker
+from .alarms_widget import AlarmsWidget
 from .bridge import IngestBridge
+from .elided_label import ElidedLabel
 from .log_panel import LogPanel, QueueLogHandler
 from .overview import OverviewPage
 from .plots import PlotsPage
@@ -27,62 +29,7 @@ from .plots import PlotsPage
 log = logging.getLogger(__name__)
 
 PAGES = ["overview", "plots", "registry", "import", "reports"]
-ALARM_ROWS = 6  # the alarm dock's first height, within a third of the window (MainWindow.size_alarm_dock)
 TITLES = {"overview": "Overview", "plots": "Plots", "registry": "Registry", "import": "Import", "reports": "Reports"}
-
-
-class AlarmsWidget(QWidget):
-    def __init__(self, engine: AlarmEngine, label=None, parent=None) -> None:
-        """``label(key)``: the name people know for a series key ('B1 C3 · DEV / A', a sensor's identifier)."""
-        super().__init__(parent)
-        self.label = label or (lambda key: key)
-        self.engine = engine
-        self.table = QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["Raised", "Series", "Alarm", "State"])
-        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
-        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        self.ack = QPushButton("Acknowledge selected")
-        self.ack.clicked.connect(self.acknowledge_selected)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(2, 2, 2, 2)
-        lay.addWidget(self.table)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(self.ack)
-        lay.addLayout(row)
-        self._idents: list[tuple[str, str]] = []
-
-    def rows_height(self, rows: int) -> int:
-        """The height that shows the header, ``rows`` alarms and the button without scrolling."""
-        t, lay = self.table, self.layout()
-        m = lay.contentsMargins()
-        return (t.horizontalHeader().sizeHint().height() + rows * t.verticalHeader().defaultSectionSize()
-                + 2 * t.frameWidth() + lay.spacing() + self.ack.sizeHint().height() + m.top() + m.bottom())
-
-    def sizeHint(self) -> QSize:
-        return QSize(600, self.rows_height(ALARM_ROWS))
-
-    def refresh(self) -> None:
-        alarms = sorted(self.engine.alarms.values(), key=lambda a: -a.raised_at)
-        self._idents = [a.ident for a in alarms]
-        self.table.setRowCount(len(alarms))
-        for i, a in enumerate(alarms):
-            state = ("active" if a.active else "cleared") + (", acknowledged" if a.acknowledged else "")
-            values = (time.strftime("%H:%M:%S", time.localtime(a.raised_at)), self.label(a.key), a.text, state)
-            for j, v in enumerate(values):
-                item = QTableWidgetItem(v)
-                if a.active and not a.acknowledged:
-                    item.setBackground(QColor("#f7b6b2"))
-                self.table.setItem(i, j, item)
-
-    def acknowledge_selected(self) -> None:
-        rows = {i.row() for i in self.table.selectedIndexes()} or set(range(len(self._idents)))
-        for r in rows:
-            self.engine.acknowledge(self._idents[r])
-        self.refresh()
 
 
 def _qsettings() -> QSettings:
@@ -105,14 +52,16 @@ class MainWindow(QMainWindow):
         self.settings_dialog_factory = settings_dialog_factory
         self.setWindowTitle(f"Perocube Desktop — {db_description}")
         self.resize(1500, 950)
-        self.alarms = AlarmEngine(settings.alarms)
+        self.alarms = AlarmEngine(settings.alarms, settings.receiver.source_timezone)
         self.lifetime = LifetimeMonitor(settings.alarms.light_threshold_wm2)
         self.channels: list[tuple[int, int]] = []
         self.connections: dict[str, str] = {}
         self.sensor_names: dict[str, str] = {}
         self.labels: dict[str, str] = {}
+        self.stored: dict[str, tuple[float, float]] = {}  # newest stored sample per series (time, value)
         self.last_error: str | None = None
 
+        self._pc_address = this_pc_address()
         self._build_pages(store, pool, extra_pages)
         self._build_docks(log_handler, pool)
         self._build_status_bar(timescaledb)
@@ -134,6 +83,8 @@ class MainWindow(QMainWindow):
         self.nav.setFixedWidth(130)
         self.stack = QStackedWidget()
         self.overview = OverviewPage()
+        self.overview.set_hint(first_start_hint(f"{self.settings.receiver.host}:{self.settings.receiver.port}",
+                                                self.settings.receiver.host, self._pc_address, False))
         self.plots = PlotsPage(store, pool)
         self.pages: dict[str, QWidget] = {"overview": self.overview, "plots": self.plots, **(extra_pages or {})}
         for name in PAGES:
@@ -189,7 +140,7 @@ class MainWindow(QMainWindow):
         self.lbl_buffer = QLabel()
         self.lbl_db = QLabel()
         self.lbl_backend = QLabel("TimescaleDB" if timescaledb else "plain PostgreSQL")
-        self.lbl_error = QLabel()
+        self.lbl_error = ElidedLabel()  # gives way: the permanent labels on the right are never cut
         self.lbl_error.setStyleSheet("color: #b00020")
         sb = self.statusBar()
         for w in (self.lbl_receiver, self.lbl_rate, self.lbl_buffer, self.lbl_db, self.lbl_backend):
@@ -269,14 +220,23 @@ class MainWindow(QMainWindow):
         self.lbl_buffer.setText(f"{st.buffered_rows:,} buffered" + (f" · ⚠ buffer commit failed at {at}" if failed else ""))
         self.lbl_buffer.setToolTip(f"local disk buffer, commit failed at {at}: {st.buffer_error}" if failed else "")
         self.lbl_buffer.setStyleSheet("color: #b00020" if failed else "")
+        self._first_start_hint(st)
         if st.db_state == "connected":
             self.lbl_db.setText("Database connected")
+            self.lbl_db.setToolTip("")
             self.lbl_db.setStyleSheet("color: #1b5e20")
-        else:
-            self.lbl_db.setText(f"Database {st.db_state}" + (f": {st.db_error}" if st.db_error else ""))
+        else:  # the state here, the error's text in the tooltip and the message on the left
+            self.lbl_db.setText(f"Database {st.db_state}")
+            self.lbl_db.setToolTip(st.db_error or "")
             self.lbl_db.setStyleSheet("color: #b00020")
             if st.db_error:
                 self.show_error(f"database writer: {st.db_error}")
+
+    def _first_start_hint(self, st: IngestStatus) -> None:
+        viewer = st.address.startswith("viewer of")
+        text = first_start_hint(None if viewer else st.address, self.settings.receiver.host, self._pc_address, viewer)
+        if text != self.overview.hint.text():
+            self.overview.set_hint(text)
 
     def _samples(self, keys: set) -> None:
         self._dirty_plot = self._dirty_plot or bool(keys & set(self.plots.selected))
@@ -299,8 +259,9 @@ class MainWindow(QMainWindow):
             log.warning("ALARM %s", a.text)
         if self.stack.currentWidget() is self.overview:  # tiles only while they are on screen
             tiles = build_tiles(self.channels, self.connections, self.sensor_names, self.store, self.alarms,
-                                self.settings.alarms.stale_after_s, time.time(), lifetime=self.lifetime)
-            self.overview.grid.set_tiles(tiles)
+                                self.settings.alarms.stale_after_s, time.time(), lifetime=self.lifetime,
+                                stored=self.stored)
+            self.overview.set_tiles(tiles)
         self.alarm_widget.refresh()
         n = sum(1 for a in self.alarms.alarms.values() if a.active and not a.acknowledged)
         self.alarm_dock.setWindowTitle(f"Alarms ({n})" if n else "Alarms")
@@ -317,12 +278,18 @@ class MainWindow(QMainWindow):
             q = queries.named("monitor")
             with self.pool.connection() as conn:
                 return (conn.execute(q["channels"]).fetchall(), conn.execute(q["connections_now"]).fetchall(),
-                        conn.execute(q["temperature_sensors"]).fetchall(), conn.execute(q["irradiance_sensors"]).fetchall())
+                        conn.execute(q["temperature_sensors"]).fetchall(), conn.execute(q["irradiance_sensors"]).fetchall(),
+                        conn.execute(q["latest_mpp"]).fetchall() + [(k, None, t, v) for k, t, v in
+                                                                    conn.execute(q["latest_sensors"]).fetchall()])
 
         worker.start(fetch, on_done=self._metadata, on_error=lambda e: self.show_error(f"metadata: {e}"))
 
     def _metadata(self, result) -> None:
-        channels, conns, temps, irrs = result
+        channels, conns, temps, irrs, newest = result
+        # each series' newest stored sample: a tile tells its age before live data arrives (data written
+        # by a `receive` service, an import, an earlier session), never "no data" beside PCE and T80
+        self.stored = {(f"mpp:{a}/{b}" if b is not None else a): (t, np.nan if v is None else v)
+                       for a, b, t, v in newest}
         self.channels = [tuple(r) for r in channels]
         self.connections = {f"mpp:{b}/{c}": f"{cell} / {px}" for b, c, cell, px, active, _t in conns if active}
         self.plots.set_connections(self.connections)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPolygonF
-from PySide6.QtWidgets import QScrollArea, QSizePolicy, QWidget
+from PySide6.QtWidgets import QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
-from ..monitor.overview import ALARM, IDLE, LIVE, STALE, Tile, fmt_age
+from ..monitor.overview import ALARM, IDLE, LIVE, STALE, Tile
 
 COLOURS = {LIVE: QColor("#d8f0d2"), STALE: QColor("#ffe7a8"), IDLE: QColor("#e4e6ea"), ALARM: QColor("#f7b6b2")}
 EDGES = {LIVE: QColor("#3b8f2e"), STALE: QColor("#c98a00"), IDLE: QColor("#9aa0a8"), ALARM: QColor("#c62828")}
@@ -137,8 +137,7 @@ class TileGridWidget(QWidget):
             label = p.fontMetrics().elidedText(t.label, mode, int(inner.width()))
             p.drawText(QRectF(inner.left(), inner.top() + 18, inner.width(), 16), Qt.AlignmentFlag.AlignLeft, label)
             # bottom row: state and age on the left, the trend on the right
-            state = p.fontMetrics().elidedText(f"{t.state} · {fmt_age(t.age_s)}", Qt.TextElideMode.ElideRight,
-                                               int(inner.width() * 0.5))
+            state = p.fontMetrics().elidedText(t.status, Qt.TextElideMode.ElideRight, int(inner.width() * 0.5))
             p.drawText(inner, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, state)
             self._sparkline(p, QRectF(inner.left() + inner.width() * 0.52, inner.bottom() - 18, inner.width() * 0.48, 16),
                             t.trend)
@@ -163,8 +162,32 @@ class TileGridWidget(QWidget):
 
 
 class OverviewPage(QScrollArea):
+    """The tiles; while there are none (a first start), what to do instead of an empty page."""
+
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.grid = TileGridWidget()
-        self.setWidget(self.grid)
+        self.hint = QLabel()
+        self.hint.setObjectName("first-start-hint")
+        self.hint.setWordWrap(True)
+        self.hint.setTextFormat(Qt.TextFormat.RichText)
+        self.hint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.hint.setContentsMargins(24, 16, 24, 16)
+        self.hint.setMaximumWidth(900)
+        body = QWidget()
+        lay = QVBoxLayout(body)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.hint)
+        lay.addWidget(self.grid, 1)
+        self.setWidget(body)
         self.setWidgetResizable(True)
+        self.set_tiles([])
+
+    def set_hint(self, text: str) -> None:
+        self.hint.setText(text)
+
+    def set_tiles(self, tiles: list[Tile]) -> None:
+        self.hint.setVisible(not tiles)
+        self.grid.setVisible(bool(tiles))
+        self.grid.set_tiles(tiles)

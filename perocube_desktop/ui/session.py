@@ -53,9 +53,13 @@ class GuiSession:
             log.info("shutdown requested (%s): closing the window", self.stop_requests[0])
             self.close_all()
 
-    def bring_to_front(self) -> None:
-        log.info("a second start asked for this window")
+    def bring_to_front(self, page: str = "") -> None:
+        log.info("a second start asked for this window%s", f" (page {page})" if page else "")
         w = self.window()
+        if page:
+            w.show_page(page)
+            shown = next((name for name, widget in w.pages.items() if widget is w.stack.currentWidget()), "?")
+            log.info("now showing the %s page", shown)
         w.setWindowState(w.windowState() & ~Qt.WindowState.WindowMinimized)
         w.show()
         w.raise_()

@@ -52,7 +52,8 @@ class SettingsDialog(QDialog):
         f = QFormLayout(db)
         self.db_url = QLineEdit(settings.database.url or "")
         self.db_url.setPlaceholderText("empty = embedded database;  e.g. postgresql://lab@dbhost/perocube")
-        self.db_url.setMinimumWidth(380)  # the placeholder and a real URL readable in full
+        # the placeholder and a real URL readable in full (frame and text margins on top of the text)
+        self.db_url.setMinimumWidth(self.db_url.fontMetrics().horizontalAdvance(self.db_url.placeholderText()) + 24)
         self.test_button = QPushButton("Test connection")
         self.test_button.clicked.connect(self.test_connection)
         self.test_button.setVisible(self.probe is not None)

@@ -1,5 +1,8 @@
 """One GUI per PC, user and data folder: a second start asks the running one to show its window
-(``app.run_gui``)."""
+(``app.run_gui``), on the page it was started with (``--page``).
+
+The request is one line: ``raise`` or ``raise page=<name>``; an older first instance that reads
+only ``raise`` still shows its window."""
 
 from __future__ import annotations
 
@@ -24,14 +27,14 @@ class SingleInstance:
         self.name = name
         self.server = None
 
-    def signal_running(self, timeout_ms: int = 1000) -> bool:
+    def signal_running(self, timeout_ms: int = 1000, page: str | None = None) -> bool:
         from PySide6.QtNetwork import QLocalSocket
 
         sock = QLocalSocket()
         sock.connectToServer(self.name)
         if not sock.waitForConnected(timeout_ms):
             return False
-        sock.write(b"raise\n")
+        sock.write(b"raise" + (f" page={page}".encode() if page else b"") + b"\n")
         sock.flush()
         sock.waitForBytesWritten(timeout_ms)
         sock.disconnectFromServer()
@@ -53,7 +56,8 @@ class SingleInstance:
         def accept():
             while server.hasPendingConnections():
                 conn = server.nextPendingConnection()
-                conn.readyRead.connect(lambda c=conn: (c.readAll(), on_request()))
+                got = bytearray()
+                conn.readyRead.connect(lambda c=conn, got=got: _read(c, got, on_request))
                 conn.disconnected.connect(conn.deleteLater)
 
         server.newConnection.connect(accept)
@@ -63,3 +67,14 @@ class SingleInstance:
         if self.server is not None:
             self.server.close()
             self.server = None
+
+
+def _read(conn, got: bytearray, on_request) -> None:
+    """Each complete request line: ``on_request(page)`` (page "" when none was asked for)."""
+    got += bytes(conn.readAll().data())
+    while b"\n" in got:
+        line, _, rest = bytes(got).partition(b"\n")
+        got[:] = rest
+        words = line.decode("utf-8", "replace").split()
+        page = next((w[5:] for w in words[1:] if w.startswith("page=")), "")
+        on_request(page)

@@ -18,3 +18,15 @@ SELECT received_at, source, coalesce(origin, ''), line, reason, left(raw, 300) F
 SELECT extract(epoch FROM min("timestamp"))::float8, extract(epoch FROM max("timestamp"))::float8
 FROM mpp_measurement WHERE (tracking_channel_board, tracking_channel_channel) IN
       (SELECT * FROM unnest(%s::int[], %s::int[]))
+
+-- name: latest_sensors
+-- the overview's tiles before live data arrives: each sensor's newest stored sample
+SELECT 'temperature:' || s.temperature_sensor_id::text, extract(epoch FROM m."timestamp")::float8, m.temperature
+FROM temperature_sensor s
+CROSS JOIN LATERAL (SELECT "timestamp", temperature FROM temperature_measurement x
+                    WHERE x.temperature_sensor_id = s.temperature_sensor_id ORDER BY "timestamp" DESC LIMIT 1) m
+UNION ALL
+SELECT 'irradiance:' || s.irradiance_sensor_id::text, extract(epoch FROM m."timestamp")::float8, m.irradiance
+FROM irradiance_sensor s
+CROSS JOIN LATERAL (SELECT "timestamp", irradiance FROM irradiance_measurement x
+                    WHERE x.irradiance_sensor_id = s.irradiance_sensor_id ORDER BY "timestamp" DESC LIMIT 1) m
