@@ -19,6 +19,14 @@ SELECT extract(epoch FROM min("timestamp"))::float8, extract(epoch FROM max("tim
 FROM mpp_measurement WHERE (tracking_channel_board, tracking_channel_channel) IN
       (SELECT * FROM unnest(%s::int[], %s::int[]))
 
+-- name: latest_mpp
+-- the overview's tiles before live data arrives: each channel's newest stored sample
+SELECT c.board, c.channel, extract(epoch FROM m."timestamp")::float8, m.power
+FROM mpp_tracking_channel c
+CROSS JOIN LATERAL (SELECT "timestamp", power FROM mpp_measurement x
+                    WHERE x.tracking_channel_board = c.board AND x.tracking_channel_channel = c.channel
+                    ORDER BY "timestamp" DESC LIMIT 1) m
+
 -- name: latest_sensors
 -- the overview's tiles before live data arrives: each sensor's newest stored sample
 SELECT 'temperature:' || s.temperature_sensor_id::text, extract(epoch FROM m."timestamp")::float8, m.temperature
