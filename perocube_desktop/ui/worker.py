@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from ..errors import first_line
+
 log = logging.getLogger(__name__)
 
 # Database trouble (server down, unreachable, a pool that cannot connect, a cancelled statement)
@@ -34,8 +36,7 @@ def database_trouble(exc: BaseException) -> bool:
 
 def describe(exc: BaseException) -> str:
     """The text the status bar shows: database trouble said in words, anything else as it is."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"database not reachable ({text})" if database_trouble(exc) else f"{type(exc).__name__}: {exc}"
+    return f"database not reachable ({first_line(exc)})" if database_trouble(exc) else f"{type(exc).__name__}: {exc}"
 
 
 class WorkerSignals(QObject):
