@@ -24,6 +24,10 @@ sys.path.insert(0, str(HERE.parent))
 
 from _common import scratch_database  # noqa: E402
 
+from perocube_desktop import qt_setup  # noqa: E402
+
+qt_setup.prepare()  # offscreen fonts on Windows
+
 SCREENS = [(1366, 768), (1920, 1080)]
 CHROME_H = 70  # taskbar + title bar of a maximised window
 

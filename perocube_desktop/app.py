@@ -25,7 +25,7 @@ import threading
 
 from PySide6.QtCore import QObject, Signal
 
-from . import paths
+from . import paths, qt_setup
 from .config import Settings, UserError
 from .errors import first_line
 
@@ -322,6 +322,7 @@ def run_gui(args: argparse.Namespace, settings: Settings) -> int:
         stderr_handler.setLevel(logging.ERROR)
         stderr_handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         logging.getLogger().addHandler(stderr_handler)
+    qt_setup.prepare()  # offscreen fonts on Windows, before the QApplication exists
     qt_app = QApplication.instance() or QApplication(sys.argv[:1])
     qt_app.setApplicationName("Perocube Desktop")
     settings.demo = bool(args.demo)

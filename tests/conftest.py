@@ -30,7 +30,10 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from perocube_desktop import qt_setup
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+qt_setup.prepare()  # before pytest-qt creates the QApplication (offscreen fonts on Windows)
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "sample_data"

