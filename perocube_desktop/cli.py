@@ -116,8 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     q = csub.add_parser("set-password", help="store the database password in the OS keyring")
     _add_db(q)
     from .api.cli import register as register_serve
+    from .export.cli import register as register_export
 
     register_serve(sub)
+    register_export(sub)
     return parser
 
 
@@ -365,6 +367,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from .stats.cli import run as run_report
 
         return run_report(args, settings)
+    if args.command == "export":
+        from .export.cli import run as run_export
+
+        return run_export(args, settings)
     handlers = {"db": cmd_db, "receive": cmd_receive, "simulate": cmd_simulate, "config": cmd_config}
     return handlers[args.command](args, settings)
 

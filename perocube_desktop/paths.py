@@ -18,7 +18,7 @@ APP_AUTHOR = "PeroCube"
 # (db/queries.py); tests/test_bundle_paths.py checks that each one exists in sql/queries/ (a new
 # query file may be added here so that the start-up check covers it too).
 REQUIRED_QUERIES = ("api", "disk_buffer", "import", "import_history", "import_staging", "lifetime", "logbook",
-                    "migrate", "monitor", "registry", "report", "rollups", "server", "status", "viewer", "wiring",
+                    "migrate", "monitor", "nomad", "registry", "report", "rollups", "server", "status", "viewer", "wiring",
                     "writer_merge", "writer_mpp", "writer_staging")  # = sql/queries (a test checks)
 REQUIRED_RESOURCES = ("app.qss",)
 _MIGRATION = re.compile(r"^(\d{4})_\w+\.sql$")

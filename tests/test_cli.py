@@ -78,6 +78,7 @@ BAD_URL = "postgresql://nobody@127.0.0.1:1/placement_check"
 REQUIRED = {
     ("import",): ["some/folder"],
     ("report",): ["--all", "--out", "r.pdf"],
+    ("export", "nomad"): ["--device", "D", "--out", "u.zip"],
     ("db", "backup"): ["f.dump"],
     ("db", "restore"): ["f.dump"],
 }

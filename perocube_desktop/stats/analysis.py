@@ -46,7 +46,9 @@ class PixelResult:
     Ts_h: float | None = None
     Es_pct: float | None = None
     TS80_h: float | None = None
+    TS95_h: float | None = None
     eta1000_pct: float | None = None
+    pce_1000h_pct: float | None = None
     projected_T80_h: float | None = None
     projected_T80_lo_h: float | None = None
     projected_T80_hi_h: float | None = None
@@ -78,6 +80,9 @@ class PixelResult:
     power: np.ndarray | None = None
     irradiance: np.ndarray | None = None
     temperature: np.ndarray | None = None
+    voltage: np.ndarray | None = None  # V, 1-minute means
+    current: np.ndarray | None = None  # mA
+    pce: np.ndarray | None = None  # % per minute: NaN in the dark and in excluded (lit but no power) minutes
     smooth_t_h: np.ndarray | None = None
     smooth_pce: np.ndarray | None = None
 
@@ -100,7 +105,7 @@ class PixelResult:
 
 METRIC_KEYS = ("device", "pixel", "board", "channel", "samples", "coverage_pct", "energy_mWh", "mean_power_mW",
                "max_power_mW", "pce_initial_pct", "pce_final_pct", "T95_h", "T80_h", "Ts_h", "Es_pct", "TS80_h",
-               "eta1000_pct", "projected_T80_h", "projected_T80_lo_h", "projected_T80_hi_h", "projection_note",
+               "TS95_h", "eta1000_pct", "pce_1000h_pct", "projected_T80_h", "projected_T80_lo_h", "projected_T80_hi_h", "projection_note",
                "cycle_T80_h", "cycles_complete", "cycles_partial", "irradiance_dose_kWh_m2",
                "irradiance_lit_mean_Wm2", "temperature_lit_mean_C", "lit_zero_minutes", "area_cm2",
                "ageing_start_rule", "observed_h", "run", "runs")
@@ -166,6 +171,7 @@ def _analyse_run(series: PixelSeries, cols: dict[str, np.ndarray], which: np.nda
                          "(contact or wiring?): excluded from the figures of merit")
     pce = isos.pce_pct(p, g, series.area_cm2, thr)
     pce[zero] = np.nan
+    res.pce = pce
     _figures(res, t, pce, lit & ~zero, smoothing_h)
     _cycles(res, t, c, pce, thr, zero)
     return res
@@ -187,6 +193,7 @@ def _basics(res: PixelResult, c: dict[str, np.ndarray], series: PixelSeries) -> 
     end = float(t[-1]) + 30 if res.end is None else min(res.end, float(t[-1]) + 30)
     res.start, res.end = start, end
     res.t, res.power, res.irradiance, res.temperature = t, p, g, temp
+    res.voltage, res.current = c["voltage"], c["current"]
     res.samples = int(np.nansum(c["n"]))
     res.coverage_pct = 100 * isos.coverage(t, start, end, MAX_GAP_S)
     res.energy_mWh = isos.energy_mwh(t, p, MAX_GAP_S)
@@ -277,6 +284,7 @@ def _figures(res: PixelResult, t: np.ndarray, pce: np.ndarray, good_lit: np.ndar
     res.pce_final_pct = float(sv[-1])
     if st[-1] >= 1000:
         at = isos.interp_at(st, sv, 1000.0)
+        res.pce_1000h_pct = at
         res.eta1000_pct = 100 * at / ref if at is not None and ref else None
     bi = isos.burn_in(st, sv)
     after = st >= st[0] + (st[-1] - st[0]) / 2
@@ -284,6 +292,7 @@ def _figures(res: PixelResult, t: np.ndarray, pce: np.ndarray, good_lit: np.ndar
         res.Ts_h, res.Es_pct = bi.ts_h, bi.es_pct
         after = st >= bi.ts_h
         res.TS80_h, _ = isos.crossing(st[after] - bi.ts_h, sv[after], 0.8, t_start=None, reference=bi.es_pct)
+        res.TS95_h, _ = isos.crossing(st[after] - bi.ts_h, sv[after], 0.95, t_start=None, reference=bi.es_pct)
     if res.T80_h is None and ref:
         _project(res, st[after], sv[after], 0.8 * ref)
 

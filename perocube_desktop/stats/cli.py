@@ -10,7 +10,7 @@ from .report import Selection, build, export
 from .runs import parse_run
 
 
-def _time(text: str | None) -> datetime | None:
+def parse_time(text: str | None) -> datetime | None:
     if not text:
         return None
     dt = datetime.fromisoformat(text)
@@ -24,7 +24,7 @@ def run(args, settings: Settings) -> int:
         print(f"error: --out must end in .pdf, .csv, .xlsx or .json, not {args.out.suffix!r}", file=sys.stderr)
         return 2
     try:
-        sel = Selection(args.device, args.pixel, args.board, args.all, _time(args.start), _time(args.end),
+        sel = Selection(args.device, args.pixel, args.board, args.all, parse_time(args.start), parse_time(args.end),
                         args.experiment, args.project, parse_run(getattr(args, "run", "latest")))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

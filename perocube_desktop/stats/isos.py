@@ -25,8 +25,8 @@ METHOD = {
               "not bridged",
     "burn-in": "a line is fitted to the second half of the smoothed PCE (the slow, post-burn-in regime); Ts is the "
                "first time after which the smoothed PCE stays within max(0.5 % of the fit, 3 residual standard "
-               "deviations) of that line; Es is the fitted PCE at Ts; TS80 the time after Ts until the smoothed PCE "
-               "falls below 80 % of Es",
+               "deviations) of that line; Es is the fitted PCE at Ts; TS80 (TS95) the time after Ts until the smoothed "
+               "PCE falls below 80 % (95 %) of Es",
     "projected T80": "where T80 is not reached: the time a least-squares line through the smoothed PCE after Ts "
                      "reaches 80 % of the reference, with a 95 % confidence interval (Fieller; parameter covariance "
                      "inflated for the residuals' lag-1 autocorrelation). Not projected when the interval is "

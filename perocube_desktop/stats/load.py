@@ -191,10 +191,21 @@ def _load_sensors(conn, all_periods, lo: float, hi: float, pending: set[str]) ->
     for kind in ("irradiance", "temperature"):
         items = [(sid, a, z) for (k, sid), (a, z) in ranges.items() if k == kind]
         if items:
-            arrays = fetch_series(conn, _series(kind, pending), ([i[0] for i in items], _timestamps([i[1] for i in items]),
-                                                              _timestamps([i[2] for i in items])), len(items))
+            arrays = _sensor_arrays(conn, kind, items, pending)
             out.update({sid: arr for (sid, _a, _z), arr in zip(items, arrays)})
     return out
+
+
+def _sensor_arrays(conn, kind: str, items: list[tuple[str, float, float]], pending: set[str]) -> list[list[np.ndarray]]:
+    return fetch_series(conn, _series(kind, pending), ([i[0] for i in items], _timestamps([i[1] for i in items]),
+                                                      _timestamps([i[2] for i in items])), len(items))
+
+
+def sensor_series(conn, kind: str, items: list[tuple[str, float, float]]) -> list[list[np.ndarray]]:
+    """1-minute (time, value) arrays of sensors (``kind`` irradiance or temperature), one per
+    (sensor id, from, to) in epoch seconds: the same reads as the report's."""
+    pending = {k for (k,) in conn.execute(queries.get("report", "pending_kinds"))}
+    return _sensor_arrays(conn, kind, items, pending) if items else []
 
 
 def _registry(conn, out: Loaded) -> None:

@@ -1,0 +1,61 @@
+"""``perocube-desktop export nomad``: the NOMAD upload zip.
+
+Self-contained: ``register(subparsers)`` adds the command, ``run(args, settings)`` runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..config import Settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export measured data to other systems (NOMAD)")
+    esub = p.add_subparsers(dest="export_command", metavar="TARGET", required=True)
+    q = esub.add_parser("nomad", help="a NOMAD upload zip (HZB and perovskite-database schemas; docs/nomad.md)",
+                        description="Write the devices' MPP tracking, environment and solar-cell entries with the "
+                                    "report's figures, the raw samples and the report into a zip for NOMAD.")
+    g = q.add_mutually_exclusive_group(required=True)
+    g.add_argument("--device", help="device name")
+    g.add_argument("--experiment", help="all devices of an experiment")
+    g.add_argument("--project", help="all devices of a project")
+    q.add_argument("--from", dest="start", help="ISO time")
+    q.add_argument("--to", dest="end", help="ISO time")
+    q.add_argument("--out", type=Path, required=True, help="the zip to write (upload.zip)")
+
+
+def _selection(args):
+    from ..stats.cli import parse_time
+    from ..stats.report import Selection
+
+    return Selection(device=args.device, experiment=args.experiment, project=args.project,
+                     start=parse_time(args.start), end=parse_time(args.end))
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from ..db.connection import open_database
+    from .nomad_zip import export_nomad
+
+    if args.out.suffix.lower() != ".zip":
+        print(f"error: --out must end in .zip, not {args.out.suffix!r}", file=sys.stderr)
+        return 2
+    try:
+        sel = _selection(args)
+    except ValueError as exc:
+        print(f"error: {exc} (--from/--to take ISO times, e.g. 2024-05-03T08:00)", file=sys.stderr)
+        return 2
+    target = open_database(settings, getattr(args, "db", None))
+    try:
+        result = export_nomad(target.conninfo, sel, settings.report, args.out,
+                              progress=lambda i, n: print(f"\r{i}/{n}", end="", file=sys.stderr))
+        print(file=sys.stderr)
+    finally:
+        target.stop()
+    print(f"NOMAD upload {result.path}: {len(result.entries)} archive entries for {result.devices} devices "
+          f"({result.pixels} pixels), {len(result.files)} other files, {result.seconds:.1f} s")
+    for line in result.left_out:
+        print(f"  left out: {line}")
+    return 0
