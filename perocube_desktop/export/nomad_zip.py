@@ -160,7 +160,7 @@ def _device(conn, w: _Writer, report: Report, device: str, lo: float, hi: float,
     for p in pixels:
         row = conn.execute(queries.get("report", "pixel_info"), (device, p.pixel)).fetchone()
         initial.append(row[1] if row else None)
-        px = na.safe_name(p.pixel)
+        px = na.safe_name(p.pixel) + (f"_run{p.run}" if p.runs > 1 and p.run else "")
         entry = na.mpp_entry(p, _description(report, f"MPP tracking of {device} pixel {p.pixel}, channels "
                                              + ", ".join(f"board {b} channel {c}" for b, c in p.channels)))
         if entry is not None:
@@ -171,8 +171,9 @@ def _device(conn, w: _Writer, report: Report, device: str, lo: float, hi: float,
         else:
             w.result.left_out.append(f"{device} pixel {p.pixel}: no data in the selection")
         if p.has_data:
+            a0, z0 = p.run_spans[p.run - 1] if p.run and p.run_spans else (lo, hi)  # the ageing run reported
             runs = [(b, c, _dt(a), _dt(z)) for b, c, a, z in
-                    pixel_intervals(report.periods.get((device, p.pixel), []), p.moves, lo, hi)]
+                    pixel_intervals(report.periods.get((device, p.pixel), []), p.moves, max(lo, a0), min(hi, z0))]
             w.csv(conn, f"raw/{safe}/{safe}_{px}_mpp_samples.csv", "mpp_raw_csv", runs)
         steps.step()
     info = report.devices.get(device, {})
