@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     csub.add_parser("path", help="print the config file path")
     q = csub.add_parser("set-password", help="store the database password in the OS keyring")
     _add_db(q)
+    csub.add_parser("set-nomad-token", help="store the NOMAD API token in the OS keyring (export nomad --upload)")
     from .api.cli import register as register_serve
     from .export.cli import register as register_export
 
@@ -312,6 +313,8 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     elif args.config_command == "show":
         print(f"# {settings.source or 'defaults (no config file at %s)' % (args.config or paths.config_file())}")
         print(yaml.safe_dump(config.to_dict(settings), sort_keys=False), end="")
+    elif args.config_command == "set-nomad-token":
+        return _set_nomad_token()
     else:
         import getpass
 
@@ -335,6 +338,24 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         keyring.set_password(connection.KEYRING_SERVICE, user, getpass.getpass())
         print(f"password stored in the OS keyring for {user}")
+    return 0
+
+
+def _set_nomad_token() -> int:
+    import getpass
+
+    from .export.nomad_upload import TOKEN_ENV, store_token
+
+    value = getpass.getpass("NOMAD token: ").strip()
+    if not value:
+        print("error: no token given; nothing stored", file=sys.stderr)
+        return 2
+    try:
+        store_token(value)
+    except Exception as exc:  # keyring backends raise many kinds
+        print(f"error: cannot store the token in the OS keyring ({exc}); set {TOKEN_ENV} instead", file=sys.stderr)
+        return 2
+    print("NOMAD token stored in the OS keyring")
     return 0
 
 

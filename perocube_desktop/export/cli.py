@@ -1,4 +1,4 @@
-"""``perocube-desktop export nomad``: the NOMAD upload zip.
+"""``perocube-desktop export nomad``: the NOMAD upload zip, and optionally its upload.
 
 Self-contained: ``register(subparsers)`` adds the command, ``run(args, settings)`` runs it.
 """
@@ -17,7 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     esub = p.add_subparsers(dest="export_command", metavar="TARGET", required=True)
     q = esub.add_parser("nomad", help="a NOMAD upload zip (HZB and perovskite-database schemas; docs/nomad.md)",
                         description="Write the devices' MPP tracking, environment and solar-cell entries with the "
-                                    "report's figures, the raw samples and the report into a zip for NOMAD.")
+                                    "report's figures, the raw samples and the report into a zip for NOMAD; with "
+                                    "--upload, send it to a NOMAD API and process it (never publishes). The token "
+                                    "comes from NOMAD_TOKEN or the OS keyring ('config set-nomad-token').")
     g = q.add_mutually_exclusive_group(required=True)
     g.add_argument("--device", help="device name")
     g.add_argument("--experiment", help="all devices of an experiment")
@@ -25,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--from", dest="start", help="ISO time")
     q.add_argument("--to", dest="end", help="ISO time")
     q.add_argument("--out", type=Path, required=True, help="the zip to write (upload.zip)")
+    q.add_argument("--upload", metavar="URL", help="NOMAD API base URL, e.g. https://nomad-lab.eu/prod/v1/test/api/v1")
 
 
 def _selection(args):
@@ -47,6 +50,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"error: {exc} (--from/--to take ISO times, e.g. 2024-05-03T08:00)", file=sys.stderr)
         return 2
+    upload = None
+    if args.upload:
+        from .nomad_upload import UploadError, token
+
+        try:
+            upload = token()  # before the work: a missing token is found in a second, not after the export
+        except UploadError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     target = open_database(settings, getattr(args, "db", None))
     try:
         result = export_nomad(target.conninfo, sel, settings.report, args.out,
@@ -58,4 +70,21 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
           f"({result.pixels} pixels), {len(result.files)} other files, {result.seconds:.1f} s")
     for line in result.left_out:
         print(f"  left out: {line}")
-    return 0
+    if upload is None:
+        return 0
+    return _upload(args.upload, result.path, upload, sel.describe())
+
+
+def _upload(url: str, path: Path, token: str, name: str) -> int:
+    from .nomad_upload import UploadError, upload_and_process
+
+    try:
+        done = upload_and_process(url, path, token, f"PeroCube {name}",
+                                  status=lambda text: print(text, file=sys.stderr))
+    except UploadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"uploaded and processed: {done.url} ({done.entries} entries, not published)")
+    for failed in done.failed:
+        print(f"  failed to process: {failed}")
+    return 1 if done.failed else 0
