@@ -1,26 +1,37 @@
 """Import benchmark: 32 channels x 14 days at 10 s (~3.9 M MPP rows) in the lab's file format.
 
-Prints: the floor (a raw COPY of the same rows into the same, empty, migrated table: no cleaning,
-no de-duplication, no rollups, no bookkeeping) and the first import side by side, with their ratio;
-re-import of the unchanged folder (s); import after appending 1 % new rows to every file (s).
-Targets: import >= 0.7 of the COPY floor (rollups and de-duplication included), >= 500,000 rows/s
-on plain PostgreSQL; unchanged <= 1 s; appended 1 % <= 2 s.
+Each backend (the embedded plain PostgreSQL, and the server at ``--db`` when given, e.g. your own
+TimescaleDB) is measured in rounds; in every round, side by side on the same server so that the
+machine's load affects all three alike, each into a fresh migrated database:
 
-``--db URL`` runs against another server (an admin URL: a scratch database is created there and
-dropped afterwards), e.g. the TimescaleDB test server:
-``python benchmarks/import.py --db postgresql://postgres@127.0.0.1:55432/postgres``.
-Without it: the embedded plain PostgreSQL.
+* **bare floor**: a raw COPY of the same rows (one transaction per file, asynchronous commit) into a
+  bare table with only the unique key (board, channel, timestamp); on TimescaleDB a bare hypertable
+  with that key. No foreign key, no triggers, no aggregates: what the server needs to store the rows.
+* **app floor**: the same COPY into the app's own ``mpp_measurement`` (its foreign key, checked per
+  row, and its row-marking triggers), no rollup refresh, no cleaning, no bookkeeping.
+* **import**: ``run_import`` of the folder (cleaning, de-duplication, bookkeeping, rollups refreshed).
+
+Printed: each figure with the 1-minute load average, the ratio of the import to each floor per
+round, and a summary per backend (medians). Then, on the last round's database: rollups checked
+against a fresh aggregate of the raw rows, re-import of the unchanged folder (s), and import after
+appending 1 % new rows to every file (s). Targets: import >= 0.8 of the bare floor on both
+backends; unchanged <= 1 s; appended 1 % <= 2 s.
+
+``--db URL`` is an admin URL: scratch databases are created there and dropped afterwards, e.g.
+``python benchmarks/import.py --db postgresql://postgres@127.0.0.1:55450/postgres``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shutil
+import statistics
 import tempfile
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +40,14 @@ from _common import scratch_database
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from perocube_desktop.db import bulk
 from perocube_desktop.db.migrate import migrate
-
 from perocube_desktop.importer.engine import run_import
+from perocube_desktop.importer.results import ImportOptions
+
+COLUMNS = '("timestamp", power, current, voltage, tracking_channel_board, tracking_channel_channel)'
+BARE = ('CREATE TABLE bare_mpp ("timestamp" timestamptz NOT NULL, current double precision, voltage double precision,'
+        ' power double precision, tracking_channel_board integer NOT NULL, tracking_channel_channel integer NOT NULL,'
+        ' UNIQUE (tracking_channel_board, tracking_channel_channel, "timestamp"))')
 
 
 def write_channel(path: Path, start: datetime, n: int, interval: int, seed: int, offset: int = 0) -> None:
@@ -49,48 +64,123 @@ def write_channel(path: Path, start: datetime, n: int, interval: int, seed: int,
         fh.write("\n".join(lines.tolist()) + "\n")
 
 
+def load() -> str:
+    return f"load {os.getloadavg()[0]:.2f}"
+
+
 @contextlib.contextmanager
-def external_database(admin_url: str):
-    """(conninfo, workdir, None) for a fresh migrated database on the server at ``admin_url``."""
+def fresh_database(admin_url: str, migrated: bool = True):
+    """A scratch database on the server at ``admin_url`` (migrated unless told), dropped afterwards."""
     name = "perocube_bench_" + uuid.uuid4().hex[:8]
-    work = Path(tempfile.mkdtemp(prefix="perocube-bench-"))
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = make_conninfo(admin_url, dbname=name)
     try:
-        migrate(url)
-        yield url, work, None
+        if migrated:
+            migrate(url)
+        yield url
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        shutil.rmtree(work, ignore_errors=True)
 
 
-def copy_floor(url: str, files: list[Path]) -> float:
-    """Seconds for a raw COPY of every file (one transaction each, like the importer's chunks) into
-    the migrated, empty mpp_measurement: the floor any import is measured against."""
-    payloads = []
+def payloads(files: list[Path]) -> list[bytes]:
+    out = []
     for f in files:
         board, channel = (int(x) for x in f.stem.replace("output_board", "").split("_channel"))
-        payloads.append(f.read_bytes().replace(b"\n", f"\t{board}\t{channel}\n".encode()))
+        out.append(f.read_bytes().replace(b"\n", f"\t{board}\t{channel}\n".encode()))
+    return out
+
+
+def copy_seconds(url: str, data: list[bytes], table: str, timescaledb: bool) -> float:
+    """Seconds for a raw COPY of every file, one transaction each with asynchronous commit (as the
+    importer's chunks), into ``table`` (``bare_mpp`` is created here; else the app's table)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("SELECT perocube_hold_compression(false)")  # no compression racing the floor either
-        conn.execute("INSERT INTO mpp_tracking_channel (board, channel) SELECT b, c FROM generate_series(1, 8) b,"
-                     " generate_series(1, 8) c ON CONFLICT DO NOTHING")
-        # the importer's own session settings, so that only its extra work shows: asynchronous commit,
-        # and foreign-key triggers skipped where the server allows it (plain PostgreSQL, superuser)
-        skip_fk = bulk.may_skip_fk_triggers(conn)
+        if table == "bare_mpp":
+            if timescaledb:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+            conn.execute(BARE)
+            if timescaledb:
+                conn.execute("SELECT create_hypertable('bare_mpp', 'timestamp')")
+        else:
+            conn.execute("SELECT perocube_hold_compression(false)")  # no compression racing the floor
+            conn.execute("INSERT INTO mpp_tracking_channel (board, channel) SELECT b, c FROM generate_series(1, 8) b,"
+                         " generate_series(1, 8) c ON CONFLICT DO NOTHING")
         t = time.perf_counter()
-        for data in payloads:
+        for payload in data:
             with conn.transaction(), conn.cursor() as cur:
                 cur.execute("SET LOCAL synchronous_commit = off")
-                if skip_fk:
-                    bulk.skip_fk_triggers(conn)
-                with cur.copy(
-                        'COPY mpp_measurement ("timestamp", power, current, voltage, tracking_channel_board,'
-                        " tracking_channel_channel) FROM STDIN (FORMAT csv, DELIMITER E'\\t')") as cp:
-                    cp.write(data)
+                with cur.copy(sql.SQL("COPY {} {} FROM STDIN (FORMAT csv, DELIMITER E'\\t')").format(
+                        sql.Identifier(table), sql.SQL(COLUMNS))) as cp:
+                    cp.write(payload)
         return time.perf_counter() - t
+
+
+def rollups_exact(url: str) -> str:
+    """Both MPP rollup levels against a fresh aggregate of the raw rows (every bucket, every column)."""
+    with psycopg.connect(url) as conn:
+        bad = 0
+        for suffix, width in (("1m", "1 minute"), ("1h", "1 hour")):
+            bad += conn.execute(
+                f"WITH f AS (SELECT date_bin('{width}', \"timestamp\", 'epoch') AS bucket, tracking_channel_board b,"
+                " tracking_channel_channel c, count(*) n, min(power) p0, max(power) p1, avg(power) pm,"
+                " min(voltage) v0, max(voltage) v1, avg(voltage) vm, min(current) c0, max(current) c1, avg(current) cm"
+                " FROM mpp_measurement GROUP BY 1, 2, 3),"
+                f" r AS (SELECT bucket, tracking_channel_board b, tracking_channel_channel c, n, power_min p0,"
+                " power_max p1, power_mean pm, voltage_min v0, voltage_max v1, voltage_mean vm, current_min c0,"
+                f" current_max c1, current_mean cm FROM mpp_rollup_{suffix})"
+                " SELECT count(*) FROM f FULL JOIN r USING (bucket, b, c) WHERE f.n IS DISTINCT FROM r.n"
+                " OR f.p0 IS DISTINCT FROM r.p0 OR f.p1 IS DISTINCT FROM r.p1 OR abs(f.pm - r.pm) > 1e-9"
+                " OR f.v0 IS DISTINCT FROM r.v0 OR f.v1 IS DISTINCT FROM r.v1 OR abs(f.vm - r.vm) > 1e-9"
+                " OR f.c0 IS DISTINCT FROM r.c0 OR f.c1 IS DISTINCT FROM r.c1 OR abs(f.cm - r.cm) > 1e-9"
+                " OR (f.pm IS NULL) <> (r.pm IS NULL)").fetchone()[0]
+        marks = conn.execute("SELECT count(*) FROM rollup_dirty").fetchone()[0]
+    return f"rollups {'exact' if not bad else f'WRONG in {bad} buckets'}, {marks} marks left"
+
+
+def one_round(name: str, admin: str, ts: bool, data: list[bytes], root: Path, total: int, loaders: int | None,
+              keep: contextlib.ExitStack | None) -> tuple[dict[str, float], str | None]:
+    """Bare floor, app floor and import, one after the other on one server; with ``keep`` the
+    import's database stays (until that stack closes) for the follow-ups."""
+    out: dict[str, float] = {}
+    with fresh_database(admin, migrated=False) as url:
+        out["bare"] = total / copy_seconds(url, data, "bare_mpp", ts)
+    print(f"  {name:18s} bare floor   {out['bare']:>10,.0f} rows/s   {load()}", flush=True)
+    with fresh_database(admin) as url:
+        out["app"] = total / copy_seconds(url, data, "mpp_measurement", ts)
+    print(f"  {name:18s} app floor    {out['app']:>10,.0f} rows/s   {load()}", flush=True)
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(fresh_database(admin))
+        opts = ImportOptions() if loaders is None else ImportOptions(loaders=loaders)
+        t = time.perf_counter()
+        summary = run_import(url, root, opts)
+        el = time.perf_counter() - t
+        assert summary.inserted["mpp"] == total, summary.inserted
+        out["import"] = total / el
+        print(f"  {name:18s} import       {out['import']:>10,.0f} rows/s   {load()}   = {out['import'] / out['bare']:.2f}"
+              f" of the bare floor, {out['import'] / out['app']:.2f} of the app floor (rollups {summary.rollup_seconds:.2f}"
+              f" s of {el:.2f} s)", flush=True)
+        if keep is not None:
+            keep.push(stack.pop_all())
+            return out, url
+    return out, None
+
+
+def unchanged(name: str, url: str, root: Path) -> None:
+    print(f"  {name:18s} after the import: {rollups_exact(url)}")
+    t = time.perf_counter()
+    again = run_import(url, root)
+    el = time.perf_counter() - t
+    assert again.inserted["mpp"] == 0
+    print(f"  {name:18s} unchanged re-import: {el:.3f} s (target <= 1 s), {again.files['unchanged']} files unchanged")
+
+
+def appended(name: str, url: str, root: Path, rows: int) -> None:
+    t = time.perf_counter()
+    tail = run_import(url, root)
+    el = time.perf_counter() - t
+    assert tail.inserted["mpp"] == rows, tail.inserted
+    print(f"  {name:18s} appended 1 %: {rows:,} new rows in {el:.3f} s (target <= 2 s); {rollups_exact(url)}")
 
 
 def main() -> None:
@@ -98,17 +188,28 @@ def main() -> None:
     ap.add_argument("--channels", type=int, default=32)
     ap.add_argument("--days", type=float, default=14)
     ap.add_argument("--interval", type=int, default=10)
-    ap.add_argument("--db", help="admin URL of another server (a scratch database is created there)")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--loaders", type=int, help="importer connections (default: the importer's own choice)")
+    ap.add_argument("--db", help="admin URL of another server, e.g. TimescaleDB (scratch databases are created there)")
+    ap.add_argument("--no-embedded", action="store_true", help="only the --db server")
     args = ap.parse_args()
     n = int(args.days * 86400 / args.interval)
     start = datetime(2024, 1, 1)
-    scratch = (lambda: external_database(args.db)) if args.db else scratch_database
-    with scratch() as (url, work, _server):
-        with psycopg.connect(url) as conn:
-            backend = ("TimescaleDB " + conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
-                       .fetchone()[0]) if conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'"
-                                                       ).fetchone()[0] else "plain PostgreSQL"
-            print(f"server: PostgreSQL {conn.info.server_version // 10000}, {backend}")
+    with contextlib.ExitStack() as stack:
+        work = Path(tempfile.mkdtemp(prefix="perocube-bench-"))
+        stack.callback(shutil.rmtree, work, ignore_errors=True)
+        backends = []
+        if not args.no_embedded:
+            _url, _w, server = stack.enter_context(scratch_database())
+            backends.append(("plain (embedded)", server.url("postgres"), False))
+        if args.db:
+            with psycopg.connect(args.db) as conn:
+                ts = bool(conn.execute("SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'"
+                                       ).fetchone()[0])
+                version = conn.execute("SELECT default_version FROM pg_available_extensions"
+                                       " WHERE name = 'timescaledb'").fetchone()
+                pg = conn.info.server_version // 10000
+            backends.append((f"TimescaleDB {version[0]}" if ts else f"PostgreSQL {pg} (--db)", args.db, ts))
         root = work / "lab" / "data_bench"
         root.mkdir(parents=True)
         t = time.perf_counter()
@@ -119,35 +220,34 @@ def main() -> None:
             files.append(f)
         total = n * args.channels
         size = sum(f.stat().st_size for f in files) / 1e6
-        print(f"generated {args.channels} files, {total:,} rows, {size:.0f} MB in {time.perf_counter() - t:.1f} s")
-
-        with (external_database(args.db) if args.db else scratch_database()) as (floor_url, _w, _s):
-            floor_s = copy_floor(floor_url, files)
-        print(f"raw COPY floor:    {total:,} rows in {floor_s:.2f} s = {total / floor_s:,.0f} rows/s "
-              "(same table, empty, no cleaning/de-duplication/rollups)")
-
-        t = time.perf_counter()
-        first = run_import(url, work / "lab")
-        el = time.perf_counter() - t
-        assert first.inserted["mpp"] == total, first.inserted
-        print(f"first import:      {total:,} rows in {el:.2f} s = {total / el:,.0f} rows/s "
-              f"= {floor_s / el:.2f} of the COPY floor (target >= 0.7); of which rollup refresh "
-              f"{first.rollup_seconds:.2f} s; loading alone {total / (el - first.rollup_seconds):,.0f} rows/s")
-
-        t = time.perf_counter()
-        again = run_import(url, work / "lab")
-        el = time.perf_counter() - t
-        assert again.inserted["mpp"] == 0
-        print(f"unchanged re-import: {el:.3f} s (target <= 1 s), {again.files['unchanged']} files unchanged")
-
+        print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores; generated {args.channels}"
+              f" files, {total:,} rows, {size:.0f} MB in {time.perf_counter() - t:.1f} s; {load()}")
+        data = payloads(files)
+        results: dict[str, list[dict[str, float]]] = {b[0]: [] for b in backends}
+        kept: dict[str, str] = {}
+        for r in range(args.rounds):
+            print(f"round {r + 1} of {args.rounds}")
+            for name, admin, ts in backends:
+                last = r == args.rounds - 1
+                res, url = one_round(name, admin, ts, data, work / "lab", total, args.loaders, stack if last else None)
+                results[name].append(res)
+                if url is not None:
+                    kept[name] = url
+        print(f"summary (median of {args.rounds} rounds; ratio = import / floor of the same round), {load()}")
+        print("| backend | bare floor rows/s | app floor rows/s | import rows/s | import / bare | import / app |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for name, rs in results.items():
+            med = {k: statistics.median(x[k] for x in rs) for k in ("bare", "app", "import")}
+            rb = statistics.median(x["import"] / x["bare"] for x in rs)
+            ra = statistics.median(x["import"] / x["app"] for x in rs)
+            print(f"| {name} | {med['bare']:,.0f} | {med['app']:,.0f} | {med['import']:,.0f} | **{rb:.2f}** | {ra:.2f} |")
+        for name, url in kept.items():
+            unchanged(name, url, work / "lab")
         extra = max(n // 100, 1)
         for k, f in enumerate(files):
             write_channel(f, start, extra, args.interval, 1000 + k, offset=n)
-        t = time.perf_counter()
-        tail = run_import(url, work / "lab")
-        el = time.perf_counter() - t
-        assert tail.inserted["mpp"] == extra * args.channels, tail.inserted
-        print(f"appended 1 %:       {extra * args.channels:,} new rows in {el:.3f} s (target <= 2 s)")
+        for name, url in kept.items():
+            appended(name, url, work / "lab", extra * len(files))
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def _load_chunk(loader: Loader, f: LabFile, chunk: Chunk, suffix: bytes) -> int:
     for attempt in range(1, _LOCK_RETRIES + 1):
         try:
             with conn.transaction():
-                loader.fast_session()
+                loader.fast_session(f, None if f.kind == "mpp" else suffix[1:].decode())
                 inserted = load_with_retry(loader, f, cleaned, suffix)
                 if any(b.line == 0 for b in cleaned.bad):
                     locate_lines(f, chunk, cleaned)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
 import psycopg
 from psycopg import sql
@@ -29,6 +30,10 @@ def row_suffix(f: LabFile, sensor_id: str | None) -> bytes:
     return f"\t{sensor_id}".encode()
 
 
+class _OutsideRange(Exception):
+    """A chunk's COPY inserted fewer rows than it holds: some lie outside its first..last range."""
+
+
 class Loader:
     """Holds one connection and loads clean chunks into one measurement table."""
 
@@ -36,16 +41,27 @@ class Loader:
         self.conn = conn
         catalog.set_session_timezone(conn, timezone)
         conn.execute(queries.load("import_staging"))
-        self.skip_fk_triggers = bulk.may_skip_fk_triggers(conn)
+        self.skip_fk_triggers = bulk.may_skip_fk_triggers(conn, timescaledb=True)
         self.on_committed: Callable[[], None] | None = None  # after each committed chunk
 
-    def fast_session(self) -> None:
-        """Per chunk transaction: skip redundant FK triggers (``db.bulk``), and do not wait for the
-        WAL flush at commit: a chunk lost in a crash is lost together with its ``imported_file``
-        progress (same transaction), so the next run simply loads it again."""
+    def fast_session(self, f: LabFile | None = None, sensor_id: str | None = None) -> None:
+        """Per chunk transaction: do not wait for the WAL flush at commit (a chunk lost in a crash
+        is lost together with its ``imported_file`` progress, same transaction, so the next run
+        simply loads it again); skip the per-row foreign-key triggers (``db.bulk``) and check the
+        file's channel or sensor once instead, with the lock the per-row check takes."""
         self.conn.execute(catalog.q("local_async_commit"))
         if self.skip_fk_triggers:
             bulk.skip_fk_triggers(self.conn)
+        if f is not None:
+            q = queries.named("import")
+            if f.kind == "mpp":
+                found = self.conn.execute(q["lock_channel"], (f.board, f.channel)).fetchone()
+            else:
+                found = self.conn.execute(q[f"lock_{f.kind}_sensor"], (sensor_id,)).fetchone()
+            if found is None:
+                raise psycopg.errors.ForeignKeyViolation(
+                    f"{f.kind} {f.board}/{f.channel if f.kind == 'mpp' else sensor_id} is not registered"
+                    " (deleted during the import?)")
 
     def register(self, f: LabFile) -> str | None:
         """Make sure the channel or sensor exists; returns the sensor id to use."""
@@ -60,26 +76,39 @@ class Loader:
         return str(scalar(self.conn, q["irradiance_sensor_id"], (f.sensor_identifier, f.sensor_channel)))
 
     def load(self, f: LabFile, data: bytes, suffix: bytes) -> int:
-        """COPY clean rows; returns rows inserted (duplicates are not inserted)."""
+        """COPY clean rows; returns rows inserted (duplicates are not inserted).
+
+        Fast path (nothing stored within the chunk's first..last range): COPY straight into the
+        table with ``WHERE "timestamp" BETWEEN first AND last`` and mark that range once, ourselves
+        (the rollup trigger skips these rows: migration 0011). A row outside the range (an
+        unordered file) makes the COPY insert fewer rows than the chunk holds, and a duplicate
+        inside the chunk makes it fail: both roll back to the staging path, which de-duplicates
+        and which the trigger marks."""
         if not data:
             return 0
         payload = data.replace(b"\n", suffix + b"\n")
         kind = f.kind
         cols = sql.SQL(", ").join(map(sql.Identifier, TABLE_COLUMNS[kind]))
         copy_opts = sql.SQL("(FORMAT csv, DELIMITER E'\\t')")
-        first_ts, last_ts = first_last_ts(data)
-        overlap = self._overlaps(f, suffix, first_ts, last_ts)
+        rng = self._range(f, suffix, *first_last_ts(data))
+        q = queries.named("import")
         with self.conn.cursor() as cur:
-            if not overlap:
-                # fast path: nothing stored in this range -> COPY straight into the table;
-                # a duplicate inside the chunk makes it fail and we fall back below
+            if rng is not None:
+                lo, hi = rng
+                rows = data.count(b"\n")
                 try:
                     with self.conn.transaction():
-                        with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN {}").format(
-                                sql.Identifier(TABLES[kind]), cols, copy_opts)) as copy:
+                        cur.execute(q["importer_marks"], ("on",))
+                        with cur.copy(sql.SQL('COPY {} ({}) FROM STDIN {} WHERE "timestamp" BETWEEN {} AND {}').format(
+                                sql.Identifier(TABLES[kind]), cols, copy_opts, sql.Literal(lo), sql.Literal(hi))) as copy:
                             copy.write(payload)
-                        return data.count(b"\n")
-                except psycopg.errors.UniqueViolation:
+                        if cur.rowcount != rows:
+                            raise _OutsideRange
+                        key = (f.board, f.channel) if kind == "mpp" else (None, None)
+                        cur.execute(q["mark_chunk"], (kind, lo, hi, *key))
+                        cur.execute(q["importer_marks"], ("off",))
+                        return rows
+                except (psycopg.errors.UniqueViolation, _OutsideRange):
                     pass
             stage = sql.Identifier(f"_import_{kind}")
             with self.conn.transaction():
@@ -91,14 +120,16 @@ class Loader:
                 inserted = cur.rowcount
             return inserted
 
-    def _overlaps(self, f: LabFile, suffix: bytes, first_ts: str, last_ts: str) -> bool:
-        q = queries.named("import")
-        key = (f.board, f.channel) if f.kind == "mpp" else (suffix[1:].decode(),)
+    def _range(self, f: LabFile, suffix: bytes, first_ts: str, last_ts: str) -> tuple[datetime, datetime] | None:
+        """The chunk's first..last range when nothing is stored within it (fast path), else None."""
+        key = {"b": f.board, "c": f.channel} if f.kind == "mpp" else {"s": suffix[1:].decode()}
         try:
             with self.conn.transaction():
-                return bool(scalar(self.conn, q[f"overlap_{f.kind}"], (*key, first_ts, last_ts, first_ts, last_ts)))
+                row = self.conn.execute(queries.get("import", f"chunk_range_{f.kind}"),
+                                        {**key, "t0": first_ts, "t1": last_ts}).fetchone()
         except psycopg.errors.DataError:
-            return True  # first/last line unreadable for the server: take the safe path
+            return None  # first/last line unreadable for the server: take the safe path
+        return None if row is None or row[2] else (row[0], row[1])
 
 
 class RollupRefresher:

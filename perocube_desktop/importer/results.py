@@ -17,6 +17,7 @@ class ImportOptions:
     include_logbook: bool = True
     chunk_bytes: int = CHUNK_BYTES
     keep_problems: int = 1000  # problems listed per file (all are counted)
+    loaders: int = 2  # connections loading files side by side (engine: one when there is one file)
 
 
 @dataclass

@@ -34,20 +34,42 @@ INSERT INTO irradiance_sensor (irradiance_sensor_id, sensor_identifier, channel)
 -- name: irradiance_sensor_id
 SELECT irradiance_sensor_id FROM irradiance_sensor WHERE sensor_identifier = %s AND channel = %s
 
--- name: overlap_mpp
-SELECT EXISTS (SELECT 1 FROM mpp_measurement WHERE tracking_channel_board = %s AND tracking_channel_channel = %s
-               AND "timestamp" BETWEEN least(%s::timestamptz, %s::timestamptz) - interval '1 second'
-                                   AND greatest(%s::timestamptz, %s::timestamptz) + interval '1 second')
+-- A chunk's time range (its first and last line, in either order) and whether the series already
+-- holds a row within a second of it: if not, the chunk is COPYed straight into the table
+-- name: chunk_range_mpp
+SELECT r.lo, r.hi, EXISTS (SELECT 1 FROM mpp_measurement WHERE tracking_channel_board = %(b)s
+                           AND tracking_channel_channel = %(c)s
+                           AND "timestamp" BETWEEN r.lo - interval '1 second' AND r.hi + interval '1 second')
+FROM (SELECT least(%(t0)s::timestamptz, %(t1)s::timestamptz) AS lo, greatest(%(t0)s::timestamptz, %(t1)s::timestamptz) AS hi) r
 
--- name: overlap_temperature
-SELECT EXISTS (SELECT 1 FROM temperature_measurement WHERE temperature_sensor_id = %s
-               AND "timestamp" BETWEEN least(%s::timestamptz, %s::timestamptz) - interval '1 second'
-                                   AND greatest(%s::timestamptz, %s::timestamptz) + interval '1 second')
+-- name: chunk_range_temperature
+SELECT r.lo, r.hi, EXISTS (SELECT 1 FROM temperature_measurement WHERE temperature_sensor_id = %(s)s
+                           AND "timestamp" BETWEEN r.lo - interval '1 second' AND r.hi + interval '1 second')
+FROM (SELECT least(%(t0)s::timestamptz, %(t1)s::timestamptz) AS lo, greatest(%(t0)s::timestamptz, %(t1)s::timestamptz) AS hi) r
 
--- name: overlap_irradiance
-SELECT EXISTS (SELECT 1 FROM irradiance_measurement WHERE irradiance_sensor_id = %s
-               AND "timestamp" BETWEEN least(%s::timestamptz, %s::timestamptz) - interval '1 second'
-                                   AND greatest(%s::timestamptz, %s::timestamptz) + interval '1 second')
+-- name: chunk_range_irradiance
+SELECT r.lo, r.hi, EXISTS (SELECT 1 FROM irradiance_measurement WHERE irradiance_sensor_id = %(s)s
+                           AND "timestamp" BETWEEN r.lo - interval '1 second' AND r.hi + interval '1 second')
+FROM (SELECT least(%(t0)s::timestamptz, %(t1)s::timestamptz) AS lo, greatest(%(t0)s::timestamptz, %(t1)s::timestamptz) AS hi) r
+
+-- The importer marks its own chunk (migration 0011): the rollup trigger skips this transaction's
+-- inserts while the setting is on; the staging path turns it off again and is marked by the trigger
+-- name: importer_marks
+SELECT set_config('perocube.importer_marks', %s, true)
+
+-- name: mark_chunk
+INSERT INTO rollup_dirty (kind, t0, t1, board, channel) VALUES (%s, %s, %s, %s, %s)
+
+-- Foreign keys checked once per channel and chunk instead of once per row: the same lock the
+-- per-row check takes (FOR KEY SHARE: the channel cannot be deleted before this chunk commits)
+-- name: lock_channel
+SELECT 1 FROM mpp_tracking_channel WHERE board = %s AND channel = %s FOR KEY SHARE
+
+-- name: lock_temperature_sensor
+SELECT 1 FROM temperature_sensor WHERE temperature_sensor_id = %s FOR KEY SHARE
+
+-- name: lock_irradiance_sensor
+SELECT 1 FROM irradiance_sensor WHERE irradiance_sensor_id = %s FOR KEY SHARE
 
 -- name: imported_files
 SELECT path, size_bytes, mtime_ns, imported_bytes, lines FROM imported_file

@@ -64,3 +64,13 @@ SELECT timescaledb_pre_restore()
 
 -- name: timescaledb_restore_finish
 SELECT timescaledb_post_restore()
+
+-- Triggers on the measurement tables that session_replication_role = replica would silence besides
+-- the foreign-key checks (db/bulk.py: the importer skips those only when there are none; on
+-- TimescaleDB 2.28 there are none: it fires no trigger of its own on insert)
+-- name: insert_triggers_silenced_by_replica
+SELECT count(*) FROM pg_trigger
+WHERE tgrelid IN (SELECT oid FROM pg_class WHERE relname IN ('mpp_measurement', 'temperature_measurement',
+                                                               'irradiance_measurement')
+                  AND relnamespace = current_schema()::regnamespace)
+  AND NOT tgisinternal AND tgenabled = 'O' AND (tgtype & 4) <> 0
