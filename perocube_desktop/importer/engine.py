@@ -18,8 +18,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import Protocol
 
 import psycopg
 
@@ -36,6 +37,12 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ImportOptions", "ImportSummary", "PreviewRow", "Progress", "import_file", "preview", "run_import",
            "summary_csv"]
+
+class Cancel(Protocol):
+    """What the import asks of a cancel flag (a ``threading.Event``)."""
+
+    def is_set(self) -> bool: ...
+
 
 _LOCK_RETRIES = 5  # a chunk's transaction is tried again after a deadlock or lock timeout
 
@@ -75,7 +82,7 @@ def _load_chunk(loader: Loader, f: LabFile, chunk: Chunk, suffix: bytes) -> int:
 
 
 def import_file(loader: Loader, f: LabFile, opts: ImportOptions, summary: ImportSummary,
-                on_chunk: Callable[[int, int], None], cancel: threading.Event,
+                on_chunk: Callable[[int, int], None], cancel: Cancel,
                 plan: FilePlan | None = None) -> FileOutcome:
     conn = loader.conn
     out = FileOutcome(f.rel, f.kind, f.target, "imported")
@@ -207,35 +214,126 @@ def _import_logbooks(conn: psycopg.Connection, logbooks: list[LabFile], opts: Im
         summary.problems.extend(Problem(book.rel, p[0], p[1]) for p in res.problems)
 
 
+def _import_serial(conn: psycopg.Connection, loader: Loader, data_files: list[LabFile], opts: ImportOptions,
+                   summary: ImportSummary, state: Progress, progress, on_chunk, cancel: threading.Event) -> None:
+    """One connection (a dry run, one file, ``loaders`` 1): the next small file is read and cleaned
+    in a helper thread while this one loads."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-read")
+    upcoming: Future[FilePlan] | None = None
+    for i, f in enumerate(data_files):
+        state.current = f.rel
+        if progress:
+            progress(state)
+        size_before = state.bytes_done
+        current = upcoming
+        upcoming = _prefetch(pool, conn, data_files[i + 1] if i + 1 < len(data_files) else None, opts)
+        out = _import_one(loader, f, opts, summary, on_chunk, cancel, current.result() if current is not None else None)
+        _count(summary, f, out)
+        state.bytes_done = size_before + f.size if out.status != "failed" else state.bytes_done
+        state.files_done += 1
+        if out.status == "cancelled":
+            break
+        if progress:
+            progress(state)
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _import_one(loader: Loader, f: LabFile, opts: ImportOptions, summary: ImportSummary, on_chunk,
+                cancel: Cancel, plan: FilePlan | None = None) -> FileOutcome:
+    """``import_file``; a file the database refuses (or that cannot be read) is reported, not fatal."""
+    try:
+        return import_file(loader, f, opts, summary, on_chunk, cancel, plan)
+    except (psycopg.errors.DataError, psycopg.errors.IntegrityError, OSError) as exc:
+        out = FileOutcome(f.rel, f.kind, f.target, "failed", message=first_line(exc))
+        summary.problems.append(Problem(f.rel, None, f"file not imported: {out.message}"))
+        log.error("%s not imported: %s", f.rel, out.message)
+        return out
+
+
+def series_groups(data_files: list[LabFile]) -> list[list[LabFile]]:
+    """The files of each series (one MPP channel, one sensor) together, in scan order: a series is
+    loaded by one connection only, file after file, so its rows arrive in order and the overlap
+    test that picks COPY or de-duplication sees everything loaded before (exactly once as with one
+    connection). Largest series first, so that the loaders finish together."""
+    groups: dict[tuple[str, str], list[LabFile]] = {}
+    for f in data_files:
+        groups.setdefault((f.kind, f.target), []).append(f)
+    return sorted(groups.values(), key=lambda g: -sum(f.size for f in g))
+
+
+def _import_parallel(conninfo: str, on_committed, data_files: list[LabFile], opts: ImportOptions,
+                     summary: ImportSummary, state: Progress, progress, on_chunk, cancel: threading.Event) -> None:
+    """``opts.loaders`` connections, each taking the next series: the server parses and stores on
+    every core while Python reads and cleans. Each chunk is still one transaction with its file's
+    progress, so a crash or a cancel resumes exactly as with one connection."""
+    pending = series_groups(data_files)
+    lock = threading.Lock()
+    stop = threading.Event()  # a loader failed: the others stop after their current chunk
+
+    def work(k: int) -> None:
+        with psycopg.connect(conninfo, connect_timeout=10, application_name=f"perocube-import-{k}",
+                             autocommit=True) as c:
+            ld = Loader(c, opts.timezone)
+            ld.on_committed = on_committed
+            while not (cancel.is_set() or stop.is_set()):
+                with lock:
+                    if not pending:
+                        return
+                    group = pending.pop(0)
+                for f in group:
+                    state.current = f.rel
+                    done = [0]
+
+                    def counted_chunk(nbytes: int, rows: int, done=done) -> None:
+                        with lock:
+                            done[0] += nbytes
+                            on_chunk(nbytes, rows)
+
+                    out = _import_one(ld, f, opts, summary, counted_chunk, _Either(cancel, stop))
+                    with lock:
+                        _count(summary, f, out)
+                        state.files_done += 1
+                        if out.status != "failed":  # an unchanged file, an incomplete last line
+                            state.bytes_done += f.size - done[0]
+                        if progress:
+                            progress(state)
+                    if out.status == "cancelled":
+                        return
+
+    n = max(1, min(opts.loaders, len(pending)))
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="import-load") as pool:
+        futures = [pool.submit(work, k) for k in range(n)]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        stop.set()  # (the others have finished, or one failed: the rest stop after their chunk)
+        for fut in futures:
+            fut.result()  # the first failure (a lost connection) is the caller's
+    attempted = {o.file for o in summary.outcomes}
+    if cancel.is_set() and any(f.rel not in attempted for f in data_files):
+        summary.cancelled = True  # (files no loader started: the next import does them)
+    order = {f.rel: i for i, f in enumerate(data_files)}
+    summary.outcomes.sort(key=lambda o: order.get(o.file, len(order)))  # in scan order, as with one loader
+
+
+class _Either(Cancel):
+    """``is_set`` of either event (the user's cancel, or another loader's failure)."""
+
+    def __init__(self, a: threading.Event, b: threading.Event) -> None:
+        self.a, self.b = a, b
+
+    def is_set(self) -> bool:
+        return self.a.is_set() or self.b.is_set()
+
+
 def _import_all(conn: psycopg.Connection, loader: Loader, refresher: RollupRefresher | None,
                 data_files: list[LabFile], logbooks: list[LabFile], opts: ImportOptions, summary: ImportSummary,
                 state: Progress, progress, on_chunk, cancel: threading.Event, conninfo: str | None = None) -> None:
     # a dry run does all the work inside one transaction that is rolled back: exact counts
     with conn.transaction(force_rollback=True) if opts.dry_run else contextlib.nullcontext():
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-read")
-        upcoming: Future[FilePlan] | None = None
-        for i, f in enumerate(data_files):
-            state.current = f.rel
-            if progress:
-                progress(state)
-            size_before = state.bytes_done
-            current = upcoming
-            upcoming = _prefetch(pool, conn, data_files[i + 1] if i + 1 < len(data_files) else None, opts)
-            try:
-                out = import_file(loader, f, opts, summary, on_chunk, cancel,
-                                  current.result() if current is not None else None)
-            except (psycopg.errors.DataError, psycopg.errors.IntegrityError, OSError) as exc:
-                out = FileOutcome(f.rel, f.kind, f.target, "failed", message=first_line(exc))
-                summary.problems.append(Problem(f.rel, None, f"file not imported: {out.message}"))
-                log.error("%s not imported: %s", f.rel, out.message)
-            _count(summary, f, out)
-            state.bytes_done = size_before + f.size if out.status != "failed" else state.bytes_done
-            state.files_done += 1
-            if out.status == "cancelled":
-                break
-            if progress:
-                progress(state)
-        pool.shutdown(wait=True, cancel_futures=True)
+        if opts.dry_run or conninfo is None or opts.loaders <= 1 or len(data_files) <= 1:
+            _import_serial(conn, loader, data_files, opts, summary, state, progress, on_chunk, cancel)
+        else:
+            _import_parallel(conninfo, loader.on_committed, data_files, opts, summary, state, progress, on_chunk,
+                             cancel)
         if opts.include_logbook and not summary.cancelled:
             _import_logbooks(conn, logbooks, opts, summary)
         if refresher is not None:

@@ -160,12 +160,11 @@ class RollupRefresher:
         try:
             with psycopg.connect(self.conninfo, autocommit=True, application_name="perocube-rollups") as conn:
                 conn.execute(catalog.q("session_rollup_refresher"))
-                last_id = 0
                 while self.queue.get() is not None:
-                    ids = [i for (i,) in conn.execute(queries.get("rollups", "channel_marks_after"), (last_id,))]
-                    for i in ids:
+                    # every channel mark there is (each is deleted when done): with several loaders
+                    # marks commit out of id order, so none is skipped for a lower id
+                    for (i,) in conn.execute(queries.get("rollups", "channel_marks")).fetchall():
                         conn.execute(queries.get("rollups", "refresh_mpp_channel"), (i,))
-                    last_id = max(ids, default=last_id)
         except psycopg.Error as exc:  # the final global refresh covers what is left
             log.warning("background rollup refresh stopped: %s", exc)
             while self.queue.get() is not None:

@@ -51,8 +51,8 @@ SELECT perocube_hold_compression(%s)
 
 -- The import's background refresher (plain PostgreSQL): one channel's marks at a time, while
 -- the import still loads other files
--- name: channel_marks_after
-SELECT id FROM rollup_dirty WHERE id > %s AND kind = 'mpp' AND channel IS NOT NULL ORDER BY id
+-- name: channel_marks
+SELECT id FROM rollup_dirty WHERE kind = 'mpp' AND channel IS NOT NULL ORDER BY id
 
 -- name: refresh_mpp_channel
 SELECT perocube_refresh_mpp_channel(%s)
