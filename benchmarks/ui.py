@@ -21,7 +21,11 @@ import time
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
+from perocube_desktop.series_key import SeriesKey  # noqa: E402
+
 from _common import rss_mb, scratch_database  # noqa: E402
+
+K = SeriesKey.parse
 
 
 def make_app(url: str):
@@ -83,7 +87,7 @@ def main() -> None:
         if args.all_panels:
             for field in w.plots.panel_boxes:
                 w.plots.show_panel(field, True)
-        w.plot_keys([f"mpp:{b}/{c}" for b in (1, 2) for c in range(1, 17)])
+        w.plot_keys([K(f"mpp:{b}/{c}") for b in (1, 2) for c in range(1, 17)])
         pump(qt_app, 2)
         parts: dict[str, list[float]] = {}
         cpus: dict[str, list[float]] = {}
@@ -143,7 +147,7 @@ def main() -> None:
             conn.execute("SELECT perocube_refresh_rollups()")
             n = conn.execute("SELECT count(*) FROM mpp_measurement WHERE tracking_channel_board = 50").fetchone()[0]
             print(f"(loaded {n:,} rows of history in {time.perf_counter() - t:.1f} s)")
-        keys = [f"mpp:50/{c}" for c in range(1, 9)]
+        keys = [K(f"mpp:50/{c}") for c in range(1, 9)]
         w.plots.select(keys)
         pump(qt_app, 1)
 

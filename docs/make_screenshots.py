@@ -15,7 +15,11 @@ import os
 import sys
 import threading
 import time
+from perocube_desktop.series_key import SeriesKey  # noqa: E402
+
 from pathlib import Path
+
+K = SeriesKey.parse
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 HERE = Path(__file__).resolve().parent
@@ -129,7 +133,7 @@ def main() -> None:
                 dlg.close()
         # 16 channels with the voltage panel ticked, 10 minutes, at both sizes; then one series
         # under the mouse in the list (drawn on top, the others faded)
-        w.plot_keys([f"mpp:{b}/{c}" for b in (1, 2) for c in range(1, 9)])
+        w.plot_keys([K(f"mpp:{b}/{c}") for b in (1, 2) for c in range(1, 9)])
         w.plots.show_panel("voltage", True)
         w.plots.set_window(600)
         for sw, sh in SCREENS:
@@ -137,13 +141,13 @@ def main() -> None:
             w.resize(sw, sh - CHROME_H)
             pump(2)
             shot("plots-16")
-        w.plots.set_highlight("mpp:1/3")
+        w.plots.set_highlight(K("mpp:1/3"))
         shot("plots-16-highlight")
         # the whole run of board 1: the imported days of May 2024 and today's live data, with the
         # two years between them left empty (a gap, not a straight line)
         w.plots.set_highlight(None)
         w.plots.show_panel("voltage", False)
-        w.plot_keys([f"mpp:1/{c}" for c in range(1, 5)])
+        w.plot_keys([K(f"mpp:1/{c}") for c in range(1, 5)])
         w.plots.set_window(None)
         wait(lambda: not w.plots._loading)
         shot("plots-whole-run")

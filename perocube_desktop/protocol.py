@@ -383,9 +383,3 @@ def loads_json(data: bytes | bytearray) -> Any:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return NOT_PARSED
-
-def sample_key(s: Sample) -> str:
-    """'mpp:1/3', 'temperature:<uuid>', 'irradiance:<uuid>'."""
-    if s.kind == MPP:
-        return f"mpp:{s.board}/{s.channel}"
-    return f"{s.kind}:{s.sensor}"

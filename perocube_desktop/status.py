@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .series_key import SeriesKey
+
 
 @dataclass
 class IngestStatus:
@@ -23,4 +25,4 @@ class IngestStatus:
     peers_refused: int = 0
     buffer_error: str | None = None  # the last failed commit of the local disk buffer (its clients got no ACK)
     buffer_error_at: float | None = None  # unix time of that failure
-    last_sample: dict[str, float] = field(default_factory=dict)  # key -> unix time of newest sample
+    last_sample: dict[SeriesKey, float] = field(default_factory=dict)  # unix time of each series' newest sample

@@ -6,8 +6,12 @@ from perocube_desktop.config import AlarmSettings
 from perocube_desktop.status import IngestStatus
 from perocube_desktop.monitor.alarms import AlarmEngine
 from perocube_desktop.monitor.live import LiveStore
-from perocube_desktop.monitor.overview import ALARM, IDLE, LIVE, STALE, build_tiles
+from perocube_desktop.monitor.overview import ALARM, IDLE, LIVE, STALE, Occupant, build_tiles
 from perocube_desktop.protocol import Sample
+from perocube_desktop.series_key import SeriesKey
+
+K = SeriesKey.parse  # "mpp:1/3" -> the key
+
 
 T = 1_700_000_000.0
 
@@ -35,9 +39,9 @@ def test_power_drop_only_while_lit_and_ack():
     feed(store, n=60, power=5.0, last=3.0)
     eng = AlarmEngine(s)
     raised = eng.evaluate(store, status(), now=T + 60)
-    assert [(a.key, a.rule) for a in raised] == [("mpp:1/1", "power_drop")]
+    assert [(a.key, a.rule) for a in raised] == [(K("mpp:1/1"), "power_drop")]
     assert "40 % below" in raised[0].text
-    eng.acknowledge(("mpp:1/1", "power_drop"))
+    eng.acknowledge((K("mpp:1/1"), "power_drop"))
     assert eng.evaluate(store, status(), now=T + 61) == []  # still firing, acknowledged, not raised again
     # lamps off: no power-drop alarm
     store2 = LiveStore(capacity=100)
@@ -54,13 +58,13 @@ def test_stale_temperature_and_database_alarms_and_tiles():
     feed(store, "temperature", n=3, power=55.0, sensor="t1", t0=T + 100)
     eng = AlarmEngine(s)
     raised = {(a.key, a.rule) for a in eng.evaluate(store, status(down_since=T - 400), now=T + 106)}
-    assert raised == {("mpp:1/1", "stale"), ("temperature:t1", "temperature"), ("database", "database")}
-    tiles = {t.key: t for t in build_tiles([(1, 1), (1, 2), (1, 3), (2, 1)], {"mpp:2/1": "DEV / A"},
-                                           {"temperature:t1": "m7004_ID_X"}, store, eng, 30, T + 106)}
-    assert tiles["mpp:1/1"].state == ALARM and tiles["mpp:1/2"].state == LIVE
-    assert tiles["mpp:1/3"].state == IDLE  # nothing connected, no data
-    assert tiles["mpp:2/1"].state == STALE  # a pixel sits there but no data arrives
-    assert tiles["temperature:t1"].label == "m7004_ID_X" and tiles["temperature:t1"].state == ALARM
+    assert raised == {(K("mpp:1/1"), "stale"), (K("temperature:t1"), "temperature"), ("database", "database")}
+    tiles = {t.key: t for t in build_tiles([(1, 1), (1, 2), (1, 3), (2, 1)], {K("mpp:2/1"): Occupant("DEV", "A")},
+                                           {K("temperature:t1"): "m7004_ID_X"}, store, eng, 30, T + 106)}
+    assert tiles[K("mpp:1/1")].state == ALARM and tiles[K("mpp:1/2")].state == LIVE
+    assert tiles[K("mpp:1/3")].state == IDLE  # nothing connected, no data
+    assert tiles[K("mpp:2/1")].state == STALE  # a pixel sits there but no data arrives
+    assert tiles[K("temperature:t1")].label == "m7004_ID_X" and tiles[K("temperature:t1")].state == ALARM
     # the database came back: its alarm clears; after acknowledging it disappears
     eng.evaluate(store, status(), now=T + 107)
     assert not eng.alarms[("database", "database")].active

@@ -16,8 +16,12 @@ from PySide6.QtCore import Qt
 from perocube_desktop.app import App
 from perocube_desktop.config import Settings
 from perocube_desktop.monitor.overview import LIVE, STALE
+from perocube_desktop.series_key import SeriesKey
+
 
 from helpers import LineClient, mpp
+
+K = SeriesKey.parse  # "mpp:1/3" -> the key
 
 pytestmark = pytest.mark.gui
 
@@ -57,14 +61,14 @@ def tile(window, key):
 def test_channels_appear_and_plot(app, qtbot, backend):
     a = app(demo=True)
     w = a.window
-    qtbot.waitUntil(lambda: tile(w, "mpp:2/8") is not None and tile(w, "mpp:2/8").state == LIVE, timeout=15000)
-    assert tile(w, "mpp:1/1").value.endswith("mW")
+    qtbot.waitUntil(lambda: tile(w, K("mpp:2/8")) is not None and tile(w, K("mpp:2/8")).state == LIVE, timeout=15000)
+    assert tile(w, K("mpp:1/1")).value.endswith("mW")
     # click a tile: the channel is plotted
-    w.plot_channel("mpp:1/3", False)
-    assert w.plots.selected == ["mpp:1/3"] and w.stack.currentWidget() is w.plots
-    qtbot.waitUntil(lambda: npoints(w.plots.curves[("mpp:1/3", "power")]) >= 2, timeout=10000)
+    w.plot_channel(K("mpp:1/3"), False)
+    assert w.plots.selected == [K("mpp:1/3")] and w.stack.currentWidget() is w.plots
+    qtbot.waitUntil(lambda: npoints(w.plots.curves[(K("mpp:1/3"), "power")]) >= 2, timeout=10000)
     # a whole board at once
-    w.plot_keys([f"mpp:1/{c}" for c in range(1, 9)])
+    w.plot_keys([K(f"mpp:1/{c}") for c in range(1, 9)])
     assert len([k for k in w.plots.curves if k[1] == "power"]) == 8
     # the status bar reports the receiver and the database
     qtbot.waitUntil(lambda: "1 client" in w.lbl_receiver.text(), timeout=5000)
@@ -88,15 +92,15 @@ def test_stale_channel_and_alarm_acknowledged(app, qtbot, db_url):
     assert c.request({"type": "temperature", "data": {"timestamp": now, "temperature": 55.0},
                       "metadata": {"sensor_identifier": "m7004_ID_00000000000000AB"}}) == "ACK 1"
     # the sample arrived (on a busy machine the 2-s 'live' state may already have turned stale)
-    qtbot.waitUntil(lambda: tile(w, "mpp:4/1") is not None and tile(w, "mpp:4/1").value.endswith("mW"), timeout=10000)
-    qtbot.waitUntil(lambda: "DEV1 / A" in tile(w, "mpp:4/1").label, timeout=15000)
+    qtbot.waitUntil(lambda: tile(w, K("mpp:4/1")) is not None and tile(w, K("mpp:4/1")).value.endswith("mW"), timeout=10000)
+    qtbot.waitUntil(lambda: "DEV1 / A" in tile(w, K("mpp:4/1")).label, timeout=15000)
     # a device's pixels as one selection
     idx = w.plots.device_pick.findText("DEV1")
     w.plots._device_picked(idx)
-    assert w.plots.selected == ["mpp:4/1"]
+    assert w.plots.selected == [K("mpp:4/1")]
     # nothing more arrives: the connected channel turns stale and raises an alarm
-    qtbot.waitUntil(lambda: ("mpp:4/1", "stale") in w.alarms.alarms, timeout=10000)
-    assert tile(w, "mpp:4/1").state in ("alarm", STALE)
+    qtbot.waitUntil(lambda: (K("mpp:4/1"), "stale") in w.alarms.alarms, timeout=10000)
+    assert tile(w, K("mpp:4/1")).state in ("alarm", STALE)
     temp = [al for al in w.alarms.alarms.values() if al.rule == "temperature"]
     assert temp and "55.0 °C" in temp[0].text
     w.alarm_widget.refresh()
@@ -119,12 +123,12 @@ def test_time_window_presets_load_history(app, qtbot, db_url):
         conn.execute("SELECT perocube_refresh_rollups()")
     a = app()
     w = a.window
-    w.plots.select(["mpp:9/1"])
+    w.plots.select([K("mpp:9/1")])
     for _name, seconds in [("1 h", 3600), ("24 h", 86400), ("Whole run", None)]:
         with qtbot.waitSignal(w.plots.history_loaded, timeout=10000):
             w.plots.set_window(seconds)
-        series = w.plots.history["mpp:9/1"]
-        x = w.plots.curves[("mpp:9/1", "power")].xData
+        series = w.plots.history[K("mpp:9/1")]
+        x = w.plots.curves[(K("mpp:9/1"), "power")].xData
         assert x is not None and len(x) > 10
         if seconds == 3600:
             assert series.source == "raw" and len(x) >= 300

@@ -8,12 +8,16 @@ import pytest
 
 from perocube_desktop.monitor.overview import LIVE, Tile
 from perocube_desktop.ui.overview import TileGridWidget
+from perocube_desktop.series_key import SeriesKey
+
+K = SeriesKey.parse  # "mpp:1/3" -> the key
+
 
 pytestmark = pytest.mark.gui
 
 
 def tiles(boards: int, channels: int) -> list[Tile]:
-    return [Tile(f"mpp:{b}/{c}", f"B{b} C{c}", "nothing connected", "4 mW", 1.0, LIVE,
+    return [Tile(K(f"mpp:{b}/{c}"), f"B{b} C{c}", "nothing connected", "4 mW", 1.0, LIVE,
                  np.zeros(0, dtype=np.float32), f"Board {b}") for b in range(1, boards + 1)
             for c in range(1, channels + 1)]
 
@@ -51,7 +55,7 @@ def test_sensor_tiles_keep_the_end_of_their_identifier(qtbot):
     grid = TileGridWidget()
     qtbot.addWidget(grid)
     grid.resize(1230, 600)
-    sensors = [Tile(f"temperature:{i}", "Temperature", f"m7004_ID_94C6D5390E4C480{i}", "25 °C", 1.0, LIVE,
+    sensors = [Tile(K(f"temperature:{i}"), "Temperature", f"m7004_ID_94C6D5390E4C480{i}", "25 °C", 1.0, LIVE,
                     np.zeros(0, dtype=np.float32), "Sensors") for i in (1, 2)]
     grid.set_tiles(sensors)
     grid.show()

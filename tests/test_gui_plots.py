@@ -15,6 +15,10 @@ from perocube_desktop.monitor.history import Series
 from perocube_desktop.monitor.live import LiveStore
 from perocube_desktop.ui.plot_data import stranded_points
 from perocube_desktop.ui.plots import PlotsPage, visible_peaks
+from perocube_desktop.series_key import SeriesKey
+
+K = SeriesKey.parse  # "mpp:1/3" -> the key
+
 
 pytestmark = pytest.mark.gui
 
@@ -37,10 +41,10 @@ def test_gaps_are_not_bridged(page, qtbot):
     now = time.time()
     # 1-min samples, then 3 h without data (the app was not running), then 1-min samples again
     t = np.concatenate([np.arange(now - 6 * 3600, now - 4 * 3600, 60.0), np.arange(now - 3600, now, 60.0)])
-    page.history = {"mpp:1/1": series(t)}
+    page.history = {K("mpp:1/1"): series(t)}
     page.set_window(6 * 3600)
-    page.select(["mpp:1/1"])
-    x, y = page.curves[("mpp:1/1", "power")].xData, page.curves[("mpp:1/1", "power")].yData
+    page.select([K("mpp:1/1")])
+    x, y = page.curves[(K("mpp:1/1"), "power")].xData, page.curves[(K("mpp:1/1"), "power")].yData
     hole = (x > now - 4 * 3600) & (x < now - 3600)
     assert hole.any() and np.isnan(y[hole]).all()  # a break inside the hole, no line across it
     assert np.isfinite(y[~hole]).all()
@@ -48,8 +52,8 @@ def test_gaps_are_not_bridged(page, qtbot):
 
 def test_one_hour_view_right_after_start_shows_the_data(page, qtbot):
     now = time.time()
-    page.history = {"mpp:1/1": series(np.arange(now - 40, now, 1.0))}
-    page.select(["mpp:1/1"])  # the 1-hour preset is the default
+    page.history = {K("mpp:1/1"): series(np.arange(now - 40, now, 1.0))}
+    page.select([K("mpp:1/1")])  # the 1-hour preset is the default
     (x0, x1), _ = page.plots["power"].viewRange()
     assert x0 > now - 120, "the view starts near the first sample, not an hour back"
     assert x1 >= now - 2
@@ -57,14 +61,14 @@ def test_one_hour_view_right_after_start_shows_the_data(page, qtbot):
 
 def test_panels_follow_selection_and_data(page, qtbot):
     now = time.time()
-    page.history = {"mpp:1/1": series(np.arange(now - 600, now, 1.0)),
-                    "temperature:a": series(np.arange(now - 600, now, 10.0), 1)}
-    page.select(["mpp:1/1", "temperature:a", "irradiance:idle"])
+    page.history = {K("mpp:1/1"): series(np.arange(now - 600, now, 1.0)),
+                    K("temperature:a"): series(np.arange(now - 600, now, 10.0), 1)}
+    page.select([K("mpp:1/1"), K("temperature:a"), K("irradiance:idle")])
     assert page.visible_panels() == ["power", "temperature"]  # the idle sensor leaves no empty panel
     page.show_panel("voltage", True)
     assert page.visible_panels() == ["power", "voltage", "temperature"]
-    assert page.curves[("mpp:1/1", "voltage")].xData is not None
-    page.select(["temperature:a"])
+    assert page.curves[(K("mpp:1/1"), "voltage")].xData is not None
+    page.select([K("temperature:a")])
     assert page.visible_panels() == ["temperature"]
     assert not page.empty.isVisible()
     page.select([])
@@ -110,14 +114,14 @@ def test_sparse_history_next_to_live_data_is_drawn(page, qtbot):
     now = time.time()
     # the whole run: two days of hour buckets long ago, then live samples at 1 Hz now
     old = np.arange(now - 400 * 86400, now - 398 * 86400, 3600.0)
-    page.history = {"mpp:1/1": series(old)}
+    page.history = {K("mpp:1/1"): series(old)}
     page.store.add([Sample(MPP, int((now - 60 + i) * 1e6), 4.0, 4.5, 0.9, board=1, channel=1) for i in range(60)])
     page.set_window(None)
     page.follow.setChecked(False)
-    page.select(["mpp:1/1"])
+    page.select([K("mpp:1/1")])
     page._set_x_range(old[0] - 86400, now)
     page._draw()
-    x, y = page.curves[("mpp:1/1", "power")].xData, page.curves[("mpp:1/1", "power")].yData
+    x, y = page.curves[(K("mpp:1/1"), "power")].xData, page.curves[(K("mpp:1/1"), "power")].yData
     yp = y[x < now - 300]
     drawable = np.isfinite(yp[:-1]) & np.isfinite(yp[1:])  # segments connect='finite' draws
     assert drawable.sum() >= len(old) // 2, "the history is a line, not points cut apart by the live spacing"
@@ -154,13 +158,13 @@ def test_a_sample_alone_between_two_gaps_is_drawn_as_a_dot(page, qtbot):
     h = series(t)
     alone = int(np.flatnonzero(t == now - 5400.0)[0])
     h.mean[alone] = [9.0, 1.1, 2.2]
-    page.history = {"mpp:1/1": h, "mpp:1/2": series(np.arange(now - 3 * 3600, now, 60.0))}
+    page.history = {K("mpp:1/1"): h, K("mpp:1/2"): series(np.arange(now - 3 * 3600, now, 60.0))}
     page.set_window(6 * 3600)
-    page.select(["mpp:1/1", "mpp:1/2"])
-    power = page.curves[("mpp:1/1", "power")]
+    page.select([K("mpp:1/1"), K("mpp:1/2")])
+    power = page.curves[(K("mpp:1/1"), "power")]
     assert dots(power) == [(now - 5400.0, 9.0)]
-    assert dots(page.curves[("mpp:1/2", "power")]) == []  # a series without gaps has no dots
-    voltage = page.curves[("mpp:1/1", "voltage")]
+    assert dots(page.curves[(K("mpp:1/2"), "power")]) == []  # a series without gaps has no dots
+    voltage = page.curves[(K("mpp:1/1"), "voltage")]
     assert not voltage.isVisible()  # voltage panel not ticked: no dots either
     page.show_panel("voltage", True)
     assert dots(voltage) == [(now - 5400.0, 1.1)] and voltage.markers.isVisible()
@@ -174,13 +178,13 @@ def test_a_sample_alone_between_two_gaps_is_drawn_as_a_dot(page, qtbot):
         assert "mpp:1/1: 9 mW" in page.readout.text()
     # a click on the dot highlights the series like a click on its line; the dot is faded like the line
     qtbot.mouseClick(page.glw.viewport(), Qt.MouseButton.LeftButton, pos=page.glw.mapFromScene(scene_pos))
-    assert page.highlight == "mpp:1/1"
+    assert page.highlight == K("mpp:1/1")
     assert power.markers.opts["brush"].color().alpha() == 255
-    page.set_highlight("mpp:1/2")
+    page.set_highlight(K("mpp:1/2"))
     assert power.markers.opts["brush"].color().alpha() == 50
 
     # removed from the selection: the dots go with the line
-    page.select(["mpp:1/2"])
+    page.select([K("mpp:1/2")])
     assert power.scene() is None and power.markers.scene() is None
 
 
@@ -192,10 +196,10 @@ def test_a_dot_survives_peak_downsampling_and_counts_for_the_y_range(page, qtbot
     h = series(t)
     alone = int(np.flatnonzero(t == now - 2.5 * 3600)[0])
     h.mean[alone, 0] = 20.0
-    page.history = {"mpp:1/1": h}
+    page.history = {K("mpp:1/1"): h}
     page.set_window(6 * 3600)
-    page.select(["mpp:1/1"])
-    power = page.curves[("mpp:1/1", "power")]
+    page.select([K("mpp:1/1")])
+    power = page.curves[(K("mpp:1/1"), "power")]
     assert power.xData.size < t.size // 4  # downsampled: the lone sample shares a column with a gap break
     assert dots(power) == [(now - 2.5 * 3600, 20.0)]
     (_x, (y0, y1)) = page.plots["power"].viewRange()

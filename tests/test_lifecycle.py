@@ -21,11 +21,15 @@ from pathlib import Path
 import psutil
 import psycopg
 import pytest
+from perocube_desktop.series_key import SeriesKey
+
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from perocube_desktop.db import embedded
 
 from helpers import LineClient, free_port, mpp, pump, wait_until
+
+K = SeriesKey.parse  # "mpp:1/3" -> the key
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -445,13 +449,13 @@ def test_viewer_follows_what_a_receive_process_writes(how, db_url, gui_app, qtbo
             assert c.request(mpp(now - 5 + i, board=3, channel=2, power=7.5)) == "ACK 1"
         acked = time.monotonic()
         # the criterion: the new samples on screen within 5 s of their ACK
-        qtbot.waitUntil(lambda: "mpp:3/2" in w.store.latest and w.store.latest["mpp:3/2"].t > now - 1.5,
+        qtbot.waitUntil(lambda: K("mpp:3/2") in w.store.latest and w.store.latest[K("mpp:3/2")].t > now - 1.5,
                         timeout=int(os.environ.get("PEROCUBE_TEST_VIEWER_MS", "5000")))
         shown_after = time.monotonic() - acked
         print(f"viewer: samples shown {shown_after:.2f} s after their ACK")
-        series = w.store.series("mpp:3/2")
+        series = w.store.series(K("mpp:3/2"))
         assert series is not None and len(series[0]) == 5
-        qtbot.waitUntil(lambda: any(t.key == "mpp:3/2" and t.state == LIVE for t in w.overview.grid.tiles),
+        qtbot.waitUntil(lambda: any(t.key == K("mpp:3/2") and t.state == LIVE for t in w.overview.grid.tiles),
                         timeout=10000)
         assert w.lbl_receiver.text().startswith("Viewer") and w.lbl_db.text() == "Database connected"
         c.close()

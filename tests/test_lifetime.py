@@ -12,13 +12,17 @@ from perocube_desktop.importer.engine import run_import
 from perocube_desktop.monitor.alarms import AlarmEngine
 from perocube_desktop.monitor.lifetime import LifetimeMonitor, Trend, estimate, sibling_outliers
 from perocube_desktop.monitor.live import LiveStore
-from perocube_desktop.monitor.overview import build_tiles
+from perocube_desktop.monitor.overview import Occupant, build_tiles
 from perocube_desktop.protocol import Sample
+from perocube_desktop.series_key import SeriesKey
+
+K = SeriesKey.parse  # "mpp:1/3" -> the key
+
 
 T = 1_714_723_200.0
 
 
-def trend(rate_per_h: float, hours: int = 120, key: str = "mpp:1/1", pixel: str = "A", noise: float = 0.05,
+def trend(rate_per_h: float, hours: int = 120, key: SeriesKey = K("mpp:1/1"), pixel: str = "A", noise: float = 0.05,
           seed: int = 0) -> Trend:
     rng = np.random.default_rng(seed)
     h = np.arange(hours, dtype=float)
@@ -40,10 +44,10 @@ def test_estimate_projects_with_an_interval_and_refuses_far_projections():
 
 
 def test_pixel_falling_faster_than_its_siblings():
-    ests = [estimate(trend(0.0005, key=f"mpp:1/{i}", pixel=p, seed=i)) for i, p in enumerate("ABC", 1)]
-    ests.append(estimate(trend(0.002, key="mpp:1/4", pixel="D", seed=9)))
+    ests = [estimate(trend(0.0005, key=K(f"mpp:1/{i}"), pixel=p, seed=i)) for i, p in enumerate("ABC", 1)]
+    ests.append(estimate(trend(0.002, key=K("mpp:1/4"), pixel="D", seed=9)))
     out = sibling_outliers(ests, 2.0)
-    assert list(out) == ["mpp:1/4"] and "DEV / D" in out["mpp:1/4"]
+    assert list(out) == [K("mpp:1/4")] and "DEV / D" in out[K("mpp:1/4")]
     assert sibling_outliers(ests, 0) == {}
 
 
@@ -61,12 +65,12 @@ def test_lit_but_no_power_alarm_only_for_connected_channels_under_light():
     feed(store, "mpp", 0.0, channel=2)  # nothing connected there
     feed(store, "mpp", 4.5, channel=3)
     eng = AlarmEngine(AlarmSettings())
-    raised = eng.evaluate(store, None, now=T + 40, connected={"mpp:1/1", "mpp:1/3"})
-    assert [(a.key, a.rule) for a in raised] == [("mpp:1/1", "lit_no_power")]
+    raised = eng.evaluate(store, None, now=T + 40, connected={K("mpp:1/1"), K("mpp:1/3")})
+    assert [(a.key, a.rule) for a in raised] == [(K("mpp:1/1"), "lit_no_power")]
     dark = LiveStore(capacity=100)
     feed(dark, "irradiance", 0.0, sensor="g")
     feed(dark, "mpp", 0.0, channel=1)
-    assert AlarmEngine(AlarmSettings()).evaluate(dark, None, now=T + 40, connected={"mpp:1/1"}) == []
+    assert AlarmEngine(AlarmSettings()).evaluate(dark, None, now=T + 40, connected={K("mpp:1/1")}) == []
 
 
 def test_projection_alarms_and_tile_text():
@@ -82,9 +86,9 @@ def test_projection_alarms_and_tile_text():
     eng = AlarmEngine(AlarmSettings(projected_t80_min_h=150, sibling_rate_factor=2))
     store = LiveStore(capacity=10)
     raised = {(a.key, a.rule) for a in eng.evaluate(store, None, now=T, lifetime=mon)}
-    assert ("mpp:1/4", "projected_t80") in raised and ("mpp:1/4", "faster_than_siblings") in raised
-    assert not any(k == "mpp:1/1" for k, _ in raised)
-    tiles = build_tiles([(1, 1), (1, 4)], {"mpp:1/1": "DEV / A", "mpp:1/4": "DEV / D"}, {}, store, eng, 120, T,
+    assert (K("mpp:1/4"), "projected_t80") in raised and (K("mpp:1/4"), "faster_than_siblings") in raised
+    assert not any(k == K("mpp:1/1") for k, _ in raised)
+    tiles = build_tiles([(1, 1), (1, 4)], {K("mpp:1/1"): Occupant("DEV", "A"), K("mpp:1/4"): Occupant("DEV", "D")}, {}, store, eng, 120, T,
                         lifetime=mon)
     assert tiles[0].lifetime.startswith("PCE ") and "T80" in tiles[1].lifetime
     assert tiles[1].state == "alarm"
@@ -96,16 +100,16 @@ def test_hourly_trends_from_the_sample_folder(db_url, sample_dir):
     with psycopg.connect(db_url) as conn:
         mon.refresh(conn)
         moved = mon.trends[("OK_240415_02", "B")]
-        assert moved.key == "mpp:2/4"  # where it sits now; its history includes the old channel
+        assert moved.key == K("mpp:2/4")  # where it sits now; its history includes the old channel
         assert 20 <= moved.t.size <= 26  # ~12 lit hours a day over two days
         assert moved.t.min() < 1_714_780_800  # 2024-05-04 00:00: hours on board 1 channel 2
         assert np.all((moved.pce > 10) & (moved.pce < 25))
         n = sum(t.t.size for t in mon.trends.values())
         mon.refresh(conn)  # incremental: only the newest hour is read again
         assert sum(t.t.size for t in mon.trends.values()) == n
-    est = mon.estimates["mpp:1/1"]
+    est = mon.estimates[K("mpp:1/1")]
     assert est.normalised is not None and 0.7 < est.normalised < 1.0
-    assert mon.tile_text("mpp:1/1").startswith("PCE ")
+    assert mon.tile_text(K("mpp:1/1")).startswith("PCE ")
 
 
 def test_tile_shows_the_projection(qtbot):
@@ -116,7 +120,7 @@ def test_tile_shows_the_projection(qtbot):
     qtbot.addWidget(grid)
     grid.resize(600, 150)
     text = estimate(trend(0.0007)).tile_text()
-    grid.set_tiles([Tile("mpp:1/1", "B1 C1", "DEV / A", "4.41 mW", 3.0, "live",
+    grid.set_tiles([Tile(K("mpp:1/1"), "B1 C1", "DEV / A", "4.41 mW", 3.0, "live",
                          np.linspace(4, 4.4, 60).astype(np.float32), "Board 1", text)])
     image = grid.grab().toImage()
     assert not image.isNull() and image.width() >= 600

@@ -14,7 +14,8 @@ from collections import deque
 from pathlib import Path
 
 from ..config import Settings
-from ..protocol import MPP, Request, Sample, sample_key
+from ..protocol import MPP, Request, Sample
+from ..series_key import SeriesKey
 from ..status import IngestStatus
 from .buffer import DiskBuffer
 from .committer import GroupCommitter
@@ -23,7 +24,7 @@ from .writer import DatabaseWriter
 
 log = logging.getLogger(__name__)
 
-__all__ = ["IngestService", "IngestStatus", "sample_key"]
+__all__ = ["IngestService", "IngestStatus"]
 
 
 class IngestService:
@@ -33,7 +34,7 @@ class IngestService:
         rs = settings.receiver
         self.buffer = DiskBuffer(buffer_file or settings.buffer_file())
         self.tap: deque[Sample] = deque(maxlen=tap_size)
-        self._last_sample: dict[str, float] = {}
+        self._last_sample: dict[SeriesKey, float] = {}
         self._lock = threading.Lock()
         self._rate_window: deque[tuple[float, int]] = deque(maxlen=64)
         self.committer = GroupCommitter(self.buffer, self._committed)
@@ -47,28 +48,33 @@ class IngestService:
         )
 
     def _committed(self, requests: list[Request]) -> None:
-        newest: dict[tuple, int] = {}
-        get = newest.get
+        # newest sample per series, by plain tuples (a batch holds up to thousands of rows); keys
+        # are made once per series below
+        channels: dict[tuple, int] = {}  # (board, channel) -> µs
+        sensors: dict[tuple, int] = {}  # (kind, sensor) -> µs
         for r in requests:
             samples = r.samples
             if not samples:
                 continue
             self.tap.extend(samples)
             if samples[0].kind == MPP:
+                get = channels.get
                 for s in samples:
                     k = (s.board, s.channel)
                     if s.ts_us > get(k, 0):
-                        newest[k] = s.ts_us
+                        channels[k] = s.ts_us
             else:
+                get = sensors.get
                 for s in samples:
                     ks = (s.kind, s.sensor)
                     if s.ts_us > get(ks, 0):
-                        newest[ks] = s.ts_us
-        if not newest:
+                        sensors[ks] = s.ts_us
+        if not channels and not sensors:
             return
+        newest = [(SeriesKey.mpp(*k), us) for k, us in channels.items()]
+        newest += [(SeriesKey.of_sensor(*k), us) for k, us in sensors.items()]
         with self._lock:
-            for k, us in newest.items():
-                key = f"mpp:{k[0]}/{k[1]}" if type(k[0]) is int else f"{k[0]}:{k[1]}"
+            for key, us in newest:
                 self._last_sample[key] = max(self._last_sample.get(key, 0.0), us / 1e6)
         self.writer.wakeup.set()
 

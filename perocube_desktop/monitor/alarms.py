@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import AlarmSettings
+from ..protocol import IRRADIANCE, TEMPERATURE
+from ..series_key import SeriesKey
 from ..status import IngestStatus
 from .lifetime import LifetimeMonitor
 from .live import LiveStore
@@ -38,7 +40,7 @@ FUTURE_TOLERANCE_S = 300.0  # samples further ahead of this PC's clock raise the
 
 @dataclass
 class Alarm:
-    key: str  # series key or "database"
+    key: SeriesKey | str  # a series, "database", or for the clock alarm "board N" or a sensor's name
     rule: str  # stale | power_drop | temperature | database | clock | lit_no_power | lifetime rules
     text: str
     raised_at: float
@@ -46,7 +48,7 @@ class Alarm:
     acknowledged: bool = False
 
     @property
-    def ident(self) -> tuple[str, str]:
+    def ident(self) -> tuple[SeriesKey | str, str]:
         return (self.key, self.rule)
 
 
@@ -54,28 +56,28 @@ class AlarmEngine:
     def __init__(self, settings: AlarmSettings, source_timezone: str = "UTC") -> None:
         self.settings = settings
         self.source_timezone = source_timezone  # receiver.source_timezone, named by the clock alarm
-        self.alarms: dict[tuple[str, str], Alarm] = {}
+        self.alarms: dict[tuple[SeriesKey | str, str], Alarm] = {}
 
     def lamps_on(self, store: LiveStore) -> bool:
-        irr = [v for k, v in store.latest.items() if k.startswith("irradiance:")]
+        irr = [v for k, v in store.latest.items() if k.kind == IRRADIANCE]
         return not irr or any(x.values[0] >= self.settings.light_threshold_wm2 for x in irr)
 
     def evaluate(self, store: LiveStore, status: IngestStatus | None, now: float | None = None,
-                 labels: dict[str, str] | None = None, connected: set[str] | None = None,
+                 labels: dict[SeriesKey, str] | None = None, connected: set[SeriesKey] | None = None,
                  lifetime: LifetimeMonitor | None = None) -> list[Alarm]:
-        """Update the alarm list; returns alarms raised by this call. ``connected``: the 'mpp:b/c'
-        keys with a pixel on them (lit-but-no-power needs it)."""
+        """Update the alarm list; returns alarms raised by this call. ``connected``: the channels
+        with a pixel on them (lit-but-no-power needs it)."""
         now = time.time() if now is None else now
         s = self.settings
         labels = labels or {}
-        firing: dict[tuple[str, str], str] = {}
+        firing: dict[tuple[SeriesKey | str, str], str] = {}
         lit = self.lamps_on(store)
         for key, latest in list(store.latest.items()):
             name = labels.get(key, key)
             age = now - latest.t
             if age > s.stale_after_s:
                 firing[(key, "stale")] = f"{name}: no data for {age / 60:.1f} min"
-            if key.startswith("mpp:") and lit and s.power_drop_pct > 0:
+            if key.is_mpp and lit and s.power_drop_pct > 0:
                 recent = store.recent(key, RECENT_SAMPLES)
                 power = recent[:, 0] if recent.size else recent
                 power = power[np.isfinite(power)]
@@ -86,10 +88,10 @@ class AlarmEngine:
                     if median > 0 and last < median * (1 - s.power_drop_pct / 100):
                         firing[(key, "power_drop")] = (f"{name}: power {last:.3g} mW is {100 * (1 - last / median):.0f} % "
                                                        f"below its recent median {median:.3g} mW")
-            if key.startswith("temperature:") and latest.values[0] > s.temperature_max_c:
+            if key.kind == TEMPERATURE and latest.values[0] > s.temperature_max_c:
                 firing[(key, "temperature")] = f"{name}: {latest.values[0]:.1f} °C above {s.temperature_max_c:.0f} °C"
         firing.update(self._ahead(store, now, labels))
-        if connected and any(k.startswith("irradiance:") for k in store.latest) and lit:
+        if connected and any(k.kind == IRRADIANCE for k in store.latest) and lit:
             # needs a measured irradiance: without a sensor, darkness would look like a contact failure
             firing.update(self._no_power(store, connected, labels))
         if lifetime is not None:
@@ -116,8 +118,8 @@ class AlarmEngine:
         return raised
 
     @staticmethod
-    def _no_power(store: LiveStore, connected: set[str], labels: dict[str, str]) -> dict[tuple[str, str], str]:
-        out = {}
+    def _no_power(store: LiveStore, connected: set[SeriesKey], labels: dict[SeriesKey, str]) -> dict[tuple[SeriesKey | str, str], str]:
+        out: dict[tuple[SeriesKey | str, str], str] = {}
         for key in connected:
             recent = store.recent(key, NO_POWER_SAMPLES)
             if recent.shape[0] < NO_POWER_SAMPLES:
@@ -128,13 +130,13 @@ class AlarmEngine:
                                               f"{NO_POWER_SAMPLES} samples (contact or wiring?)")
         return out
 
-    def _ahead(self, store: LiveStore, now: float, labels: dict[str, str]) -> dict[tuple[str, str], str]:
+    def _ahead(self, store: LiveStore, now: float, labels: dict[SeriesKey, str]) -> dict[tuple[SeriesKey | str, str], str]:
         """Per board (or sensor): the newest sample furthest ahead of this PC's clock, if too far."""
         ahead: dict[str, float] = {}
         for key, latest in list(store.latest.items()):
             offset = latest.t - now
             if offset > FUTURE_TOLERANCE_S:
-                who = f"board {key[4:].split('/')[0]}" if key.startswith("mpp:") else labels.get(key, key)
+                who = f"board {key.board}" if key.is_mpp else labels.get(key, str(key))
                 ahead[who] = max(offset, ahead.get(who, 0.0))
         return {(who, "clock"): self.clock_text(who, offset) for who, offset in ahead.items()}
 
@@ -149,12 +151,12 @@ class AlarmEngine:
         return (f"{who}: samples {size} ahead of this PC's clock; likely cause: {cause}. "
                 "They are stored as sent (nothing is dropped); fix the cause")
 
-    def acknowledge(self, ident: tuple[str, str]) -> None:
+    def acknowledge(self, ident: tuple[SeriesKey | str, str]) -> None:
         alarm = self.alarms.get(ident)
         if alarm is not None:
             alarm.acknowledged = True
             if not alarm.active:
                 del self.alarms[ident]
 
-    def for_key(self, key: str) -> list[Alarm]:
+    def for_key(self, key: SeriesKey | str) -> list[Alarm]:
         return [a for a in self.alarms.values() if a.key == key and (a.active or not a.acknowledged)]

@@ -15,6 +15,7 @@ import psycopg
 from psycopg import sql
 
 from ..db.tables import KINDS
+from ..series_key import SeriesKey
 
 FIELDS = {k: v.fields for k, v in KINDS.items()}
 RAW = {k: v.table for k, v in KINDS.items()}
@@ -39,22 +40,26 @@ def choose_source(window_s: float, max_points: int) -> tuple[str, float]:
     return "1h", stride
 
 
-def _id_filter(kind: str, ids: list) -> tuple[sql.Composable, list]:
+def _id_filter(kind: str, keys: list[SeriesKey]) -> tuple[sql.Composable, list]:
     if kind == "mpp":
-        boards = [int(i.split("/")[0]) for i in ids]
-        chans = [int(i.split("/")[1]) for i in ids]
+        boards, chans = _channels(keys)
         return (sql.SQL("(tracking_channel_board, tracking_channel_channel) IN "
                         "(SELECT * FROM unnest(%s::int[], %s::int[]))"), [boards, chans])
-    return sql.SQL("{} = ANY(%s::uuid[])").format(sql.Identifier(ID_COLS[kind][0])), [ids]
+    return sql.SQL("{} = ANY(%s::uuid[])").format(sql.Identifier(ID_COLS[kind][0])), [[k.sensor for k in keys]]
 
 
-def load(conn: psycopg.Connection, kind: str, ids: list[str], t0: float, t1: float,
-         max_points: int = 2000, raw_limit_s: float = 5.0) -> dict[str, Series]:
-    """History of series ``ids`` ('1/3' for mpp, sensor uuids otherwise) in [t0, t1) unix seconds."""
-    if not ids:
+def _channels(keys: list[SeriesKey]) -> tuple[list[int | None], list[int | None]]:
+    """Boards and channels of MPP keys, as two arrays for ``unnest``."""
+    return [k.board for k in keys], [k.channel for k in keys]
+
+
+def load(conn: psycopg.Connection, kind: str, keys: list[SeriesKey], t0: float, t1: float,
+         max_points: int = 2000, raw_limit_s: float = 5.0) -> dict[SeriesKey, Series]:
+    """History of the series ``keys`` (all of ``kind``) in [t0, t1) unix seconds."""
+    if not keys:
         return {}
     source, stride = choose_source(t1 - t0, max_points)
-    where, params = _id_filter(kind, ids)
+    where, params = _id_filter(kind, keys)
     id_cols = sql.SQL(", ").join(map(sql.Identifier, ID_COLS[kind]))
     fields = FIELDS[kind]
     if source == "raw" and stride <= raw_limit_s:
@@ -78,8 +83,7 @@ def load(conn: psycopg.Connection, kind: str, ids: list[str], t0: float, t1: flo
         # written but not yet rolled up come from the raw rows, so fresh history never shows a gap
         width = "1 minute" if source == "1m" else "1 hour"
         if kind == "mpp":
-            boards = [int(i.split("/")[0]) for i in ids]
-            chans = [int(i.split("/")[1]) for i in ids]
+            boards, chans = _channels(keys)
             src = sql.SQL("perocube_mpp_rollup(%s::interval, %s::int[], %s::int[], to_timestamp(%s), to_timestamp(%s))")
             src_params: list = [width, boards, chans]
             cols = sql.SQL(", ").join(
@@ -89,7 +93,7 @@ def load(conn: psycopg.Connection, kind: str, ids: list[str], t0: float, t1: flo
             out_ids: sql.Composable = id_cols
         else:
             src = sql.SQL("perocube_sensor_rollup(%s, %s::interval, %s::uuid[], to_timestamp(%s), to_timestamp(%s))")
-            src_params = [kind, width, ids]
+            src_params = [kind, width, [k.sensor for k in keys]]
             cols = sql.SQL("sum(value_mean * n) / nullif(sum(n), 0), min(value_min), max(value_max)")
             out_ids = sql.SQL("sensor_id")
         query = sql.SQL(
@@ -104,12 +108,12 @@ def load(conn: psycopg.Connection, kind: str, ids: list[str], t0: float, t1: flo
     return _split(kind, rows, len(fields), label)
 
 
-def _split(kind: str, rows: list[tuple], nfields: int, label: str) -> dict[str, Series]:
+def _split(kind: str, rows: list[tuple], nfields: int, label: str) -> dict[SeriesKey, Series]:
     nid = len(ID_COLS[kind])
-    out: dict[str, Series] = {}
+    out: dict[SeriesKey, Series] = {}
     if not rows:
         return out
-    keys = [f"{r[0]}/{r[1]}" if kind == "mpp" else str(r[0]) for r in rows]
+    keys = [SeriesKey.mpp(r[0], r[1]) if kind == "mpp" else SeriesKey.of_sensor(kind, str(r[0])) for r in rows]
     arr = np.array([r[nid:] for r in rows], dtype=float)
     start = 0
     for i in range(1, len(rows) + 1):
@@ -121,11 +125,10 @@ def _split(kind: str, rows: list[tuple], nfields: int, label: str) -> dict[str, 
     return out
 
 
-def extent(conn: psycopg.Connection, ids: list[str]) -> tuple[float | None, float | None]:
-    """First and last MPP timestamp of the channels ``ids`` ('b/c')."""
+def extent(conn: psycopg.Connection, keys: list[SeriesKey]) -> tuple[float | None, float | None]:
+    """First and last MPP timestamp of the channels ``keys``."""
     from ..db import queries
 
-    boards = [int(i.split("/")[0]) for i in ids]
-    chans = [int(i.split("/")[1]) for i in ids]
+    boards, chans = _channels(keys)
     row = conn.execute(queries.get("monitor", "data_extent"), (boards, chans)).fetchone()
     return (row[0], row[1]) if row else (None, None)

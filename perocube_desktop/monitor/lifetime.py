@@ -16,6 +16,7 @@ import numpy as np
 
 from ..db import queries
 from ..fitting import project_crossing
+from ..series_key import SeriesKey
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ MIN_EXCESS_PCT_PER_H = 0.1  # a pixel must fall at least this much faster than i
 
 @dataclass
 class Trend:
-    key: str  # the channel the pixel sits on now: 'mpp:b/c'
+    key: SeriesKey  # the channel the pixel sits on now
     device: str
     pixel: str
     t: np.ndarray = field(default_factory=lambda: np.empty(0))  # hour start, epoch s
@@ -36,7 +37,7 @@ class Trend:
 
 @dataclass
 class Estimate:
-    key: str
+    key: SeriesKey
     device: str
     pixel: str
     normalised: float | None  # latest hourly PCE / reference
@@ -97,10 +98,10 @@ def estimate(tr: Trend) -> Estimate:
     return est
 
 
-def sibling_outliers(estimates: list[Estimate], factor: float) -> dict[str, str]:
+def sibling_outliers(estimates: list[Estimate], factor: float) -> dict[SeriesKey, str]:
     """Pixels whose PCE falls ``factor`` times faster than the median of their siblings on the
     same device (at least two siblings with a known rate). Pure."""
-    out: dict[str, str] = {}
+    out: dict[SeriesKey, str] = {}
     if factor <= 0:
         return out
     by_device: dict[str, list[Estimate]] = {}
@@ -127,7 +128,7 @@ class LifetimeMonitor:
     def __init__(self, light_threshold_wm2: float = 500.0) -> None:
         self.light_threshold_wm2 = light_threshold_wm2
         self.trends: dict[tuple[str, str], Trend] = {}
-        self.estimates: dict[str, Estimate] = {}
+        self.estimates: dict[SeriesKey, Estimate] = {}
         self._since: float | None = None
 
     def fetch(self, conn) -> list[tuple]:
@@ -138,9 +139,9 @@ class LifetimeMonitor:
 
     def apply(self, rows: list[tuple]) -> None:
         """Merge fetched rows (b, c, device, pixel, hour, PCE) and re-estimate. Pure."""
-        fresh: dict[tuple[str, str], tuple[str, list[float], list[float]]] = {}
+        fresh: dict[tuple[str, str], tuple[SeriesKey, list[float], list[float]]] = {}
         for b, c, device, pixel, hour, pce in rows:
-            _key, ts, vs = fresh.setdefault((device, pixel), (f"mpp:{b}/{c}", [], []))
+            _key, ts, vs = fresh.setdefault((device, pixel), (SeriesKey.mpp(b, c), [], []))
             ts.append(float(hour))
             vs.append(float(pce))
         for ident, (key, ts, vs) in fresh.items():
@@ -156,12 +157,12 @@ class LifetimeMonitor:
     def refresh(self, conn) -> None:
         self.apply(self.fetch(conn))
 
-    def tile_text(self, key: str) -> str:
+    def tile_text(self, key: SeriesKey) -> str:
         est = self.estimates.get(key)
         return est.tile_text() if est else ""
 
-    def alarm_texts(self, t80_min_h: float, sibling_factor: float) -> dict[tuple[str, str], str]:
-        firing: dict[tuple[str, str], str] = {}
+    def alarm_texts(self, t80_min_h: float, sibling_factor: float) -> dict[tuple[SeriesKey | str, str], str]:
+        firing: dict[tuple[SeriesKey | str, str], str] = {}
         for e in self.estimates.values():
             if t80_min_h > 0 and e.t80_h is not None and e.t80_h < t80_min_h:
                 firing[(e.key, "projected_t80")] = (f"{e.device} / {e.pixel}: projected T80 {e.t80_h:.0f} h "

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import first_line
-from ..protocol import MPP, Sample, sample_key
+from ..protocol import MPP, Sample
+from ..series_key import SeriesKey
 from ..status import IngestStatus
 
 log = logging.getLogger(__name__)
@@ -59,19 +60,19 @@ class Latest:
 
 
 class LiveStore:
-    """Ring buffers keyed like ``IngestService`` status: 'mpp:1/3', 'temperature:<uuid>'."""
+    """Ring buffers per series (``SeriesKey``, as the ``IngestService`` status)."""
 
     def __init__(self, capacity: int = 7200) -> None:
         self.capacity = capacity
-        self.rings: dict[str, Ring] = {}
-        self.latest: dict[str, Latest] = {}
+        self.rings: dict[SeriesKey, Ring] = {}
+        self.latest: dict[SeriesKey, Latest] = {}
         self._lock = threading.Lock()
 
-    def add(self, samples: list[Sample]) -> set[str]:
+    def add(self, samples: list[Sample]) -> set[SeriesKey]:
         touched = set()
         with self._lock:
             for s in samples:
-                key = sample_key(s)
+                key = SeriesKey.of(s)
                 ring = self.rings.get(key)
                 if ring is None:
                     ring = self.rings[key] = Ring(self.capacity, 3 if s.kind == MPP else 1)
@@ -85,17 +86,17 @@ class LiveStore:
                 touched.add(key)
         return touched
 
-    def series(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+    def series(self, key: SeriesKey) -> tuple[np.ndarray, np.ndarray] | None:
         with self._lock:
             ring = self.rings.get(key)
             return ring.data() if ring is not None else None
 
-    def recent(self, key: str, k: int) -> np.ndarray:
+    def recent(self, key: SeriesKey, k: int) -> np.ndarray:
         with self._lock:
             ring = self.rings.get(key)
             return ring.last(k) if ring is not None else np.empty((0, 1), dtype=np.float32)
 
-    def keys(self) -> list[str]:
+    def keys(self) -> list[SeriesKey]:
         with self._lock:
             return list(self.rings)
 
@@ -122,7 +123,7 @@ class DatabasePoller:
         self.limit = limit_per_series
         self.description = description
         self.tap: deque[Sample] = deque(maxlen=500_000)
-        self._seen: dict[str, float] = {}  # key -> newest timestamp put into the tap
+        self._seen: dict[SeriesKey, float] = {}  # newest timestamp put into the tap, per series
         self._newest = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -180,18 +181,18 @@ class DatabasePoller:
         params = {"since": datetime.fromtimestamp(since_s, timezone.utc), "limit": self.limit}
         fresh: list[Sample] = []
 
-        def keep(key: str, t: float) -> bool:  # newer than what this series already showed
+        def keep(key: SeriesKey, t: float) -> bool:  # newer than what this series already showed
             return t > self._seen.get(key, 0.0)
 
         rows = conn.execute(q["new_mpp"], params).fetchall()
         for board, channel, t, power, voltage, current in sorted(rows, key=lambda r: r[2]):
-            key = f"mpp:{board}/{channel}"
+            key = SeriesKey.mpp(board, channel)
             if keep(key, t):
                 fresh.append(Sample(MPP, int(round(t * 1e6)), power, current, voltage, board=board, channel=channel))
                 self._seen[key] = t
         for kind, query in ((TEMPERATURE, q["new_temperature"]), (IRRADIANCE, q["new_irradiance"])):
             for sensor, t, value in sorted(conn.execute(query, params).fetchall(), key=lambda r: r[1]):
-                key = f"{kind}:{sensor}"
+                key = SeriesKey.of_sensor(kind, sensor)
                 if keep(key, t):
                     fresh.append(Sample(kind, int(round(t * 1e6)), value, sensor=sensor))
                     self._seen[key] = t

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..series_key import SeriesKey
 from .alarms import FUTURE_TOLERANCE_S, AlarmEngine
 from .lifetime import LifetimeMonitor
 from .live import LiveStore
@@ -15,9 +16,20 @@ from .live import LiveStore
 LIVE, STALE, IDLE, ALARM = "live", "stale", "idle", "alarm"
 
 
+@dataclass(frozen=True)
+class Occupant:
+    """The pixel connected to a channel now (``monitor.sql: connections_now``)."""
+
+    device: str
+    pixel: str
+
+    def __str__(self) -> str:
+        return f"{self.device} / {self.pixel}"
+
+
 @dataclass
 class Tile:
-    key: str  # 'mpp:1/3', 'temperature:<uuid>', 'irradiance:<uuid>'
+    key: SeriesKey
     title: str  # 'B1 C3', sensor identifier
     label: str  # connected device/pixel, or location
     value: str  # newest value with unit
@@ -60,7 +72,7 @@ def status_text(age: float | None, connected: bool, stale_after_s: float) -> str
     return f"{STALE if connected else IDLE} · {fmt_age(age)}"
 
 
-def _newest(key: str, store: LiveStore, stored: dict[str, tuple[float, float]]) -> tuple[float | None, float | None]:
+def _newest(key: SeriesKey, store: LiveStore, stored: dict[SeriesKey, tuple[float, float]]) -> tuple[float | None, float | None]:
     """(time, first value) of the newest sample: live, or stored in the database, whichever is newer."""
     latest = store.latest.get(key)
     db = stored.get(key)
@@ -69,22 +81,17 @@ def _newest(key: str, store: LiveStore, stored: dict[str, tuple[float, float]]) 
     return (db[0], db[1]) if db is not None else (None, None)
 
 
-def build_tiles(channels: list[tuple[int, int]], connections: dict[str, str], sensors: dict[str, str],
+def build_tiles(channels: list[tuple[int, int]], connections: dict[SeriesKey, Occupant], sensors: dict[SeriesKey, str],
                 store: LiveStore, alarms: AlarmEngine, stale_after_s: float, now: float,
                 trend_points: int = 60, lifetime: LifetimeMonitor | None = None,
-                stored: dict[str, tuple[float, float]] | None = None) -> list[Tile]:
-    """``channels``: known (board, channel); ``connections``: 'mpp:b/c' -> 'DEVICE / pixel';
+                stored: dict[SeriesKey, tuple[float, float]] | None = None) -> list[Tile]:
+    """``channels``: known (board, channel); ``connections``: the pixel on each channel;
     ``sensors``: key -> display name; ``stored``: key -> (time, value) of its newest row in the database."""
     stored = stored or {}
-    keys = {f"mpp:{b}/{c}" for b, c in channels} | {k for k in store.latest if k.startswith("mpp:")}
+    keys = {SeriesKey.mpp(b, c) for b, c in channels} | {k for k in store.latest if k.is_mpp}
     tiles = []
-
-    def sort_key(k: str):
-        b, c = k[4:].split("/")
-        return int(b), int(c)
-
-    for key in sorted(keys, key=sort_key):
-        b, c = key[4:].split("/")
+    for key in sorted(keys, key=SeriesKey.sort_key):
+        b, c = key.board, key.channel
         t, power = _newest(key, store, stored)
         age = None if t is None else now - t
         connected = connections.get(key)
@@ -98,13 +105,13 @@ def build_tiles(channels: list[tuple[int, int]], connections: dict[str, str], se
             state = IDLE
         value = "–" if power is None or np.isnan(power) else f"{power:.3g} mW"
         trend = store.recent(key, trend_points)
-        tiles.append(Tile(key, f"B{b} C{c}", connected or "nothing connected", value, age, state,
+        tiles.append(Tile(key, f"B{b} C{c}", str(connected) if connected else "nothing connected", value, age, state,
                           trend[:, 0] if trend.size else trend.reshape(0), f"Board {b}",
                           lifetime.tile_text(key) if lifetime is not None and connected else "",
                           status_text(age, bool(connected), stale_after_s)))
-    skeys = set(sensors) | {k for k in store.latest if not k.startswith("mpp:")}
-    for key in sorted(skeys, key=lambda k: (k.split(":")[0], sensors.get(k, k))):
-        kind = key.split(":")[0]
+    skeys = set(sensors) | {k for k in store.latest if not k.is_mpp}
+    for key in sorted(skeys, key=lambda k: (k.kind, sensors.get(k, k.ident))):
+        kind = key.kind
         t, v = _newest(key, store, stored)
         age = None if t is None else now - t
         unit = "°C" if kind == "temperature" else "W/m²"
@@ -116,7 +123,7 @@ def build_tiles(channels: list[tuple[int, int]], connections: dict[str, str], se
         else:
             state = LIVE if age <= stale_after_s else STALE
         trend = store.recent(key, trend_points)
-        tiles.append(Tile(key, kind.capitalize(), sensors.get(key, key.split(":")[1]), value, age, state,
+        tiles.append(Tile(key, kind.capitalize(), sensors.get(key, key.ident), value, age, state,
                           trend[:, 0] if trend.size else trend.reshape(0), "Sensors",
                           status=status_text(age, True, stale_after_s) if age is not None else "no sample yet"))
     return tiles

@@ -17,7 +17,8 @@ from ..status import IngestStatus
 from ..monitor.alarms import AlarmEngine
 from ..monitor.lifetime import LifetimeMonitor
 from ..monitor.live import LiveStore
-from ..monitor.overview import build_tiles, first_start_hint, this_pc_address
+from ..monitor.overview import Occupant, build_tiles, first_start_hint, this_pc_address
+from ..series_key import SeriesKey
 from . import worker
 from .alarms_widget import AlarmsWidget
 from .bridge import IngestBridge
@@ -55,10 +56,10 @@ class MainWindow(QMainWindow):
         self.alarms = AlarmEngine(settings.alarms, settings.receiver.source_timezone)
         self.lifetime = LifetimeMonitor(settings.alarms.light_threshold_wm2)
         self.channels: list[tuple[int, int]] = []
-        self.connections: dict[str, str] = {}
-        self.sensor_names: dict[str, str] = {}
-        self.labels: dict[str, str] = {}
-        self.stored: dict[str, tuple[float, float]] = {}  # newest stored sample per series (time, value)
+        self.connections: dict[SeriesKey, Occupant] = {}
+        self.sensor_names: dict[SeriesKey, str] = {}
+        self.labels: dict[SeriesKey, str] = {}
+        self.stored: dict[SeriesKey, tuple[float, float]] = {}  # newest stored sample per series (time, value)
         self.last_error: str | None = None
 
         self._pc_address = this_pc_address()
@@ -103,7 +104,7 @@ class MainWindow(QMainWindow):
 
     def _build_docks(self, log_handler: QueueLogHandler, pool) -> None:
         """Alarms and log/quarantine docks, tabbed at the bottom."""
-        self.alarm_widget = AlarmsWidget(self.alarms, label=lambda key: self.labels.get(key, key))
+        self.alarm_widget = AlarmsWidget(self.alarms, label=lambda key: self.labels.get(key, str(key)))
         self.alarm_dock = QDockWidget("Alarms", self)
         self.alarm_dock.setObjectName("alarms")
         self.alarm_dock.setWidget(self.alarm_widget)
@@ -192,10 +193,10 @@ class MainWindow(QMainWindow):
         if name in self.pages:
             self.nav.setCurrentRow(self.stack.indexOf(self.pages[name]))
 
-    def plot_channel(self, key: str, add: bool) -> None:
+    def plot_channel(self, key: SeriesKey, add: bool) -> None:
         self.plot_keys([key], add)
 
-    def plot_keys(self, keys: list[str], add: bool = False) -> None:
+    def plot_keys(self, keys: list[SeriesKey], add: bool = False) -> None:
         self.plots.select(keys, add=add)
         self.overview.grid.selected = set(self.plots.selected)
         self.show_page("plots")
@@ -279,44 +280,42 @@ class MainWindow(QMainWindow):
             with self.pool.connection() as conn:
                 return (conn.execute(q["channels"]).fetchall(), conn.execute(q["connections_now"]).fetchall(),
                         conn.execute(q["temperature_sensors"]).fetchall(), conn.execute(q["irradiance_sensors"]).fetchall(),
-                        conn.execute(q["latest_mpp"]).fetchall() + [(k, None, t, v) for k, t, v in
-                                                                    conn.execute(q["latest_sensors"]).fetchall()])
+                        conn.execute(q["latest_mpp"]).fetchall(), conn.execute(q["latest_sensors"]).fetchall())
 
         worker.start(fetch, on_done=self._metadata, on_error=lambda e: self.show_error(f"metadata: {e}"))
 
     def _metadata(self, result) -> None:
-        channels, conns, temps, irrs, newest = result
+        channels, conns, temps, irrs, newest_mpp, newest_sensors = result
         # each series' newest stored sample: a tile tells its age before live data arrives (data written
         # by a `receive` service, an import, an earlier session), never "no data" beside PCE and T80
-        self.stored = {(f"mpp:{a}/{b}" if b is not None else a): (t, np.nan if v is None else v)
-                       for a, b, t, v in newest}
+        self.stored = {SeriesKey.mpp(b, c): (t, np.nan if v is None else v) for b, c, t, v in newest_mpp}
+        self.stored.update({SeriesKey.of_sensor(kind, sid): (t, np.nan if v is None else v)
+                            for kind, sid, t, v in newest_sensors})
         self.channels = [tuple(r) for r in channels]
-        self.connections = {f"mpp:{b}/{c}": f"{cell} / {px}" for b, c, cell, px, active, _t in conns if active}
+        self.connections = {SeriesKey.mpp(b, c): Occupant(cell, px) for b, c, cell, px, active, _t in conns if active}
         self.plots.set_connections(self.connections)
         # the sensor's identifier as written on it, and where it sits when the registry says so
-        self.sensor_names = {f"temperature:{sid}": ident + (f" · {loc}" if loc else "") for sid, ident, loc in temps}
-        self.sensor_names.update({f"irradiance:{sid}": f"{ident} ch {ch}" + (f" · {loc}" if loc else "")
+        self.sensor_names = {SeriesKey.of_sensor("temperature", sid): ident + (f" · {loc}" if loc else "")
+                             for sid, ident, loc in temps}
+        self.sensor_names.update({SeriesKey.of_sensor("irradiance", sid): f"{ident} ch {ch}" + (f" · {loc}" if loc else "")
                                   for sid, ident, ch, loc in irrs})
         self._update_labels()
 
     def _update_labels(self) -> None:
         labels = {}
-        keys = {f"mpp:{b}/{c}" for b, c in self.channels} | set(self.sensor_names) | set(self.store.keys())
+        keys = {SeriesKey.mpp(b, c) for b, c in self.channels} | set(self.sensor_names) | set(self.store.keys())
         for key in keys:
-            if key.startswith("mpp:"):
-                b, c = key[4:].split("/")
+            if key.is_mpp:
                 conn = self.connections.get(key)
-                labels[key] = f"B{b} C{c}" + (f" · {conn}" if conn else "")
+                labels[key] = f"B{key.board} C{key.channel}" + (f" · {conn}" if conn else "")
             else:
-                labels[key] = self.sensor_names.get(key, key)
+                labels[key] = self.sensor_names.get(key, str(key))
         self.labels = labels
 
-        def order(k: str):
-            kind, ident = k.split(":", 1)
-            if kind == "mpp":
-                b, c = ident.split("/")
-                return (0, int(b), int(c), "")
-            return (1 if kind == "temperature" else 2, 0, 0, labels[k])
+        def order(k: SeriesKey):
+            if k.is_mpp:
+                return (0, k.board, k.channel, "")
+            return (1 if k.kind == "temperature" else 2, 0, 0, labels[k])
 
         ordered = sorted(keys, key=order)
         self.plots.set_known(ordered, labels)
@@ -325,9 +324,9 @@ class MainWindow(QMainWindow):
             # with live data first (an idle sensor would show an empty panel)
             live = set(self.store.latest)
             ordered_live = sorted(ordered, key=lambda k: k not in live)
-            first = [k for k in ordered if k.startswith("mpp:")][:8]
-            first += [k for k in ordered_live if k.startswith("temperature:")][:1]
-            first += [k for k in ordered_live if k.startswith("irradiance:")][:1]
+            first = [k for k in ordered if k.is_mpp][:8]
+            first += [k for k in ordered_live if k.kind == "temperature"][:1]
+            first += [k for k in ordered_live if k.kind == "irradiance"][:1]
             if first:
                 self._restored_selection = True
                 self.plots.select(first)
@@ -348,9 +347,8 @@ class MainWindow(QMainWindow):
         split = qs.value("plots_splitter")
         if isinstance(split, QByteArray):
             self.plots.splitter.restoreState(split)
-        selected = qs.value("selected") or []
-        if isinstance(selected, str):
-            selected = [selected]
+        saved = qs.value("selected") or []
+        selected = [k for k in map(SeriesKey.try_parse, [saved] if isinstance(saved, str) else saved) if k]
         if selected:
             self._restored_selection = True
             QTimer.singleShot(0, lambda: self.plots.select(list(selected)))
@@ -360,7 +358,7 @@ class MainWindow(QMainWindow):
         qs.setValue("geometry", self.saveGeometry())
         qs.setValue("state", self.saveState())
         qs.setValue("plots_splitter", self.plots.splitter.saveState())
-        qs.setValue("selected", list(self.plots.selected))
+        qs.setValue("selected", [str(k) for k in self.plots.selected])
 
     def closeEvent(self, event) -> None:
         self.save_layout()

@@ -17,7 +17,7 @@ SHORT = {"Temperature": "Temp.", "Irradiance": "Irrad."}
 
 
 class TileGridWidget(QWidget):
-    channel_clicked = Signal(str, bool)  # key, add to selection (Ctrl)
+    channel_clicked = Signal(object, bool)  # SeriesKey, add to selection (Ctrl)
     group_clicked = Signal(list)  # keys of a whole board
 
     def __init__(self, parent=None) -> None:
@@ -92,7 +92,7 @@ class TileGridWidget(QWidget):
                 return
         for rect, keys in self._headers:
             if rect.contains(pos):
-                self.group_clicked.emit([k for k in keys if k.startswith("mpp:")] or list(keys))
+                self.group_clicked.emit([k for k in keys if k.is_mpp] or list(keys))
                 return
 
     def paintEvent(self, event) -> None:
@@ -133,7 +133,7 @@ class TileGridWidget(QWidget):
             p.setFont(small)
             p.setPen(QColor("#333"))
             # sensor identifiers differ at the end (m7004_ID_94C6…4801 / …4802): keep both ends
-            mode = Qt.TextElideMode.ElideRight if key.startswith("mpp:") else Qt.TextElideMode.ElideMiddle
+            mode = Qt.TextElideMode.ElideRight if key.is_mpp else Qt.TextElideMode.ElideMiddle
             label = p.fontMetrics().elidedText(t.label, mode, int(inner.width()))
             p.drawText(QRectF(inner.left(), inner.top() + 18, inner.width(), 16), Qt.AlignmentFlag.AlignLeft, label)
             # bottom row: state and age on the left, the trend on the right

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..monitor import history
 from ..monitor.live import LiveStore
+from ..series_key import SeriesKey
 
 # 16 colours that stay apart on white (tab10 + darker/lighter companions), then they repeat
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
@@ -136,26 +137,25 @@ def merged(h: history.Series | None, store: LiveStore, key: str,
     return np.concatenate([t1, t2]), np.concatenate([v1, v2])
 
 
-def fetch_history(pool, keys: list[str], t0: float, t1: float, whole: bool):
+def fetch_history(pool, keys: list[SeriesKey], t0: float, t1: float, whole: bool):
     """Runs in a worker: downsampled history of ``keys`` in [t0, t1] (``whole``: from the first
     sample of the channels). Returns (series by key, t0, t1)."""
-    by_kind: dict[str, list[str]] = {}
+    by_kind: dict[str, list[SeriesKey]] = {}
     for k in keys:
-        kind, ident = k.split(":", 1)
-        by_kind.setdefault(kind, []).append(ident)
+        by_kind.setdefault(k.kind, []).append(k)
     out = {}
     with pool.connection() as conn:
         if whole and "mpp" in by_kind:
             first, last = history.extent(conn, by_kind["mpp"])
             if first is not None:
                 t0, t1 = first, max(last, time.time())
-        for kind, ids in by_kind.items():
-            for ident, series in history.load(conn, kind, ids, t0, t1).items():
-                out[f"{kind}:{ident}"] = series
+        for kind, of_kind in by_kind.items():
+            out.update(history.load(conn, kind, of_kind, t0, t1))
     return out, t0, t1
 
 
-def readout_text(x: float, keys: list[str], data: dict[str, tuple[np.ndarray, np.ndarray]], labels: dict[str, str]) -> str:
+def readout_text(x: float, keys: list[SeriesKey], data: dict[SeriesKey, tuple[np.ndarray, np.ndarray]],
+                 labels: dict[SeriesKey, str]) -> str:
     """The time under the mouse and the value there (the nearest sample) of the first six series that
     have one."""
     parts = [time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(x))]
@@ -170,6 +170,6 @@ def readout_text(x: float, keys: list[str], data: dict[str, tuple[np.ndarray, np
         if not near:
             continue
         j = min(near, key=lambda j: abs(t[j] - x))
-        unit = "mW" if key.startswith("mpp:") else ("°C" if key.startswith("temperature:") else "W/m²")
-        parts.append(f"{labels.get(key, key)}: {v[j, 0]:.4g} {unit}")
+        unit = "mW" if key.is_mpp else ("°C" if key.kind == "temperature" else "W/m²")
+        parts.append(f"{labels.get(key, str(key))}: {v[j, 0]:.4g} {unit}")
     return "   ".join(parts)

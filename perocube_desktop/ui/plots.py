@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QHBoxLayout, 
 
 from ..monitor import history
 from ..monitor.live import LiveStore
+from ..monitor.overview import Occupant
+from ..series_key import SeriesKey
 from . import worker
 from .plot_data import (colour, fetch_history, merged, readout_text, stranded_points, visible_peaks, widen,
                         with_gaps)
@@ -44,8 +46,8 @@ class PlotsPage(QWidget):
         super().__init__(parent)
         self.store = store
         self.pool = pool
-        self.labels: dict[str, str] = {}
-        self.selected: list[str] = []
+        self.labels: dict[SeriesKey, str] = {}
+        self.selected: list[SeriesKey] = []
         self.history: dict[str, history.Series] = {}
         self.window_s: float | None = 3600
         self.curves: dict[tuple[str, str], SeriesCurve] = {}
@@ -84,7 +86,7 @@ class PlotsPage(QWidget):
         self.device_pick.addItem("Plot a device…", None)
         self.device_pick.activated.connect(self._device_picked)
         bar.addWidget(self.device_pick)
-        self.connections: dict[str, str] = {}
+        self.connections: dict[SeriesKey, Occupant] = {}
         self.follow = QCheckBox("Follow live", checked=True)
         self.follow.toggled.connect(self._follow_toggled)
         bar.addWidget(self.follow)
@@ -148,12 +150,12 @@ class PlotsPage(QWidget):
 
     # panels ------------------------------------------------------------------
     def _kinds_selected(self) -> set[str]:
-        return {k.split(":", 1)[0] for k in self.selected}
+        return {k.kind for k in self.selected}
 
     def visible_panels(self) -> list[str]:
         """Panels asked for that have a selected series of their kind with data, in the fixed order
         (an idle sensor does not leave an empty panel with meaningless ticks)."""
-        kinds = {k.split(":", 1)[0] for k in self._data} or self._kinds_selected()
+        kinds = {k.kind for k in self._data} or self._kinds_selected()
         return [f for f, _t, _u in PANELS
                 if f in self.shown_panels and (("mpp" in kinds) if f in MPP_FIELDS else (f in kinds))]
 
@@ -176,14 +178,14 @@ class PlotsPage(QWidget):
         self.glw.setVisible(bool(self.selected))
 
     # series list ------------------------------------------------------------
-    def set_known(self, keys: list[str], labels: dict[str, str]) -> None:
+    def set_known(self, keys: list[SeriesKey], labels: dict[SeriesKey, str]) -> None:
         self.labels = labels
         self.list.set_known(keys, labels, self.selected)
 
-    def set_connections(self, connections: dict[str, str]) -> None:
-        """'mpp:b/c' -> 'DEVICE / pixel' now; offers each device's pixels as one selection."""
+    def set_connections(self, connections: dict[SeriesKey, Occupant]) -> None:
+        """The pixel on each channel now; offers each device's pixels as one selection."""
         self.connections = connections
-        devices = sorted({v.split(" / ")[0] for v in connections.values()})
+        devices = sorted({o.device for o in connections.values()})
         have = [self.device_pick.itemText(i) for i in range(1, self.device_pick.count())]
         if devices != have:
             self.device_pick.blockSignals(True)
@@ -196,7 +198,7 @@ class PlotsPage(QWidget):
     def _device_picked(self, index: int) -> None:
         device = self.device_pick.itemData(index)
         if device:
-            self.select(sorted(k for k, v in self.connections.items() if v.split(" / ")[0] == device))
+            self.select(sorted((k for k, o in self.connections.items() if o.device == device), key=str))
         self.device_pick.setCurrentIndex(0)
 
     def _list_selection(self, keys: list[str]) -> None:
@@ -240,8 +242,7 @@ class PlotsPage(QWidget):
             self._ensure_curves(k, i)
 
     def _ensure_curves(self, key: str, index: int) -> None:
-        kind = key.split(":")[0]
-        fields = MPP_FIELDS if kind == "mpp" else (kind,)
+        fields = MPP_FIELDS if key.is_mpp else (key.kind,)
         pen = series_pen(colour(index), key, self.highlight)
         for field in fields:
             curve = self.curves.get((key, field))
@@ -362,7 +363,7 @@ class PlotsPage(QWidget):
         pixels = max(int(plot.vb.width()), 200)
         bounds: dict[str, tuple[float, float]] = {}
         for key in self.selected:
-            fields = [f for f in (MPP_FIELDS if key.startswith("mpp:") else (key.split(":", 1)[0],)) if f in visible]
+            fields = [f for f in (MPP_FIELDS if key.is_mpp else (key.kind,)) if f in visible]
             if not fields:
                 continue
             data = self._data.get(key)
@@ -371,7 +372,7 @@ class PlotsPage(QWidget):
             for field in fields:
                 curve = self.curves.get((key, field))
                 if curve is not None:
-                    col = MPP_FIELDS.index(field) if key.startswith("mpp:") else 0
+                    col = MPP_FIELDS.index(field) if key.is_mpp else 0
                     curve.setData(t, v[:, col], skipFiniteCheck=True, connect="finite")
                     curve.set_isolated(ti, vi[:, col])
                     if self._auto_y[field]:

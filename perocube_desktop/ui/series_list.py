@@ -39,7 +39,7 @@ class SeriesListWidget(QListWidget):
             self.items.clear()
             self.blockSignals(False)
         for key in keys:
-            text = labels.get(key, key)
+            text = labels.get(key, str(key))
             item = self.items.get(key)
             if item is None:
                 item = QListWidgetItem(text)

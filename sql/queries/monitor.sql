@@ -29,12 +29,12 @@ CROSS JOIN LATERAL (SELECT "timestamp", power FROM mpp_measurement x
 
 -- name: latest_sensors
 -- the overview's tiles before live data arrives: each sensor's newest stored sample
-SELECT 'temperature:' || s.temperature_sensor_id::text, extract(epoch FROM m."timestamp")::float8, m.temperature
+SELECT 'temperature', s.temperature_sensor_id::text, extract(epoch FROM m."timestamp")::float8, m.temperature
 FROM temperature_sensor s
 CROSS JOIN LATERAL (SELECT "timestamp", temperature FROM temperature_measurement x
                     WHERE x.temperature_sensor_id = s.temperature_sensor_id ORDER BY "timestamp" DESC LIMIT 1) m
 UNION ALL
-SELECT 'irradiance:' || s.irradiance_sensor_id::text, extract(epoch FROM m."timestamp")::float8, m.irradiance
+SELECT 'irradiance', s.irradiance_sensor_id::text, extract(epoch FROM m."timestamp")::float8, m.irradiance
 FROM irradiance_sensor s
 CROSS JOIN LATERAL (SELECT "timestamp", irradiance FROM irradiance_measurement x
                     WHERE x.irradiance_sensor_id = s.irradiance_sensor_id ORDER BY "timestamp" DESC LIMIT 1) m
