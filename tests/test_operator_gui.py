@@ -16,6 +16,8 @@ import pytest
 
 from helpers import free_port
 
+from perocube_desktop.series_key import SeriesKey
+
 LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ", re.M)
 
 
@@ -120,8 +122,8 @@ def test_clock_alarm_names_board_offset_and_likely_cause():
     assert "17 min ahead" in texts["board 2"] and "clock" in texts["board 2"].split("likely cause:")[1]
     assert all("stored" in t for t in texts.values())
     tiles = {t.key: t for t in build_tiles([], {}, {}, store, engine, 120.0, now)}
-    assert tiles["mpp:1/1"].state == ALARM and tiles["mpp:1/1"].status == "60 min ahead"
-    assert tiles["mpp:3/1"].status.startswith("live · ")
+    assert tiles[SeriesKey.mpp(1, 1)].state == ALARM and tiles[SeriesKey.mpp(1, 1)].status == "60 min ahead"
+    assert tiles[SeriesKey.mpp(3, 1)].status.startswith("live · ")
     for t in tiles.values():
         assert not re.search(r"-\s*\d", t.status), t.status  # never a negative age
     assert fmt_age(-30) == "now" and fmt_age(-4000) == "67 min ahead" and fmt_age(5) == "5 s ago"
@@ -144,8 +146,8 @@ def test_future_samples_are_stored_and_raise_the_clock_alarm(gui_app, qtbot, db_
     alarm = next(al for al in w.alarms.alarms.values() if al.rule == "clock")
     assert "2.0 h ahead" in alarm.text and "source_timezone (UTC)" in alarm.text
     w.show_page("overview")
-    qtbot.waitUntil(lambda: any(t.key == "mpp:3/2" for t in w.overview.grid.tiles), timeout=5000)
-    t = next(t for t in w.overview.grid.tiles if t.key == "mpp:3/2")
+    qtbot.waitUntil(lambda: any(t.key == SeriesKey.mpp(3, 2) for t in w.overview.grid.tiles), timeout=5000)
+    t = next(t for t in w.overview.grid.tiles if t.key == SeriesKey.mpp(3, 2))
     assert t.state == ALARM and t.status == "2 h ahead" and "-" not in t.status
     import psycopg
 
