@@ -19,6 +19,7 @@ from ..config import Settings
 from ..db import queries
 from ..stats.report import Report, Selection, build, export
 from . import worker
+from .nomad_dialog import NomadExportDialog
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ INTRO = ("<h3>No report computed yet</h3>"
          "period.<br>3. Press <b>Compute</b>. It runs in the background; the progress bar counts the pixels.</p>"
          "<p>The report shows each pixel's normalised PCE, power, temperature and irradiance, and the ISOS "
          "figures of merit (T95, T80, Ts, TS80, energy, coverage) in the table below the plots. "
-         "<b>Export</b> writes the same as PDF, CSV, XLSX or JSON.</p>")
+         "<b>Export</b> writes the same as PDF, CSV, XLSX or JSON; <b>Export for NOMAD…</b> writes the "
+         "chosen devices as a NOMAD upload and can send it to the institute's Oasis.</p>")
 
 
 def fetch_choices(pool) -> tuple[list, list[str], list[str]]:
@@ -128,6 +130,11 @@ class ReportsPage(QWidget):
             b = QPushButton(f"Export {ext}…")
             b.clicked.connect(lambda _=False, e=ext.lower(): self.export_as(e))
             row2.addWidget(b)
+        self.nomad_button = QPushButton("Export for NOMAD…")
+        self.nomad_button.setToolTip("A NOMAD upload of the chosen pixels' devices (MPP tracking, environment and "
+                                     "perovskite-database entries, raw samples, the report), optionally uploaded")
+        self.nomad_button.clicked.connect(self.export_nomad)
+        row2.addWidget(self.nomad_button)
         return row2
 
     def _build_results(self) -> None:
@@ -284,6 +291,17 @@ class ReportsPage(QWidget):
         notes = [n for px in report.pixels for n in px.notes if "moved" in n or "lit but no power" in n]
         self.status.setText(f"{len(report.pixels)} pixels · {report.protocol.get('protocol', '')}"
                             + (f" · {len(notes)} data-quality notes (see the PDF)" if notes else ""))
+
+    def export_nomad(self) -> NomadExportDialog | None:
+        """The NOMAD export dialog for the chosen selection (it runs the export in a worker)."""
+        sel = self.selection()
+        if sel.board is not None or sel.all or (self.mode.currentIndex() == 0 and not sel.device):
+            self.status.setText("NOMAD exports devices: choose a device, an experiment or a project.")
+            return None
+        sel.pixel = None  # a NOMAD upload describes whole devices
+        dialog = NomadExportDialog(self.conninfo, sel, self.settings.report, self)
+        dialog.show()
+        return dialog
 
     def export_as(self, ext: str, path: str | None = None) -> None:
         if self.report is None:
