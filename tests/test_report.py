@@ -171,14 +171,14 @@ def test_selection_by_project(imported):
 
 
 def reused_channel(sample_dir, years_later: str = "2026-11") -> None:
-    """Board 1's two days again, 2.5 years later in a folder of their own: pixel C (B1 C3) then has
-    48 h from 2024 and 48 h from 2026 with ~920 days between (a reused channel, an old import)."""
+    """Channel B1 C3 and the sensors' two days again, 2.5 years later in a folder of their own: pixel C
+    then has 48 h from 2024 and 48 h from 2026 with ~920 days between (a reused channel, an old import)."""
     for day in ("03", "04"):
         src = sample_dir / "data_2024-05" / f"data_2024-05-{day}"
         dest = sample_dir / f"data_{years_later}" / f"data_{years_later}-{day}"
         dest.mkdir(parents=True)
         for f in src.glob("*.txt"):
-            if "board2" in f.name or f.name == "notes.txt":
+            if f.name.startswith("output_") and f.name != "output_board1_channel3.txt":
                 continue
             (dest / f.name).write_text(f.read_text().replace("2024-05-", f"{years_later}-"))
 

@@ -26,7 +26,7 @@ from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 from .analysis import PROJECTION_LIMIT, describe_spans  # noqa: E402
 from .pdf_layout import A4, Flow, table_pages  # noqa: E402
 from .pdf_tables import figure_rows, fmt_sig, statistics_rows  # noqa: E402
-from .runs import RUN_GAP_MIN_S, describe_choice  # noqa: E402
+from .runs import describe_choice, time_groups  # noqa: E402
 
 EPOCH_DAYS = mdates.date2num(datetime(1970, 1, 1, tzinfo=timezone.utc))
 TABLE_ROWS = 26
@@ -140,20 +140,6 @@ def _checklist(pdf: PdfPages, report) -> None:
 def _shade(ax, spans: list[tuple[float, float]], label: str | None) -> None:
     for i, (a, b) in enumerate(spans):
         ax.axvspan(_days(a), _days(b), color="#f4a261", alpha=0.25, lw=0, label=label if i == 0 else None)
-
-
-def time_groups(px: list) -> list[list]:
-    """The device's results with data, grouped so that no page spans a gap longer than its data
-    (runs years apart get a page each: the plots show the data, not the gap); input order kept."""
-    groups: list[list] = []
-    for p in sorted((p for p in px if p.has_data), key=lambda p: p.start):
-        if groups:
-            g0, g1 = min(q.start for q in groups[-1]), max(q.end for q in groups[-1])
-            if p.start - g1 <= max(g1 - g0, RUN_GAP_MIN_S):
-                groups[-1].append(p)
-                continue
-        groups.append([p])
-    return [sorted(g, key=px.index) for g in groups]
 
 
 def _device_pages(pdf: PdfPages, report, device: str) -> None:

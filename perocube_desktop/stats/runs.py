@@ -69,3 +69,18 @@ def pick(n_runs: int, run: RunChoice) -> list[int]:
 def describe_choice(run: RunChoice) -> str:
     return {"latest": "the latest ageing run of each pixel", "all": "every ageing run of each pixel"}.get(
         str(run), f"ageing run {run} of each pixel")
+
+
+def time_groups(px: list) -> list[list]:
+    """The device's results with data, grouped so that no page spans a gap longer than its data
+    (runs years apart get a page each: the plots show the data, not the gap); input order kept."""
+    groups: list[list] = []
+    for p in sorted((p for p in px if p.has_data), key=lambda p: p.start):
+        if groups:
+            g0, g1 = min(q.start for q in groups[-1]), max(q.end for q in groups[-1])
+            if p.start - g1 <= max(g1 - g0, RUN_GAP_MIN_S):
+                groups[-1].append(p)
+                continue
+        groups.append([p])
+    order = {id(p): i for i, p in enumerate(px)}  # identity: results hold arrays, never compared
+    return [sorted(g, key=lambda p: order[id(p)]) for g in groups]

@@ -4,7 +4,7 @@ metrics table, export PDF, CSV, XLSX or JSON. The analysis is ``stats.report``."
 from __future__ import annotations
 
 import logging
-from datetime import timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from PySide6.QtCore import Qt, Signal
 from ..config import Settings
 from ..db import queries
 from ..stats.report import Report, Selection, build, export
+from ..stats.runs import time_groups
 from . import worker
 from .nomad_dialog import NomadExportDialog
 
@@ -50,6 +51,10 @@ def with_breaks(t: np.ndarray, v: np.ndarray, max_gap_s: float = 180.0) -> tuple
     return np.insert(t.astype(float), idx, t[idx - 1] + 1), np.insert(v.astype(float), idx, np.nan)
 
 
+def _day(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d")
+
+
 INTRO = ("<h3>No report computed yet</h3>"
          "<p>1. Choose the pixels above: a device (and one pixel or all of them), a board, an experiment, "
          "a project or all pixels.<br>2. Keep <i>each pixel's whole connected time</i>, or untick it and give a "
@@ -76,6 +81,7 @@ class ReportsPage(QWidget):
         super().__init__(parent)
         self.settings, self.pool, self.conninfo = settings, pool, conninfo
         self.report: Report | None = None
+        self._groups: list[list] = []  # the report's pixels by period (stats.runs.time_groups)
         self._pixel_rows: list = []
         self._experiments: list[str] = []
         self._projects: list[str] = []
@@ -123,9 +129,15 @@ class ReportsPage(QWidget):
         """The progress of a computation, its status, and the export buttons."""
         self.progress = QProgressBar()
         self.status = QLabel("")
+        # data years apart (ageing runs, stats.runs): the plots show one period at a time, never the gap
+        self.period = QComboBox()
+        self.period.setToolTip("The pixels' data lie in periods far apart: the plots show one of them")
+        self.period.setVisible(False)
+        self.period.currentIndexChanged.connect(lambda _i: self.report is not None and self._plot(self.report))
         row2 = QHBoxLayout()
         row2.addWidget(self.progress, 1)
         row2.addWidget(self.status, 2)
+        row2.addWidget(self.period)
         for ext in ("PDF", "CSV", "XLSX", "JSON"):
             b = QPushButton(f"Export {ext}…")
             b.clicked.connect(lambda _=False, e=ext.lower(): self.export_as(e))
@@ -263,11 +275,27 @@ class ReportsPage(QWidget):
         self.status.setText(f"Report failed: {text}")
 
     def show_report(self, report: Report) -> None:
+        self._groups = time_groups(report.pixels)
+        self.period.blockSignals(True)
+        self.period.clear()
+        for g in self._groups:
+            t0, t1 = min(p.start for p in g), max(p.end for p in g)
+            self.period.addItem(f"plots: {_day(t0)} – {_day(t1)} ({len(g)} of {len(report.pixels)})")
+        self.period.setCurrentIndex(len(self._groups) - 1)  # the latest data first
+        self.period.setVisible(len(self._groups) > 1)
+        self.period.blockSignals(False)
+        self._plot(report)
+        self._table(report)
+
+    def _plot(self, report: Report) -> None:
         for p in (self.pce_plot, self.power_plot, self.temp_plot, self.irr_plot):
             for item in list(p.listDataItems()):
                 p.removeItem(item)
         boards = set()
+        shown = {id(p) for p in self._groups[self.period.currentIndex()]} if self._groups else set()
         for i, px in enumerate(report.pixels):
+            if id(px) not in shown:
+                continue
             pen = pg.mkPen(pg.intColor(i, hues=max(len(report.pixels), 8)), width=1.3)
             name = f"{px.device}/{px.label}"
             if px.smooth_pce is not None and px.smooth_pce.size and px.pce_initial_pct:
@@ -280,6 +308,10 @@ class ReportsPage(QWidget):
                     boards.add(px.board)
                     self.temp_plot.plot(*with_breaks(px.t, px.temperature), pen=pen, connect="finite")
                     self.irr_plot.plot(*with_breaks(px.t, px.irradiance), pen=pen, connect="finite")
+        for p in (self.pce_plot, self.power_plot, self.temp_plot, self.irr_plot):
+            p.enableAutoRange()
+
+    def _table(self, report: Report) -> None:
         self.table.setRowCount(len(report.pixels))
         for i, px in enumerate(report.pixels):
             m = px.metrics()
