@@ -119,8 +119,8 @@ def test_clock_alarm_names_board_offset_and_likely_cause():
     texts = {a.key: a.text for a in engine.alarms.values() if a.rule == "clock"}
     assert set(texts) == {"board 1", "board 2"}
     assert "60 min ahead of this PC's clock" in texts["board 1"] and "source_timezone (Europe/Zurich)" in texts["board 1"]
-    assert "17 min ahead" in texts["board 2"] and "clock" in texts["board 2"].split("likely cause:")[1]
-    assert all("stored" in t for t in texts.values())
+    assert "17 min ahead" in texts["board 2"] and "clock is wrong" in texts["board 2"].split("Likely cause:")[1]
+    assert all(t.endswith("Stored as sent") for t in texts.values())
     tiles = {t.key: t for t in build_tiles([], {}, {}, store, engine, 120.0, now)}
     assert tiles[SeriesKey.mpp(1, 1)].state == ALARM and tiles[SeriesKey.mpp(1, 1)].status == "60 min ahead"
     assert tiles[SeriesKey.mpp(3, 1)].status.startswith("live · ")

@@ -144,12 +144,11 @@ class AlarmEngine:
         hours = round(offset_s / 3600)
         size = f"{offset_s / 60:.0f} min" if offset_s < 5400 else f"{offset_s / 3600:.1f} h"
         if 1 <= hours <= 14 and abs(offset_s - hours * 3600) <= 600:
-            cause = (f"a whole-hour offset: the VI sends local times without a zone and receiver.source_timezone "
-                     f"({self.source_timezone}) is probably not the LabVIEW PC's zone")
+            cause = (f"receiver.source_timezone ({self.source_timezone}) is not the zone of the VI's local times "
+                     "(a whole-hour offset)")
         else:
-            cause = "the LabVIEW PC's clock or this PC's clock is wrong (or a simulator runs with --speedup)"
-        return (f"{who}: samples {size} ahead of this PC's clock; likely cause: {cause}. "
-                "They are stored as sent (nothing is dropped); fix the cause")
+            cause = "the LabVIEW PC's or this PC's clock is wrong (or a simulator runs with --speedup)"
+        return f"{who}: samples {size} ahead of this PC's clock. Likely cause: {cause}. Stored as sent"
 
     def acknowledge(self, ident: tuple[SeriesKey | str, str]) -> None:
         alarm = self.alarms.get(ident)

@@ -179,11 +179,10 @@ def _analyse_run(series: PixelSeries, cols: dict[str, np.ndarray], which: np.nda
 
 def _run_note(res: PixelResult) -> str:
     assert res.run is not None
-    spans = "; ".join(f"run {i + 1}: {hhmm(a)} – {hhmm(b)} ({(b - a) / 3600:.0f} h)"
+    spans = "; ".join(f"{i + 1}: {hhmm(a)[:10]} – {hhmm(b)[:10]} ({(b - a) / 3600:.0f} h)"
                       for i, (a, b) in enumerate(res.run_spans))
-    return (f"ageing run {res.run} of {res.runs} shown: the data has {res.runs} runs separated by gaps longer than the "
-            f"data before them ({spans}); figures are computed per run, never across such a gap "
-            "(report --run all shows each)")
+    return (f"ageing run {res.run} of {res.runs} shown (runs {spans}): a gap longer than the data before it "
+            "starts a new run; figures are per run, never across such a gap (report --run all shows each)")
 
 
 def _basics(res: PixelResult, c: dict[str, np.ndarray], series: PixelSeries) -> None:

@@ -68,7 +68,7 @@ def _summary(pdf: PdfPages, report) -> None:
               f"{datetime.fromtimestamp(t1, timezone.utc):%Y-%m-%d %H:%M} UTC") if t0 and t1 else "no data"
     items = {c["item"]: c["value"] for c in report.checklist}
     lead = [
-        f"Selection: {report.selection.describe()} · {len(px)} pixels ({len(with_data)} with data) on "
+        f"Selection: {report.selection.describe()} · {_count_pixels(px, with_data)} on "
         f"{len({p.device for p in px})} devices · data {period} · created {report.created}",
         "Measured: maximum-power-point tracked power, voltage and current of every pixel (PeroCube tracker), "
         "irradiance and temperature of each board; figures from 1-minute means, PCE only while lit "
@@ -86,6 +86,13 @@ def _summary(pdf: PdfPages, report) -> None:
                 "see the data-quality notes). Notes and exclusions: last pages.")
     table_pages(pdf, "PeroCube stability report", header, rows, widths, lead, TABLE_ROWS,
                 below=lambda fig, y: _overview_plot(fig, y, report))
+
+
+def _count_pixels(px: list, with_data: list) -> str:
+    """'4 pixels (4 with data)', and the ageing runs when a row is a run rather than a pixel."""
+    pixels = {(p.device, p.pixel) for p in px}
+    text = f"{len(pixels)} pixels ({len({(p.device, p.pixel) for p in with_data})} with data"
+    return text + (f"; {len(with_data)} ageing runs)" if len(with_data) > len(pixels) else ")")
 
 
 def _overview_plot(fig, y: float, report) -> None:

@@ -56,6 +56,7 @@ class AlarmsWidget(QWidget):
             values = (time.strftime("%H:%M:%S", time.localtime(a.raised_at)), self.label(a.key), a.text, state)
             for j, v in enumerate(values):
                 item = QTableWidgetItem(v)
+                item.setToolTip(v)  # a long alarm text in full
                 if a.active and not a.acknowledged:
                     item.setBackground(QColor("#f7b6b2"))
                 self.table.setItem(i, j, item)

@@ -19,3 +19,7 @@ class ElidedLabel(QLabel):
         p.setPen(self.palette().color(self.foregroundRole()))
         p.drawText(rect, int(self.alignment()), shown)
         p.end()
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        super().setText(text)
+        self.setToolTip(text)  # the whole text where it is shortened

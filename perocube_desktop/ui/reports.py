@@ -20,6 +20,7 @@ from ..db import queries
 from ..stats.report import Report, Selection, build, export
 from ..stats.runs import time_groups
 from . import worker
+from .elided_label import ElidedLabel
 from .nomad_dialog import NomadExportDialog
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ class ReportsPage(QWidget):
         self.compute.clicked.connect(self.run)
         row1 = QHBoxLayout()
         for w in (QLabel("Pixels"), self.mode, self.device, self.pixel, self.board, self.group, self.whole, QLabel("from"),
-                  self.start, QLabel("to"), self.end, self.runs, self.compute):
+                  self.start, QLabel("to"), self.end, self.compute):
             row1.addWidget(w)
         row1.addStretch(1)
         return row1
@@ -128,13 +129,14 @@ class ReportsPage(QWidget):
     def _build_progress_row(self) -> QHBoxLayout:
         """The progress of a computation, its status, and the export buttons."""
         self.progress = QProgressBar()
-        self.status = QLabel("")
+        self.status = ElidedLabel("")  # a long status gives way; the buttons beside it stay whole
         # data years apart (ageing runs, stats.runs): the plots show one period at a time, never the gap
         self.period = QComboBox()
         self.period.setToolTip("The pixels' data lie in periods far apart: the plots show one of them")
         self.period.setVisible(False)
         self.period.currentIndexChanged.connect(lambda _i: self.report is not None and self._plot(self.report))
         row2 = QHBoxLayout()
+        row2.addWidget(self.runs)
         row2.addWidget(self.progress, 1)
         row2.addWidget(self.status, 2)
         row2.addWidget(self.period)
