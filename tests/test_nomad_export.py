@@ -183,6 +183,11 @@ def test_t80_reached_equals_the_report_unit_converted(db_url, sample_dir, tmp_pa
                     f"data.stability.PCE_T80={t80:.6f} hour",
                     f"data.stability.time_total_exposure={max(p.observed_h for p in pixels):.6f} hour")
     assert got[name].startswith("ok "), got[name]
+    # HZB's normalizer keeps the report's T80 (it fills in its own only where none is given)
+    first = pixels[0]
+    mpp = f"NO_240424_04_{first.pixel}_mpp_tracking.archive.json"
+    got = _validate([tmp_path / "x" / "NO_240424_04" / mpp], f"data.results[0].T80={first.T80_h:.6f} hour")
+    assert got[mpp].startswith("ok ") or HZB_MISSING in got[mpp], got[mpp]
 
 
 def test_nothing_selected_or_cancelled_writes_nothing(imported, tmp_path):
