@@ -34,57 +34,64 @@ def server_cpu(pgdata) -> float:
         return float("nan")
 
 
+def make_data(url: str, pixels: int, days: int) -> int:
+    """Device BENCH: ``pixels`` pixels (8 per board) with ``days`` of 10-s MPP data, light 12 h / dark 12 h,
+    one irradiance and one temperature sensor; rollups refreshed and statistics analysed. Returns the MPP rows."""
+    n = days * 8640
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET work_mem = '256MB'")
+        conn.execute("SET session_replication_role = replica")  # bulk test data only
+        conn.execute("INSERT INTO irradiance_sensor (irradiance_sensor_id, sensor_identifier, channel)"
+                     " VALUES ('00000000-0000-4000-8000-000000000001', 'PT-104', 1)")
+        conn.execute("INSERT INTO temperature_sensor (temperature_sensor_id, sensor_identifier)"
+                     " VALUES ('00000000-0000-4000-8000-000000000002', 'm7004_ID_0000000000000001')")
+        conn.execute("INSERT INTO solar_cell_device (name, area) VALUES ('BENCH', 1.0)")
+        t0 = "2024-01-01 00:00:00+00"
+        for k in range(pixels):
+            b, c = k // 8 + 1, k % 8 + 1
+            conn.execute("INSERT INTO mpp_tracking_channel (board, channel) VALUES (%s, %s)", (b, c))
+            conn.execute("INSERT INTO solar_cell_pixel (solar_cell_id, pixel, active_area) VALUES ('BENCH', %s, 0.25)",
+                         (f"P{k}",))
+            conn.execute("INSERT INTO measurement_connection_event (solar_cell_id, pixel, tracking_channel_board,"
+                         " tracking_channel_channel, irradiance_sensor_id, temperature_sensor_id,"
+                         " connection_datetime, event_type) VALUES ('BENCH', %s, %s, %s,"
+                         " '00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002', %s,"
+                         " 'CONNECTED')", (f"P{k}", b, c, t0))
+        # light 12 h / dark 12 h, PCE with burn-in and slow loss; 1000 W/m2 x 0.25 cm2 x 0.1 x PCE%
+        conn.execute("""
+            INSERT INTO mpp_measurement ("timestamp", power, current, voltage, tracking_channel_board, tracking_channel_channel)
+            SELECT ts, p, p / 0.95, 0.95, b, c FROM (
+              SELECT %(t0)s::timestamptz + s * interval '10 seconds' AS ts, (k / 8) + 1 AS b, (k %% 8) + 1 AS c,
+                     CASE WHEN (s / 4320) %% 2 = 0
+                          THEN 250 * 0.1 * (18 + k * 0.05) / 100 * (1 - 0.1 * (1 - exp(-s / 8640.0 / 0.5)) - 0.0002 * s / 360.0)
+                          ELSE 0.001 END AS p
+              FROM generate_series(0, %(n)s - 1) s, generate_series(0, %(pixels)s - 1) k) x""",
+                     {"t0": t0, "n": n, "pixels": pixels})
+        conn.execute("""INSERT INTO irradiance_measurement ("timestamp", raw_reading, irradiance, irradiance_sensor_id)
+            SELECT %(t0)s::timestamptz + s * interval '1 minute', 0,
+                   CASE WHEN (s / 720) %% 2 = 0 THEN 1000 ELSE 0 END, '00000000-0000-4000-8000-000000000001'
+            FROM generate_series(0, %(n)s / 6 - 1) s""", {"t0": t0, "n": n})
+        conn.execute("""INSERT INTO temperature_measurement ("timestamp", temperature, temperature_sensor_id)
+            SELECT %(t0)s::timestamptz + s * interval '1 minute', 40, '00000000-0000-4000-8000-000000000002'
+            FROM generate_series(0, %(n)s / 6 - 1) s""", {"t0": t0, "n": n})
+        for kind in ("mpp", "irradiance", "temperature"):
+            conn.execute("INSERT INTO rollup_dirty (kind, t0, t1) VALUES (%s, %s, %s::timestamptz + interval '31 days')",
+                         (kind, t0, t0))
+        conn.execute("SELECT perocube_refresh_rollups()")
+        # a database at rest has planner statistics (autovacuum); freshly bulk-loaded test data not yet
+        conn.execute("ANALYZE")
+        rows = conn.execute("SELECT count(*) FROM mpp_measurement").fetchone()[0]
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pixels", type=int, default=32)
     ap.add_argument("--days", type=int, default=30)
     args = ap.parse_args()
-    n = args.days * 8640
     with scratch_database() as (url, work, _server):
         t = time.perf_counter()
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("SET work_mem = '256MB'")
-            conn.execute("SET session_replication_role = replica")  # bulk test data only
-            conn.execute("INSERT INTO irradiance_sensor (irradiance_sensor_id, sensor_identifier, channel)"
-                         " VALUES ('00000000-0000-4000-8000-000000000001', 'PT-104', 1)")
-            conn.execute("INSERT INTO temperature_sensor (temperature_sensor_id, sensor_identifier)"
-                         " VALUES ('00000000-0000-4000-8000-000000000002', 'm7004_ID_0000000000000001')")
-            conn.execute("INSERT INTO solar_cell_device (name, area) VALUES ('BENCH', 1.0)")
-            t0 = "2024-01-01 00:00:00+00"
-            for k in range(args.pixels):
-                b, c = k // 8 + 1, k % 8 + 1
-                conn.execute("INSERT INTO mpp_tracking_channel (board, channel) VALUES (%s, %s)", (b, c))
-                conn.execute("INSERT INTO solar_cell_pixel (solar_cell_id, pixel, active_area) VALUES ('BENCH', %s, 0.25)",
-                             (f"P{k}",))
-                conn.execute("INSERT INTO measurement_connection_event (solar_cell_id, pixel, tracking_channel_board,"
-                             " tracking_channel_channel, irradiance_sensor_id, temperature_sensor_id,"
-                             " connection_datetime, event_type) VALUES ('BENCH', %s, %s, %s,"
-                             " '00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002', %s,"
-                             " 'CONNECTED')", (f"P{k}", b, c, t0))
-            # light 12 h / dark 12 h, PCE with burn-in and slow loss; 1000 W/m2 x 0.25 cm2 x 0.1 x PCE%
-            conn.execute("""
-                INSERT INTO mpp_measurement ("timestamp", power, current, voltage, tracking_channel_board, tracking_channel_channel)
-                SELECT ts, p, p / 0.95, 0.95, b, c FROM (
-                  SELECT %(t0)s::timestamptz + s * interval '10 seconds' AS ts, (k / 8) + 1 AS b, (k %% 8) + 1 AS c,
-                         CASE WHEN (s / 4320) %% 2 = 0
-                              THEN 250 * 0.1 * (18 + k * 0.05) / 100 * (1 - 0.1 * (1 - exp(-s / 8640.0 / 0.5)) - 0.0002 * s / 360.0)
-                              ELSE 0.001 END AS p
-                  FROM generate_series(0, %(n)s - 1) s, generate_series(0, %(pixels)s - 1) k) x""",
-                         {"t0": t0, "n": n, "pixels": args.pixels})
-            conn.execute("""INSERT INTO irradiance_measurement ("timestamp", raw_reading, irradiance, irradiance_sensor_id)
-                SELECT %(t0)s::timestamptz + s * interval '1 minute', 0,
-                       CASE WHEN (s / 720) %% 2 = 0 THEN 1000 ELSE 0 END, '00000000-0000-4000-8000-000000000001'
-                FROM generate_series(0, %(n)s / 6 - 1) s""", {"t0": t0, "n": n})
-            conn.execute("""INSERT INTO temperature_measurement ("timestamp", temperature, temperature_sensor_id)
-                SELECT %(t0)s::timestamptz + s * interval '1 minute', 40, '00000000-0000-4000-8000-000000000002'
-                FROM generate_series(0, %(n)s / 6 - 1) s""", {"t0": t0, "n": n})
-            for kind in ("mpp", "irradiance", "temperature"):
-                conn.execute("INSERT INTO rollup_dirty (kind, t0, t1) VALUES (%s, %s, %s::timestamptz + interval '31 days')",
-                             (kind, t0, t0))
-            conn.execute("SELECT perocube_refresh_rollups()")
-            # a database at rest has planner statistics (autovacuum); freshly bulk-loaded test data not yet
-            conn.execute("ANALYZE")
-            rows = conn.execute("SELECT count(*) FROM mpp_measurement").fetchone()[0]
+        rows = make_data(url, args.pixels, args.days)
         print(f"(test data: {rows:,} MPP rows for {args.pixels} pixels over {args.days} days, "
               f"made in {time.perf_counter() - t:.0f} s)")
         for attempt in ("first", "repeated"):
