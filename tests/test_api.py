@@ -551,7 +551,7 @@ def test_csv_client_going_away_frees_the_connection(sample_db):
             assert client.get("/measurements/mpp", params={"limit": 3}).status_code == 200
         with psycopg.connect(sample_db) as conn:
             busy = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'perocube-api' "
-                                "AND state <> 'idle'").fetchone()[0]
+                                "AND state <> 'idle' AND datname = current_database()").fetchone()[0]
         assert busy == 0
     finally:
         server.stop()

@@ -322,3 +322,23 @@ def x_extent(plot) -> tuple[float, float]:
 
     xs = np.concatenate([item.xData for item in plot.listDataItems() if item.xData is not None])
     return float(np.nanmin(xs)), float(np.nanmax(xs))
+
+
+def test_viewer_keeps_following_the_other_boards_after_a_sample_from_the_future(db_url):
+    """A board an hour ahead (stored as sent) must not stop the viewer from reading the others."""
+    import psycopg
+
+    from perocube_desktop.monitor.live import DatabasePoller
+
+    now = time.time()
+    poller = DatabasePoller(db_url, 1.0, description="test")
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO mpp_tracking_channel (board, channel) VALUES (1, 1), (2, 1)")
+        insert = ("INSERT INTO mpp_measurement (\"timestamp\", power, voltage, current, tracking_channel_board, "
+                  "tracking_channel_channel) VALUES (to_timestamp(%s), 1, 1, 1, %s, 1)")
+        conn.execute(insert, (now - 5, 1))
+        conn.execute(insert, (now + 3600, 2))  # board 2: an hour ahead
+        assert poller.poll_once(conn) == 2
+        conn.execute(insert, (now - 2, 1))
+        conn.execute(insert, (now - 1, 1))
+        assert poller.poll_once(conn) == 2  # board 1's new rows, although board 2 is "newer"

@@ -177,7 +177,9 @@ class DatabasePoller:
         from ..protocol import IRRADIANCE, TEMPERATURE
 
         q = queries.named("viewer")
-        since_s = (self._newest - self.OVERLAP_S) if self._newest else time.time() - self.INITIAL_S
+        # never from the future: one board an hour ahead of this PC (a source_timezone mistake, the
+        # clock alarm) must not hide every other board's new rows; per series, ``keep`` skips what was shown
+        since_s = (min(self._newest, time.time()) - self.OVERLAP_S) if self._newest else time.time() - self.INITIAL_S
         params = {"since": datetime.fromtimestamp(since_s, timezone.utc), "limit": self.limit}
         fresh: list[Sample] = []
 
