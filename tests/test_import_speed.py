@@ -5,6 +5,7 @@ halfway (a real process, SIGKILL) resumes to the same rows and rollups."""
 
 from __future__ import annotations
 
+import logging
 import random
 import subprocess
 import sys
@@ -14,7 +15,8 @@ from pathlib import Path
 import psycopg
 from helpers import assert_rollups_match, wait_until
 
-from perocube_desktop.importer.engine import run_import, series_groups
+from perocube_desktop.importer.engine import run_import
+from perocube_desktop.importer.parallel import series_groups
 from perocube_desktop.importer.loader import Loader, row_suffix
 from perocube_desktop.importer.results import ImportOptions
 from perocube_desktop.importer.scan import scan
@@ -101,12 +103,16 @@ def test_out_of_order_and_overlapping_files_get_exact_rollups(db_url, tmp_path):
         assert_rollups_match(conn)
 
 
-def test_several_loaders_import_exactly_once(db_url, tmp_path):
+def test_several_loaders_import_exactly_once(db_url, tmp_path, backend, caplog):
     lab = _folder(tmp_path, 6, 3000)
     groups = series_groups(scan(lab).files)
     assert len(groups) == 6 and all(len(g) == 1 for g in groups)
-    first = run_import(db_url, lab, ImportOptions(chunk_bytes=8 * 1024, loaders=3))
+    with caplog.at_level(logging.INFO, logger="perocube_desktop.importer.parallel"):
+        first = run_import(db_url, lab, ImportOptions(chunk_bytes=8 * 1024, loaders=3))
     assert first.inserted["mpp"] == 18000 and first.files["imported"] == 6
+    # TimescaleDB: the continuous aggregates were refreshed below the loaders while they loaded
+    beside = [r for r in caplog.records if "beside the import" in r.getMessage()]
+    assert bool(beside) == (backend == "timescaledb")
     again = run_import(db_url, lab, ImportOptions(loaders=3))
     assert again.inserted["mpp"] == 0 and again.files["unchanged"] == 6
     with psycopg.connect(db_url, autocommit=True) as conn:

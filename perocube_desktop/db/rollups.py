@@ -174,6 +174,28 @@ def _refresh_timescaledb(conn: psycopg.Connection, result: RefreshResult, below_
             result.left += len(ranges)
 
 
+def refresh_below(conn: psycopg.Connection, horizon: datetime, max_wait_s: float = 30.0) -> int:
+    """TimescaleDB, beside a running import (``importer.parallel``): refresh both levels over the
+    marks that end below ``horizon`` (everything below it is loaded), merged per kind where they
+    touch, and forget exactly those marks; marks above it, and marks that arrive meanwhile, stay for
+    the next call or the final ``refresh``. Returns the marks forgotten. ``conn``: autocommit."""
+    marks = conn.execute(_q("marks_below"), (horizon,)).fetchall()
+    merged: list[list] = []  # [kind, t0, t1, ids]
+    for i, kind, t0, t1 in marks:  # ordered by kind, t0
+        if merged and merged[-1][0] == kind and t0 <= merged[-1][2] + timedelta(hours=1):
+            merged[-1][2] = max(merged[-1][2], t1)
+            merged[-1][3].append(i)
+        else:
+            merged.append([kind, t0, t1, [i]])
+    forgotten = 0
+    for kind, t0, t1, ids in merged:
+        if all(refresh_view(conn, f"{kind}_rollup_{sfx}", _floor(t0, w), _floor(t1, w) + w, max_wait_s, force=True)
+               for sfx, w in LEVELS):
+            conn.execute(_q("forget_marks"), (ids,))
+            forgotten += len(ids)
+    return forgotten
+
+
 def refresh_all(conn: psycopg.Connection, max_wait_s: float = 300.0) -> None:
     """TimescaleDB: materialise every continuous aggregate completely (after a migration or a
     restore). Plain PostgreSQL: the marked ranges, as ``refresh``."""

@@ -43,6 +43,7 @@ class Loader:
         conn.execute(queries.load("import_staging"))
         self.skip_fk_triggers = bulk.may_skip_fk_triggers(conn, timescaledb=True)
         self.on_committed: Callable[[], None] | None = None  # after each committed chunk
+        self.last_hi: datetime | None = None  # the last chunk's later end (first or last line)
 
     def fast_session(self, f: LabFile | None = None, sensor_id: str | None = None) -> None:
         """Per chunk transaction: do not wait for the WAL flush at commit (a chunk lost in a crash
@@ -90,11 +91,11 @@ class Loader:
         kind = f.kind
         cols = sql.SQL(", ").join(map(sql.Identifier, TABLE_COLUMNS[kind]))
         copy_opts = sql.SQL("(FORMAT csv, DELIMITER E'\\t')")
-        rng = self._range(f, suffix, *first_last_ts(data))
+        lo, hi, overlap = self._range(f, suffix, *first_last_ts(data))
+        self.last_hi = hi
         q = queries.named("import")
         with self.conn.cursor() as cur:
-            if rng is not None:
-                lo, hi = rng
+            if not overlap:
                 rows = data.count(b"\n")
                 try:
                     with self.conn.transaction():
@@ -120,16 +121,17 @@ class Loader:
                 inserted = cur.rowcount
             return inserted
 
-    def _range(self, f: LabFile, suffix: bytes, first_ts: str, last_ts: str) -> tuple[datetime, datetime] | None:
-        """The chunk's first..last range when nothing is stored within it (fast path), else None."""
+    def _range(self, f: LabFile, suffix: bytes, first_ts: str, last_ts: str) -> tuple:
+        """(first, last, whether the series holds a row within a second of that range); (None,
+        None, True) when the server cannot read the first or last timestamp."""
         key = {"b": f.board, "c": f.channel} if f.kind == "mpp" else {"s": suffix[1:].decode()}
         try:
             with self.conn.transaction():
                 row = self.conn.execute(queries.get("import", f"chunk_range_{f.kind}"),
                                         {**key, "t0": first_ts, "t1": last_ts}).fetchone()
         except psycopg.errors.DataError:
-            return None  # first/last line unreadable for the server: take the safe path
-        return None if row is None or row[2] else (row[0], row[1])
+            return None, None, True  # first/last line unreadable for the server: take the safe path
+        return (row[0], row[1], bool(row[2])) if row is not None else (None, None, True)
 
 
 class RollupRefresher:

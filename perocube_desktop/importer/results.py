@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..protocol import KINDS
 
-CHUNK_BYTES = 32 << 20
+CHUNK_BYTES = 4 << 20  # ~90,000 MPP lines: one transaction each; small enough for the loaders to go through time together
 
 
 @dataclass
