@@ -279,10 +279,12 @@ def cmd_receive(args: argparse.Namespace, settings: Settings) -> int:
             if not database_ok:
                 connection.migrate_when_reachable(target.conninfo, settings.database.compress_after_days, stop)
             print(f"receiving on {service.receiver.address}, writing to {target.description}", flush=True)
+            clock_said: dict[str, float] = {}
             while not stop.wait(10):
                 st = service.status()
                 log.info("clients %d, %.0f rows/s, %d buffered, database %s%s", st.clients, st.rows_per_s,
                          st.buffered_rows, st.db_state, f" ({st.db_error})" if st.db_error else "")
+                _warn_samples_ahead(st.last_sample, settings.receiver.source_timezone, clock_said)
         finally:
             log.info("shutdown: flushing the buffer and stopping the receiver")
             service.stop()
@@ -291,6 +293,18 @@ def cmd_receive(args: argparse.Namespace, settings: Settings) -> int:
         log.info("shutdown complete")
         stopped.set()
     return 0
+
+
+def _warn_samples_ahead(newest, source_timezone: str, said: dict[str, float]) -> None:
+    """The clock alarm of a headless receiver: a log warning per board, again when the offset changes."""
+    import time
+
+    from .monitor.alarms import clock_text, samples_ahead
+
+    for who, offset in samples_ahead(newest, time.time()).items():
+        if abs(offset - said.get(who, float("-inf"))) > 600:
+            said[who] = offset
+            log.warning("ALARM %s", clock_text(who, offset, source_timezone))
 
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:

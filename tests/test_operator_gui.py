@@ -342,3 +342,34 @@ def test_viewer_keeps_following_the_other_boards_after_a_sample_from_the_future(
         conn.execute(insert, (now - 2, 1))
         conn.execute(insert, (now - 1, 1))
         assert poller.poll_once(conn) == 2  # board 1's new rows, although board 2 is "newer"
+
+
+def test_receive_service_logs_the_clock_alarm_and_stores_the_samples(db_url):
+    import psycopg
+
+    from helpers import LineClient, mpp
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "perocube_desktop", "receive", "--db", db_url, "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        deadline = time.monotonic() + 120
+        while "receiving on" not in (line := proc.stdout.readline()):
+            assert line and time.monotonic() < deadline, "receive did not start"
+        c = LineClient(port)
+        assert c.request(mpp(time.time() + 3600, board=5, channel=1)) == "ACK 1"
+        c.close()
+        deadline = time.monotonic() + 60
+        while "ALARM board 5: samples 60 min ahead" not in log_text():
+            assert time.monotonic() < deadline and proc.poll() is None, log_text()[-2000:]
+            time.sleep(0.5)
+        assert "source_timezone (UTC)" in log_text() and "-60" not in log_text()
+        with psycopg.connect(db_url) as conn:
+            deadline = time.monotonic() + 30
+            while conn.execute("SELECT count(*) FROM mpp_measurement WHERE tracking_channel_board = 5").fetchone()[0] != 1:
+                assert time.monotonic() < deadline
+                time.sleep(0.5)
+    finally:
+        proc.terminate()
+        assert proc.wait(60) == 0

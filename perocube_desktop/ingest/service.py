@@ -55,6 +55,12 @@ class IngestService:
         for r in requests:
             samples = r.samples
             if not samples:
+                # no Sample objects without a live tap (the `receive` service): each channel of the
+                # request at the request's newest time, enough for its clock check (cli._warn_samples_ahead)
+                if r.t_hi is not None:
+                    for pair in r.channels:
+                        if r.t_hi > channels.get(pair, 0):
+                            channels[pair] = r.t_hi
                 continue
             self.tap.extend(samples)
             if samples[0].kind == MPP:

@@ -131,24 +131,9 @@ class AlarmEngine:
         return out
 
     def _ahead(self, store: LiveStore, now: float, labels: dict[SeriesKey, str]) -> dict[tuple[SeriesKey | str, str], str]:
-        """Per board (or sensor): the newest sample furthest ahead of this PC's clock, if too far."""
-        ahead: dict[str, float] = {}
-        for key, latest in list(store.latest.items()):
-            offset = latest.t - now
-            if offset > FUTURE_TOLERANCE_S:
-                who = f"board {key.board}" if key.is_mpp else labels.get(key, str(key))
-                ahead[who] = max(offset, ahead.get(who, 0.0))
-        return {(who, "clock"): self.clock_text(who, offset) for who, offset in ahead.items()}
-
-    def clock_text(self, who: str, offset_s: float) -> str:
-        hours = round(offset_s / 3600)
-        size = f"{offset_s / 60:.0f} min" if offset_s < 5400 else f"{offset_s / 3600:.1f} h"
-        if 1 <= hours <= 14 and abs(offset_s - hours * 3600) <= 600:
-            cause = (f"receiver.source_timezone ({self.source_timezone}) is not the zone of the VI's local times "
-                     "(a whole-hour offset)")
-        else:
-            cause = "the LabVIEW PC's or this PC's clock is wrong (or a simulator runs with --speedup)"
-        return f"{who}: samples {size} ahead of this PC's clock. Likely cause: {cause}. Stored as sent"
+        newest = {key: latest.t for key, latest in list(store.latest.items())}
+        return {(who, "clock"): clock_text(who, offset, self.source_timezone)
+                for who, offset in samples_ahead(newest, now, labels).items()}
 
     def acknowledge(self, ident: tuple[SeriesKey | str, str]) -> None:
         alarm = self.alarms.get(ident)
@@ -159,3 +144,29 @@ class AlarmEngine:
 
     def for_key(self, key: SeriesKey | str) -> list[Alarm]:
         return [a for a in self.alarms.values() if a.key == key and (a.active or not a.acknowledged)]
+
+
+def samples_ahead(newest: dict[SeriesKey, float], now: float,
+                  labels: dict[SeriesKey, str] | None = None) -> dict[str, float]:
+    """Per board (or sensor), how far its newest sample is ahead of ``now`` when that is more than
+    FUTURE_TOLERANCE_S (the GUI's clock alarm and the ``receive`` service's log)."""
+    labels = labels or {}
+    ahead: dict[str, float] = {}
+    for key, t in newest.items():
+        offset = t - now
+        if offset > FUTURE_TOLERANCE_S:
+            who = f"board {key.board}" if key.is_mpp else labels.get(key, str(key))
+            ahead[who] = max(offset, ahead.get(who, 0.0))
+    return ahead
+
+
+def clock_text(who: str, offset_s: float, source_timezone: str) -> str:
+    """The clock alarm: who, how far ahead, the likely cause, and that the samples are kept."""
+    hours = round(offset_s / 3600)
+    size = f"{offset_s / 60:.0f} min" if offset_s < 5400 else f"{offset_s / 3600:.1f} h"
+    if 1 <= hours <= 14 and abs(offset_s - hours * 3600) <= 600:
+        cause = (f"receiver.source_timezone ({source_timezone}) is not the zone of the VI's local times "
+                 "(a whole-hour offset)")
+    else:
+        cause = "the LabVIEW PC's or this PC's clock is wrong (or a simulator runs with --speedup)"
+    return f"{who}: samples {size} ahead of this PC's clock. Likely cause: {cause}. Stored as sent"
