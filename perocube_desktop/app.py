@@ -308,6 +308,15 @@ class App:
         log.info("shutdown complete")
 
 
+def _smoke_problem(app: App) -> str | None:
+    """What makes a smoke test fail: no font (every text an empty box), or no database."""
+    from PySide6.QtGui import QFontDatabase
+
+    if not QFontDatabase.families():
+        return "Qt found no font: every text is an empty box (offscreen on Windows: QT_QPA_FONTDIR, qt_setup.py)"
+    return None if app.database_ok else f"the database never answered: {app.database_error}"
+
+
 def run_gui(args: argparse.Namespace, settings: Settings) -> int:
     """The GUI process: one per user and data folder, the App started and its window shown until
     it is closed (by the user, a signal or the end of a smoke test), then everything stopped."""
@@ -344,8 +353,7 @@ def run_gui(args: argparse.Namespace, settings: Settings) -> int:
     guard.listen(app._notifier.raise_window.emit)
     session.watch_stop_requests()
     if args.smoke_test is not None:
-        session.finish_after(args.smoke_test, args.screenshot,
-                             lambda: None if app.database_ok else f"the database never answered: {app.database_error}")
+        session.finish_after(args.smoke_test, args.screenshot, lambda: _smoke_problem(app))
     qt_app.aboutToQuit.connect(app.stop)
     qt_app.exec()
     app.stop()

@@ -40,7 +40,8 @@ trap cleanup EXIT
 
 winpath() { timeout 60 winepath -w "$1" 2>/dev/null | tr -d '\r'; }
 
-# wrun SECONDS PROGRAM ARGS...: a Windows program under Wine, time-limited, output through a pipe.
+# wrun SECONDS PROGRAM ARGS...: a Windows program under Wine, time-limited, stdout and stderr each
+# through a pipe (line by line, CR removed).
 # Environment: QT_* are passed as WINEKEEP_QT_* (Gap: Wine drops QT_* variables; the prefix's
 # sitecustomize.py restores them); the host's pip settings are not the Windows pip's.
 wrun() {
@@ -50,7 +51,7 @@ wrun() {
   set +e
   env -u PIP_FIND_LINKS -u PIP_CERT -u PIP_CONSTRAINT -u PIP_CONFIG_FILE -u PYTHONPATH -u VIRTUAL_ENV \
     PIP_CONFIG_FILE=NUL PYTHONUTF8=1 PYTHONIOENCODING=utf-8 "${keep[@]}" \
-    timeout -k 15 "$seconds" wine "$@" 2>&1 | tr -d '\r'
+    timeout -k 15 "$seconds" wine "$@" 2> >(sed -u 's/\r$//' >&2) | sed -u 's/\r$//'
   local rc=${PIPESTATUS[0]}
   set -e
   return "$rc"
