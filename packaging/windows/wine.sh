@@ -37,6 +37,7 @@ log() { printf '[wine.sh %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 2; }
 cleanup() { timeout 30 wineserver -k >/dev/null 2>&1 || true; }
 trap cleanup EXIT
+trap 'exit 143' TERM INT  # killed by a time limit: the EXIT trap still stops the Wine server
 
 winpath() { timeout 60 winepath -w "$1" 2>/dev/null | tr -d '\r'; }
 
@@ -50,7 +51,7 @@ wrun() {
   for var in $(compgen -e | grep '^QT_' || true); do keep+=("WINEKEEP_$var=${!var}"); done
   set +e
   env -u PIP_FIND_LINKS -u PIP_CERT -u PIP_CONSTRAINT -u PIP_CONFIG_FILE -u PYTHONPATH -u VIRTUAL_ENV \
-    PIP_CONFIG_FILE=NUL PYTHONUTF8=1 PYTHONIOENCODING=utf-8 "${keep[@]}" \
+    PIP_CONFIG_FILE=NUL PYTHONUTF8=1 PYTHONIOENCODING=utf-8 PYTHONUNBUFFERED=1 "${keep[@]}" \
     timeout -k 15 "$seconds" wine "$@" 2> >(sed -u 's/\r$//' >&2) | sed -u 's/\r$//'
   local rc=${PIPESTATUS[0]}
   set -e
