@@ -13,8 +13,8 @@ prefix_pids() {
   local pid cmd
   for pid in $(pgrep -f -- "$1" || true); do
     [ -r "/proc/$pid/environ" ] || continue
-    tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "WINEPREFIX=$WINEPREFIX" || continue
-    cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
+    tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qx "WINEPREFIX=$WINEPREFIX" || continue
+    cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || continue
     local all=1 part
     for part in "$@"; do [[ "$cmd" == *"$part"* ]] || all=0; done
     [ "$all" = 1 ] && echo "$pid"
