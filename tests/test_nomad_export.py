@@ -137,6 +137,14 @@ def test_sample_devices_exported_with_the_report_figures(imported, tmp_path):
     text = zf.read("README.md").decode()
     assert __version__ in text and "experiment TandemPV" in text and "to add" in text
     assert any("OK_240309_01" in x and "no data" in x for x in result.left_out)
+
+
+def test_sample_archives_pass_nomads_parser_and_normalizers(imported, tmp_path):
+    sel = Selection(experiment="TandemPV")
+    report = build(imported, sel, ReportSettings())
+    data = [p for p in report.pixels if p.device == "OK_240415_02" and p.has_data]
+    zf = zipfile.ZipFile(export_nomad(imported, sel, ReportSettings(), tmp_path / "upload.zip").path)
+    st = _archives(zf)["OK_240415_02/OK_240415_02_solar_cell.archive.json"]["data"]["stability"]
     extracted = tmp_path / "x"
     zf.extractall(extracted)
     files = sorted(extracted.rglob("*.archive.json"))

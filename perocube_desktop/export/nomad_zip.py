@@ -250,7 +250,8 @@ def export_nomad(conninfo: str, sel: Selection, settings: ReportSettings, out: P
     out.parent.mkdir(parents=True, exist_ok=True)
     part = out.with_name(out.name + ".part")
     try:
-        with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf, \
+        # deflate level 1: 4x less CPU than the default 6 on the raw CSVs (150 vs 36 MB/s), 13 % larger
+        with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED, allowZip64=True, compresslevel=1) as zf, \
                 psycopg.connect(conninfo, connect_timeout=10, application_name="perocube-nomad") as conn:
             w = _Writer(zf, result)
             for device in devices:
