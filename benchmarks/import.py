@@ -11,8 +11,9 @@ machine's load affects all three alike, each into a fresh migrated database:
   row, and its row-marking triggers), no rollup refresh, no cleaning, no bookkeeping.
 * **import**: ``run_import`` of the folder (cleaning, de-duplication, bookkeeping, rollups refreshed).
 
-Printed: each figure with the 1-minute load average, the ratio of the import to each floor per
-round, and a summary per backend (medians). Then, on the last round's database: rollups checked
+Printed: each figure with the 1-minute load average and the CPU time it cost per row (the whole
+server's processes plus this process, i.e. the importer's Python: a cost the machine's load barely
+moves), the ratio of the import to each floor per round, and a summary per backend (medians). Then, on the last round's database: rollups checked
 against a fresh aggregate of the raw rows, re-import of the unchanged folder (s), and import after
 appending 1 % new rows to every file (s). Targets: import >= 0.8 of the bare floor on both
 backends; unchanged <= 1 s; appended 1 % <= 2 s.
@@ -35,6 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import psutil
 import psycopg
 from _common import scratch_database
 from psycopg import sql
@@ -62,6 +64,41 @@ def write_channel(path: Path, start: datetime, n: int, interval: int, seed: int,
                                                  np.char.mod("%.6f", i)), "\t"), np.char.mod("%.6f", v))
     with path.open("a", encoding="ascii") as fh:
         fh.write("\n".join(lines.tolist()) + "\n")
+
+
+class ServerCPU:
+    """CPU seconds of the whole server on this machine (postmaster's reaped children plus the live
+    ones): a cost the machine's load barely moves, unlike wall-clock time. None when the server is
+    not a local process."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.postmaster: psutil.Process | None = None
+        with psycopg.connect(admin_url) as conn:
+            try:
+                self.postmaster = psutil.Process(conn.info.backend_pid).parent()
+            except (psutil.Error, ValueError):
+                self.postmaster = None
+
+    def seconds(self) -> float | None:
+        if self.postmaster is None:
+            return None
+        t = self.postmaster.cpu_times()
+        total = t.children_user + t.children_system
+        for child in self.postmaster.children():
+            with contextlib.suppress(psutil.Error):
+                c = child.cpu_times()
+                total += c.user + c.system
+        return total
+
+
+@contextlib.contextmanager
+def cpu_us_per_row(server: ServerCPU, total: int, out: dict[str, float], key: str):
+    """CPU µs per row of the server and of this process (the importer's Python) over the block."""
+    s0, c0 = server.seconds(), time.process_time()
+    yield
+    s1, c1 = server.seconds(), time.process_time()
+    if s0 is not None and s1 is not None:
+        out[key] = ((s1 - s0) + (c1 - c0)) / total * 1e6
 
 
 def load() -> str:
@@ -92,7 +129,7 @@ def payloads(files: list[Path]) -> list[bytes]:
     return out
 
 
-def copy_seconds(url: str, data: list[bytes], table: str, timescaledb: bool) -> float:
+def copy_seconds(url: str, data: list[bytes], table: str, timescaledb: bool, cpu_block=contextlib.nullcontext) -> float:
     """Seconds for a raw COPY of every file, one transaction each with asynchronous commit (as the
     importer's chunks), into ``table`` (``bare_mpp`` is created here; else the app's table)."""
     with psycopg.connect(url, autocommit=True) as conn:
@@ -106,14 +143,19 @@ def copy_seconds(url: str, data: list[bytes], table: str, timescaledb: bool) -> 
             conn.execute("SELECT perocube_hold_compression(false)")  # no compression racing the floor
             conn.execute("INSERT INTO mpp_tracking_channel (board, channel) SELECT b, c FROM generate_series(1, 8) b,"
                          " generate_series(1, 8) c ON CONFLICT DO NOTHING")
-        t = time.perf_counter()
-        for payload in data:
-            with conn.transaction(), conn.cursor() as cur:
-                cur.execute("SET LOCAL synchronous_commit = off")
-                with cur.copy(sql.SQL("COPY {} {} FROM STDIN (FORMAT csv, DELIMITER E'\\t')").format(
-                        sql.Identifier(table), sql.SQL(COLUMNS))) as cp:
-                    cp.write(payload)
-        return time.perf_counter() - t
+        with cpu_block():
+            t = time.perf_counter()
+            copy_all(conn, data, table)
+            return time.perf_counter() - t
+
+
+def copy_all(conn: psycopg.Connection, data: list[bytes], table: str) -> None:
+    for payload in data:
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute("SET LOCAL synchronous_commit = off")
+            with cur.copy(sql.SQL("COPY {} {} FROM STDIN (FORMAT csv, DELIMITER E'\\t')").format(
+                    sql.Identifier(table), sql.SQL(COLUMNS))) as cp:
+                cp.write(payload)
 
 
 def rollups_exact(url: str) -> str:
@@ -143,23 +185,29 @@ def one_round(name: str, admin: str, ts: bool, data: list[bytes], root: Path, to
     """Bare floor, app floor and import, one after the other on one server; with ``keep`` the
     import's database stays (until that stack closes) for the follow-ups."""
     out: dict[str, float] = {}
+    cpu = ServerCPU(admin)
+
+    def cpu_note(key: str) -> str:
+        return f"   CPU {out[key]:.2f} µs/row" if key in out else ""
+
     with fresh_database(admin, migrated=False) as url:
-        out["bare"] = total / copy_seconds(url, data, "bare_mpp", ts)
-    print(f"  {name:18s} bare floor   {out['bare']:>10,.0f} rows/s   {load()}", flush=True)
+        out["bare"] = total / copy_seconds(url, data, "bare_mpp", ts, lambda: cpu_us_per_row(cpu, total, out, "bare_cpu"))
+    print(f"  {name:18s} bare floor   {out['bare']:>10,.0f} rows/s   {load()}{cpu_note('bare_cpu')}", flush=True)
     with fresh_database(admin) as url:
-        out["app"] = total / copy_seconds(url, data, "mpp_measurement", ts)
-    print(f"  {name:18s} app floor    {out['app']:>10,.0f} rows/s   {load()}", flush=True)
+        out["app"] = total / copy_seconds(url, data, "mpp_measurement", ts, lambda: cpu_us_per_row(cpu, total, out, "app_cpu"))
+    print(f"  {name:18s} app floor    {out['app']:>10,.0f} rows/s   {load()}{cpu_note('app_cpu')}", flush=True)
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(fresh_database(admin))
         opts = ImportOptions() if loaders is None else ImportOptions(loaders=loaders)
-        t = time.perf_counter()
-        summary = run_import(url, root, opts)
-        el = time.perf_counter() - t
+        with cpu_us_per_row(cpu, total, out, "import_cpu"):
+            t = time.perf_counter()
+            summary = run_import(url, root, opts)
+            el = time.perf_counter() - t
         assert summary.inserted["mpp"] == total, summary.inserted
         out["import"] = total / el
-        print(f"  {name:18s} import       {out['import']:>10,.0f} rows/s   {load()}   = {out['import'] / out['bare']:.2f}"
-              f" of the bare floor, {out['import'] / out['app']:.2f} of the app floor (rollups {summary.rollup_seconds:.2f}"
-              f" s of {el:.2f} s)", flush=True)
+        print(f"  {name:18s} import       {out['import']:>10,.0f} rows/s   {load()}{cpu_note('import_cpu')}"
+              f"   = {out['import'] / out['bare']:.2f} of the bare floor, {out['import'] / out['app']:.2f} of the app"
+              f" floor (rollups after the load {summary.rollup_seconds:.2f} s of {el:.2f} s)", flush=True)
         if keep is not None:
             keep.push(stack.pop_all())
             return out, url
@@ -234,13 +282,17 @@ def main() -> None:
                 if url is not None:
                     kept[name] = url
         print(f"summary (median of {args.rounds} rounds; ratio = import / floor of the same round), {load()}")
-        print("| backend | bare floor rows/s | app floor rows/s | import rows/s | import / bare | import / app |")
-        print("|---|---:|---:|---:|---:|---:|")
+        print("| backend | bare floor rows/s | app floor rows/s | import rows/s | import / bare | import / app |"
+              " CPU µs/row bare / app / import (server + importer) |")
+        print("|---|---:|---:|---:|---:|---:|---|")
         for name, rs in results.items():
             med = {k: statistics.median(x[k] for x in rs) for k in ("bare", "app", "import")}
             rb = statistics.median(x["import"] / x["bare"] for x in rs)
             ra = statistics.median(x["import"] / x["app"] for x in rs)
-            print(f"| {name} | {med['bare']:,.0f} | {med['app']:,.0f} | {med['import']:,.0f} | **{rb:.2f}** | {ra:.2f} |")
+            cpus = " / ".join(f"{statistics.median(x[k] for x in rs):.2f}" if all(k in x for x in rs) else "–"
+                              for k in ("bare_cpu", "app_cpu", "import_cpu"))
+            print(f"| {name} | {med['bare']:,.0f} | {med['app']:,.0f} | {med['import']:,.0f} | **{rb:.2f}** | {ra:.2f} |"
+                  f" {cpus} |")
         for name, url in kept.items():
             unchanged(name, url, work / "lab")
         extra = max(n // 100, 1)
