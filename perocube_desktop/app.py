@@ -259,10 +259,12 @@ class App:
         try:
             server = ApiServer(self.target.conninfo, self.settings, api.host, api.port)
             server.start()
-        except ApiConfigError as exc:
+        except ApiConfigError as exc:  # e.g. a busy port, naming what holds it
             if server is not None:
                 server.stop()
             log.error("%s", exc)
+            if self.window is not None:  # the settings dialog's switch: the status bar says it too
+                self.window.show_error(str(exc))
             return str(exc)
         self.api = server
         return None

@@ -6,13 +6,11 @@ import argparse
 import logging
 import signal
 import sys
-import threading
 import warnings
 from pathlib import Path
 
-from . import __version__, config, paths
+from . import __version__, config, interrupt, paths
 from .config import ConfigError, Settings, UserError
-from .errors import first_line
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speedup", type=float, default=1.0, help="simulated seconds per real second")
     p.add_argument("--framing", choices=["line", "vi", "vi-per-message"], default="line",
                    help="line protocol, or like the lab's VIs: bare JSON and 3-byte replies (docs/labview.md)")
+    p.add_argument("--give-up-after", type=float, default=30.0, metavar="S",
+                   help="no receiver accepts a connection for S seconds: stop with an error (default 30)")
 
     p = sub.add_parser("import", help="import historical data folders and the logbook")
     _add_db(p)
-    p.add_argument("folder", type=Path)
+    p.add_argument("folder", help="the lab folder (holding data* folders and the logbook)")
     p.add_argument("--timezone", default="UTC", help="time zone of naive timestamps (default UTC)")
     p.add_argument("--dry-run", action="store_true", help="scan and count, write nothing")
     p.add_argument("--no-logbook", action="store_true", help="skip logbook workbooks")
@@ -206,34 +206,45 @@ def _database(args: argparse.Namespace, settings: Settings, migrate: bool = True
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
-    from .db import migrate as mig, tools
-
     target = _database(args, settings, migrate=False)
+    again = f"run 'perocube-desktop db {args.db_command}{' ' + str(args.file) if 'file' in args else ''}' again"
+    said = {"migrate": f"each migration is one transaction: those applied so far stay, the one running was rolled "
+                       f"back; {again}",
+            "backup": f"no backup was written to {getattr(args, 'file', '')}; {again}",
+            "restore": f"the database holds what it held before, unless the backup uses TimescaleDB (then it is "
+                       f"partly restored); {again} (it replaces everything)"}
     try:
-        if args.db_command == "migrate":
-            result = mig.migrate(target.conninfo, settings.database.compress_after_days)
-            for notice in result.notices:
-                print(f"  {notice}")
-            if result.problem:
-                print(f"warning: {result.problem}")
-            print(f"{target.description}: schema at version {result.version}"
-                  + (f" (applied {', '.join(map(str, result.applied))})" if result.applied else " (already current)"))
-        elif args.db_command == "status":
-            from .db import status as db_status
-
-            print("\n".join(db_status.report_lines(target.conninfo, target.description)))
-        else:
-            major = _server_major(target.conninfo)
-            fn = tools.backup if args.db_command == "backup" else tools.restore
-            try:
-                exe = fn(target.conninfo, args.file, major)
-            except (FileNotFoundError, tools.ToolError) as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 2
-            print(f"{args.db_command} of {target.description} {'to' if fn is tools.backup else 'from'} "
-                  f"{args.file} done with {exe}")
+        with interrupt.describe(said.get(args.db_command, f"nothing was changed; {again}")):
+            return _db_action(args, settings, target)
     finally:
         target.stop()
+
+
+def _db_action(args: argparse.Namespace, settings: Settings, target) -> int:
+    from .db import migrate as mig, tools
+
+    if args.db_command == "migrate":
+        result = mig.migrate(target.conninfo, settings.database.compress_after_days)
+        for notice in result.notices:
+            print(f"  {notice}")
+        if result.problem:
+            print(f"warning: {result.problem}")
+        print(f"{target.description}: schema at version {result.version}"
+              + (f" (applied {', '.join(map(str, result.applied))})" if result.applied else " (already current)"))
+    elif args.db_command == "status":
+        from .db import status as db_status
+
+        print("\n".join(db_status.report_lines(target.conninfo, target.description)))
+    else:
+        major = _server_major(target.conninfo)
+        fn = tools.backup if args.db_command == "backup" else tools.restore
+        try:
+            exe = fn(target.conninfo, args.file, major)
+        except (FileNotFoundError, tools.ToolError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"{args.db_command} of {target.description} {'to' if fn is tools.backup else 'from'} "
+              f"{args.file} done with {exe}")
     return 0
 
 
@@ -242,57 +253,6 @@ def _server_major(conninfo: str) -> int:
 
     with psycopg.connect(conninfo) as conn:
         return conn.info.server_version // 10000
-
-
-def cmd_receive(args: argparse.Namespace, settings: Settings) -> int:
-    import psycopg
-
-    from . import shutdown
-    from .db import connection, migrate as mig
-    from .ingest.service import IngestService
-
-    target = connection.resolve(settings, args.db)
-    stop = threading.Event()
-    stopped = threading.Event()
-    shutdown.install(lambda _reason: stop.set(), stopped)
-    database_ok = True
-    try:
-        try:
-            mig.migrate(target.conninfo, settings.database.compress_after_days)
-        except psycopg.OperationalError as exc:
-            # a lab PC that boots before the network: receive and ACK into the buffer, write later
-            database_ok = False
-            reason = first_line(exc)
-            log.warning("database not reachable (%s): receiving into the local buffer, retrying", reason)
-            print(f"database not reachable ({reason}): receiving into the local buffer and retrying", flush=True)
-        service = IngestService(settings, target.conninfo, buffer_file=args.buffer, port=args.port, host=args.host,
-                                allow=args.allow, tap_size=0)
-        try:
-            service.start()
-        except OSError as exc:
-            service.stop(0)
-            address = f"{args.host or settings.receiver.host}:{args.port or settings.receiver.port}"
-            print(f"error: cannot listen on {address}: {exc.strerror or exc}. Another receiver (the GUI or a "
-                  "'receive' service) probably has it: stop that one, or choose another --port", file=sys.stderr)
-            return 2
-        try:
-            if not database_ok:
-                connection.migrate_when_reachable(target.conninfo, settings.database.compress_after_days, stop)
-            print(f"receiving on {service.receiver.address}, writing to {target.description}", flush=True)
-            clock_said: dict[str, float] = {}
-            while not stop.wait(10):
-                st = service.status()
-                log.info("clients %d, %.0f rows/s, %d buffered, database %s%s", st.clients, st.rows_per_s,
-                         st.buffered_rows, st.db_state, f" ({st.db_error})" if st.db_error else "")
-                _warn_samples_ahead(st.last_sample, settings.receiver.source_timezone, clock_said)
-        finally:
-            log.info("shutdown: flushing the buffer and stopping the receiver")
-            service.stop()
-    finally:
-        target.stop()
-        log.info("shutdown complete")
-        stopped.set()
-    return 0
 
 
 def _warn_samples_ahead(newest, source_timezone: str, said: dict[str, float]) -> None:
@@ -305,18 +265,6 @@ def _warn_samples_ahead(newest, source_timezone: str, said: dict[str, float]) ->
         if abs(offset - said.get(who, float("-inf"))) > 600:
             said[who] = offset
             log.warning("ALARM %s", clock_text(who, offset, source_timezone))
-
-
-def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from .ingest.simulator import SimConfig, Simulator
-
-    sim = Simulator(SimConfig(args.host, args.port, args.boards, args.channels, args.interval, args.duration,
-                              args.speedup, framing=args.framing))
-    signal.signal(signal.SIGINT, lambda *_: sim.stop())
-    signal.signal(signal.SIGTERM, lambda *_: sim.stop())
-    stats = sim.run()
-    print(f"sent {stats.messages} messages, {stats.rows} rows, {stats.errors} errors")
-    return 0
 
 
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
@@ -406,7 +354,15 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from .export.cli import run as run_export
 
         return run_export(args, settings)
-    handlers = {"db": cmd_db, "receive": cmd_receive, "simulate": cmd_simulate, "config": cmd_config}
+    if args.command in ("receive", "simulate"):
+        from .ingest import cli as ingest_cli
+
+        if args.command == "simulate":
+            return ingest_cli.run_simulate(args, settings)
+        clock_said: dict[str, float] = {}
+        return ingest_cli.run_receive(args, settings, on_status=lambda st: _warn_samples_ahead(
+            st.last_sample, settings.receiver.source_timezone, clock_said))
+    handlers = {"db": cmd_db, "config": cmd_config}
     return handlers[args.command](args, settings)
 
 
@@ -442,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    if args.command is not None:  # the GUI has its own orderly stop (shutdown, ui.session)
+        interrupt.install()
     try:
         paths.check_installation()  # a frozen app or broken install without its SQL/resources says so
         settings = _settings(args)
@@ -449,6 +407,10 @@ def main(argv: list[str] | None = None) -> int:
 
         logging_setup.configure(settings, console=args.command is not None)
         return _run(args, settings)
+    except KeyboardInterrupt as exc:  # interrupt.Interrupted, or a Ctrl-C before the handlers were in place
+        signum = exc.signum if isinstance(exc, interrupt.Interrupted) else signal.SIGINT
+        print(interrupt.message(signum), file=sys.stderr)
+        return interrupt.exit_code(signum)
     except Exception as exc:
         code = _error_exit(exc)
         if code is None:

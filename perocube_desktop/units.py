@@ -10,3 +10,8 @@ def duration_hours(text: str) -> float:
         if t.endswith(suffix):
             return float(t[: -len(suffix)]) * factor
     return float(t)
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 device', '2 devices' (``many`` for an irregular plural)."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"

@@ -28,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from .. import interrupt, ports
     from ..db import connection, migrate
     from .server import ApiConfigError, new_token, serve_forever, token_for
 
@@ -51,15 +52,25 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except ApiConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    target = connection.resolve(settings, getattr(args, "db", None))
-    try:
-        if target.embedded is not None:  # ours: bring it to the current schema
-            migrate.migrate(target.conninfo, settings.database.compress_after_days)
-        print(f"read API on http://{host}:{port} (docs at /docs) reading {target.description}", flush=True)
-        serve_forever(target.conninfo, settings, host, port)
-    except ApiConfigError as exc:
+    try:  # bound before anything claims success: a busy port is one line naming what holds it
+        sock = ports.listen(host, port, "the read API")
+    except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    finally:
-        target.stop()
+    with sock:
+        target = connection.resolve(settings, getattr(args, "db", None))
+        try:
+            if target.embedded is not None:  # ours: bring it to the current schema
+                migrate.migrate(target.conninfo, settings.database.compress_after_days)
+            signum = serve_forever(target.conninfo, settings, host, port, sock, on_listening=lambda: print(
+                f"read API on http://{host}:{port} (docs at /docs) reading {target.description}", flush=True))
+        except ApiConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            target.stop()
+    if signum is not None:
+        print(interrupt.message(signum, f"the read API on {host}:{port} stopped after answering its open requests; "
+                                        "start it again with 'perocube-desktop serve'"), file=sys.stderr)
+        return interrupt.exit_code(signum)
     return 0

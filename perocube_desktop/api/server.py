@@ -16,6 +16,7 @@ import signal
 import socket
 import threading
 
+from .. import interrupt, ports
 from ..config import Settings
 from .app import create_app
 from .common import ApiContext
@@ -90,23 +91,30 @@ def _uvicorn_config(app, host: str, port: int):
                           timeout_graceful_shutdown=5, limit_concurrency=64)
 
 
-def serve_forever(conninfo: str, settings: Settings, host: str, port: int) -> None:
-    """Foreground server (``perocube-desktop serve``); returns after SIGINT/SIGTERM."""
+def serve_forever(conninfo: str, settings: Settings, host: str, port: int, sock=None,
+                  on_listening=None) -> int | None:
+    """Foreground server (``perocube-desktop serve``) on ``sock`` (bound by ``ports.listen``, so the
+    port was checked before anything claimed success) or host:port; returns after SIGINT/SIGTERM with
+    that signal's number (None: it stopped otherwise)."""
     import uvicorn
 
     app, ctx = build_app(conninfo, settings, host)
     server = uvicorn.Server(_uvicorn_config(app, host, port))
-    # uvicorn handles SIGINT/SIGTERM while it runs and re-raises them afterwards: an orderly
-    # shutdown is a normal exit (0) here, as for `receive`
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, _frame: log.info("signal %s: read API stopped", signum))
+    # uvicorn handles SIGINT/SIGTERM while it runs, restores these handlers and raises the signal
+    # again after its orderly shutdown: they note it, and the caller reports it (exit 130/143)
+    caught: list[int] = []
+    for sig in interrupt.SIGNALS:
+        signal.signal(sig, lambda signum, _frame: caught.append(signum))
+    if on_listening is not None:
+        on_listening()
     try:
-        server.run()
+        server.run(sockets=[sock] if sock is not None else None)
     finally:
         ctx.pool.close()
     if not server.started:
         raise ApiConfigError(f"the read API could not listen on {host}:{port} (in use, or not an address of "
                              "this machine): choose another --host/--port")
+    return caught[0] if caught else None
 
 
 class ApiServer:
@@ -119,6 +127,7 @@ class ApiServer:
         app, self.ctx = build_app(conninfo, settings, host, pool_size=4)
         self.server = uvicorn.Server(_uvicorn_config(app, host, port))
         self.thread: threading.Thread | None = None
+        self.sock: socket.socket | None = None
         self.error: str | None = None
 
     @property
@@ -127,14 +136,12 @@ class ApiServer:
         return f"http://{host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> None:
-        # the port is checked here so that the caller gets the error, not only the log
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        with socket.socket(family) as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind((self.host, self.port))
-            except OSError as exc:
-                raise ApiConfigError(f"the read API cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
+        # bound here, so that the caller gets the error (a busy port names its holder), not only the log
+        try:
+            self.sock = ports.listen(self.host, self.port, "the read API",
+                                     "stop that one, or choose another port in Settings -> Read API")
+        except OSError as exc:
+            raise ApiConfigError(str(exc)) from None
         self.thread = threading.Thread(target=self._run, name="read-api", daemon=True)
         self.thread.start()
         deadline = threading.Event()
@@ -148,7 +155,7 @@ class ApiServer:
 
     def _run(self) -> None:
         try:
-            self.server.run()
+            self.server.run(sockets=[self.sock] if self.sock is not None else None)
         except BaseException as exc:  # SystemExit from uvicorn on bind errors included
             self.error = f"the read API stopped: {exc}"
             log.error(self.error)
@@ -158,3 +165,5 @@ class ApiServer:
         if self.thread is not None:
             self.thread.join(timeout)
         self.ctx.pool.close()
+        if self.sock is not None:
+            self.sock.close()

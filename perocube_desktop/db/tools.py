@@ -116,9 +116,17 @@ def backup(conninfo: str, file: Path, server_major: int | None = None) -> Path:
     """pg_dump in custom format; returns the pg_dump used."""
     major, _ts = _server(conninfo)
     exe = require_tool("pg_dump", server_major or major)
-    proc = _run([str(exe), "--format=custom", f"--file={file}", f"--dbname={conninfo}"], "pg_dump")
-    if proc.returncode != 0:
-        raise ToolError(f"pg_dump failed: {_errors(proc.stderr)}")
+    file = Path(file)
+    # written under a temporary name and renamed when pg_dump succeeded: a failure or a Ctrl-C (which
+    # ends pg_dump with us: subprocess.run kills its child) leaves no half-written backup behind
+    part = file.with_name(f".{file.name}.{os.getpid()}.partial")
+    try:
+        proc = _run([str(exe), "--format=custom", f"--file={part}", f"--dbname={conninfo}"], "pg_dump")
+        if proc.returncode != 0:
+            raise ToolError(f"pg_dump failed: {_errors(proc.stderr)}")
+        os.replace(part, file)
+    finally:
+        part.unlink(missing_ok=True)
     return exe
 
 
@@ -145,7 +153,9 @@ def restore(conninfo: str, file: Path, server_major: int | None = None) -> Path:
         return exe
     if ts_active:
         log.info("the backup was made without TimescaleDB; restoring it as plain tables")
-    proc = _run([str(exe), "--clean", "--if-exists", "--no-owner", f"--dbname={conninfo}", str(file)], "pg_restore")
+    # one transaction: an error or a Ctrl-C leaves the database as it was, never half replaced
+    proc = _run([str(exe), "--clean", "--if-exists", "--no-owner", "--single-transaction", f"--dbname={conninfo}",
+                 str(file)], "pg_restore")
     if proc.returncode != 0:
         raise ToolError(f"pg_restore failed: {_errors(proc.stderr)}")
     return exe
@@ -162,9 +172,11 @@ def _restore_timescaledb(conninfo: str, exe: Path, file: Path) -> None:
         except psycopg.errors.InsufficientPrivilege as exc:
             raise ToolError(f"restoring a TimescaleDB backup needs a role that may recreate the schema and the "
                             f"extension (the database owner with the extension's rights, or the DBA): {exc}") from exc
-    proc = _run([str(exe), "--no-owner", f"--dbname={conninfo}", str(file)], "pg_restore")
-    with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(catalog.q("timescaledb_restore_finish"))
+    try:
+        proc = _run([str(exe), "--no-owner", f"--dbname={conninfo}", str(file)], "pg_restore")
+    finally:  # also after a Ctrl-C: the database never stays in TimescaleDB's restoring mode
+        with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(catalog.q("timescaledb_restore_finish"))
     if proc.returncode != 0:
         errors = [ln for ln in proc.stderr.splitlines() if "error" in ln.lower()
                   and "already exists" not in ln and "must be owner of extension" not in ln]

@@ -35,7 +35,7 @@ def _selection(args):
     from ..stats.report import Selection
 
     return Selection(device=args.device, experiment=args.experiment, project=args.project,
-                     start=parse_time(args.start), end=parse_time(args.end))
+                     start=parse_time(args.start), end=parse_time(args.end, "--to"))
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

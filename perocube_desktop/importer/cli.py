@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 
+from .. import interrupt
 from ..config import Settings, check_timezone
 from .engine import ImportOptions, Progress, run_import
+from .scan import check_folder, require_lab_files, scan
 
 
 class TerminalProgress:
@@ -37,38 +40,54 @@ def run(args, settings: Settings) -> int:
     from ..db.connection import open_database
 
     check_timezone(args.timezone, "--timezone")
-    if not args.folder.is_dir():
-        print(f"error: {args.folder} is not a folder", file=sys.stderr)
-        return 2
+    folder = check_folder(args.folder, relative_ok=True)  # the shell's working folder is the user's choice
+    scanned = scan(folder)
+    require_lab_files(scanned)  # before the database: a folder with no lab file is an error, not "0 imported"
     target = open_database(settings, getattr(args, "db", None))
+    cancel = threading.Event()
+    resume = f"run 'perocube-desktop import {folder}' again to import the rest"
     try:
         bar = None if args.json else TerminalProgress()
-        summary = run_import(target.conninfo, args.folder,
-                             ImportOptions(timezone=args.timezone, dry_run=args.dry_run,
-                                           include_logbook=not args.no_logbook),
-                             progress=bar)
+        with interrupt.describe(f"the chunks committed so far are kept; {resume}"), \
+                interrupt.cooperative(lambda _sig: cancel.set(), "after the current chunk") as stop:
+            summary = run_import(target.conninfo, folder,
+                                 ImportOptions(timezone=args.timezone, dry_run=args.dry_run,
+                                               include_logbook=not args.no_logbook),
+                                 progress=bar, cancel=cancel, scanned=scanned)
         if bar:
             bar.done()
     finally:
         target.stop()
+    if stop.signum is not None:
+        done = "nothing written (dry run)" if summary.dry_run else (
+            f"{summary.files['imported']} of {len(scanned.files)} files imported, "
+            f"{sum(summary.inserted.values()):,} rows inserted")
+        print(interrupt.message(stop.signum, f"{done}; {resume}"), file=sys.stderr)
+        return interrupt.exit_code(stop.signum)
     if args.json:
         data = summary.to_json()
-        # per file: inserted + duplicates + bad_lines = lines (every line of every matching file)
+        # per file: inserted + duplicates + bad_lines + blank_lines + incomplete_last_line = lines
         data["files_detail"] = data.pop("outcomes")
         print(json.dumps(data, indent=1, default=str))
         return 0
+    _print_summary(summary)
+    return 0
+
+
+def _print_summary(summary) -> None:
     print(f"{'DRY RUN: nothing written. ' if summary.dry_run else ''}"
           f"{summary.files['imported']} files imported, {summary.files['unchanged']} unchanged, "
           f"{summary.files['skipped']} skipped, in {summary.seconds:.1f} s")
     for kind in summary.inserted:
         print(f"  {kind:<12} inserted {summary.inserted[kind]:>10,}   duplicates skipped {summary.duplicates[kind]:>8,}")
-    print(f"  lines read {summary.lines:,} = inserted + duplicates + {summary.bad_lines:,} not imported "
-          "(quarantined, blank, or a last line still being written); "
-          f"logbook: {summary.logbook}")
+    print(f"  lines read {summary.lines:,} = inserted + duplicates + {summary.bad_lines:,} refused (quarantined, "
+          f"listed below) + {summary.blank_lines:,} blank + {summary.incomplete_lines:,} cut last lines "
+          "(left for the next import)")
+    print(f"  logbook: {summary.logbook_text()}")
     for s in summary.skipped_files:
         print(f"  skipped {s['file']}: {s['reason']}")
     for p in summary.problems[:50]:
         print(f"  {p.file}:{p.line or ''}: {p.reason}")
     if len(summary.problems) > 50:
-        print(f"  ... {len(summary.problems) - 50} more problems (use --json for all)")
-    return 0
+        print(f"  ... {len(summary.problems) - 50} more problems (--json lists them; every refused line is in the "
+              "quarantine with its reason: Log panel)")

@@ -33,7 +33,7 @@ from .plan import FilePlan, plan_file
 from .preview import PreviewRow, preview
 from ..protocol import KINDS
 from .results import ImportOptions, ImportSummary, Problem, Progress, summary_csv
-from .scan import LabFile, ScanResult, scan
+from .scan import LabFile, ScanResult, require_lab_files, scan
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +48,13 @@ def run_import(
     cancel: threading.Event | None = None,
     scanned: ScanResult | None = None,
 ) -> ImportSummary:
-    """Import a folder. Raises FileNotFoundError (no folder) or psycopg.OperationalError (no database)."""
+    """Import a folder. Raises FileNotFoundError (no folder), scan.ImportFolderError (no lab file in it)
+    or psycopg.OperationalError (no database)."""
     opts = opts or ImportOptions()
     cancel = cancel or threading.Event()
     t0 = time.perf_counter()
     result = scanned or scan(root)
+    require_lab_files(result)
     summary = ImportSummary(dry_run=opts.dry_run)
     summary.files["skipped"] = len(result.skipped)
     summary.skipped_files = [{"file": s.rel, "reason": s.reason} for s in result.skipped]

@@ -97,7 +97,7 @@ def file_steps(loader: Loader, f: LabFile, opts: ImportOptions, summary: ImportS
         out.lines += cleaned.lines
         out.good += cleaned.good
         out.inserted += inserted
-        out.bad_lines += cleaned.bad_count + cleaned.blank
+        out.bad_lines += cleaned.bad_count
         out.blank_lines += cleaned.blank
         if loader.on_committed is not None and not opts.dry_run:
             loader.on_committed()
@@ -114,9 +114,8 @@ def file_steps(loader: Loader, f: LabFile, opts: ImportOptions, summary: ImportS
         conn.execute(queries.get("import", "finish_imported_file"), (plan.end + plan.tail, str(f.path)))
     if plan.tail:
         out.message = f"last line incomplete ({plan.tail} bytes), left for the next import"
-        # every line is accounted for: inserted + duplicates + bad_lines = lines
+        # every line is accounted for: inserted + duplicates + bad + blank + incomplete = lines
         out.lines += 1
-        out.bad_lines += 1
         out.incomplete_last_line = 1
         summary.problems.append(Problem(f.rel, (plan.line_end or 0) + 1, out.message))
     if opts.dry_run:
@@ -139,6 +138,8 @@ def count_outcome(summary: ImportSummary, f: LabFile, out: FileOutcome) -> None:
     summary.inserted[f.kind] += out.inserted
     summary.duplicates[f.kind] += out.duplicates
     summary.bad_lines += out.bad_lines
+    summary.blank_lines += out.blank_lines
+    summary.incomplete_lines += out.incomplete_last_line
     summary.lines += out.lines
 
 

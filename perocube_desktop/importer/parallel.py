@@ -152,9 +152,13 @@ def import_parallel(conninfo: str, on_committed, timescaledb: bool, data_files: 
             if progress:
                 progress(state)
 
+    conns: list[psycopg.Connection] = []
+
     def work(w: int) -> None:
         with psycopg.connect(conninfo, connect_timeout=10, application_name=f"perocube-import-{w}",
                              autocommit=True) as c:
+            with lock:
+                conns.append(c)
             ld = Loader(c, opts.timezone)
             ld.on_committed = on_committed
             either = _Either(cancel, stop)
@@ -169,7 +173,12 @@ def import_parallel(conninfo: str, on_committed, timescaledb: bool, data_files: 
     try:
         with ThreadPoolExecutor(max_workers=n, thread_name_prefix="import-load") as pool:
             futures = [pool.submit(work, w) for w in range(n)]
-            wait(futures, return_when=FIRST_EXCEPTION)
+            try:
+                wait(futures, return_when=FIRST_EXCEPTION)
+            except BaseException:  # a second Ctrl-C (interrupt.Interrupted): the loaders' statements end now
+                stop.set()
+                _cancel_statements(conns, lock)
+                raise
             stop.set()  # (the others have finished, or one failed: the rest stop after their chunk)
             for fut in futures:
                 fut.result()  # the first failure (a lost connection) is the caller's
@@ -181,6 +190,17 @@ def import_parallel(conninfo: str, on_committed, timescaledb: bool, data_files: 
         summary.cancelled = True  # (files no loader reached: the next import does them)
     order = {f.rel: i for i, f in enumerate(data_files)}
     summary.outcomes.sort(key=lambda o: order.get(o.file, len(order)))  # in scan order, as with one loader
+
+
+def _cancel_statements(conns: list[psycopg.Connection], lock: threading.Lock) -> None:
+    """Cancel what the loaders' connections are running (their chunk transactions roll back: the next
+    import resumes there), so that the pool's shutdown does not wait for a held lock or a long COPY."""
+    with lock:
+        for c in conns:
+            try:
+                getattr(c, "cancel_safe", c.cancel)()
+            except psycopg.Error as exc:  # a connection already closed: nothing of it runs
+                log.debug("cancel: %s", exc)
 
 
 class _Either(Cancel):

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..protocol import KINDS
+from ..units import plural
 
 CHUNK_BYTES = 4 << 20  # ~90,000 MPP lines: one transaction each; small enough for the loaders to go through time together
 
@@ -40,9 +41,11 @@ class FileOutcome:
     good: int = 0
     inserted: int = 0
     duplicates: int = 0
-    bad_lines: int = 0  # lines not imported: quarantined + blank + an incomplete last line
+    # every line of the file is one of: inserted, duplicate, bad (content refused: quarantined with its
+    # reason), blank, or an incomplete last line (left for the next import: LabVIEW may still be writing it)
+    bad_lines: int = 0
     blank_lines: int = 0
-    incomplete_last_line: int = 0  # 1: left for the next import (LabVIEW may still be writing it)
+    incomplete_last_line: int = 0
     mode: str = ""  # new | tail | rewritten
     message: str = ""
 
@@ -58,8 +61,10 @@ class Problem:
 class ImportSummary:
     inserted: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     duplicates: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
-    bad_lines: int = 0
-    lines: int = 0  # lines read: sum(inserted) + sum(duplicates) + bad_lines
+    bad_lines: int = 0  # lines with content that were refused, each quarantined with its reason
+    blank_lines: int = 0
+    incomplete_lines: int = 0  # cut last lines, left for the next import
+    lines: int = 0  # lines read: sum(inserted) + sum(duplicates) + bad_lines + blank_lines + incomplete_lines
     files: dict[str, int] = field(default_factory=lambda: {"imported": 0, "unchanged": 0, "skipped": 0})
     logbook: dict[str, int] = field(default_factory=lambda: {"devices": 0, "pixels": 0, "events": 0, "rows_skipped": 0})
     problems: list[Problem] = field(default_factory=list)
@@ -69,6 +74,12 @@ class ImportSummary:
     dry_run: bool = False
     seconds: float = 0.0
     rollup_seconds: float = 0.0
+
+    def logbook_text(self) -> str:
+        """The logbook's counts as a sentence (never a Python dict on a screen)."""
+        lb = self.logbook
+        return (f"{plural(lb['devices'], 'device')}, {plural(lb['pixels'], 'pixel')}, "
+                f"{plural(lb['events'], 'connection event')} new, {plural(lb['rows_skipped'], 'row')} left out")
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -82,10 +93,12 @@ def summary_csv(summary: ImportSummary, path: Path) -> None:
 
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["section", "file", "line", "kind", "inserted", "duplicates", "bad_lines", "status", "reason"])
+        w.writerow(["section", "file", "line", "kind", "inserted", "duplicates", "bad_lines", "blank_lines", "status",
+                    "reason"])
         for o in summary.outcomes:
-            w.writerow(["file", o.file, "", o.kind, o.inserted, o.duplicates, o.bad_lines, o.status, o.message])
+            w.writerow(["file", o.file, "", o.kind, o.inserted, o.duplicates, o.bad_lines, o.blank_lines, o.status,
+                        o.message])
         for p in summary.problems:
-            w.writerow(["problem", p.file, p.line or "", "", "", "", "", "", p.reason])
+            w.writerow(["problem", p.file, p.line or "", "", "", "", "", "", "", p.reason])
         for s in summary.skipped_files:
-            w.writerow(["skipped", s["file"], "", "", "", "", "", "skipped", s["reason"]])
+            w.writerow(["skipped", s["file"], "", "", "", "", "", "", "skipped", s["reason"]])

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import UserError
 from ..protocol import irradiance_sensor_uuid, temperature_sensor_uuid
 
 # as the lab's upload tools: searched anywhere in the name, whatever the extension or suffix
@@ -77,6 +78,58 @@ def classify(name: str) -> tuple[str, dict] | None:
 
 def _is_data(folder: str) -> bool:
     return folder.lower().startswith("data")
+
+
+#: what a lab folder holds (spec/lab-files.md), for the messages that say a folder holds none of it
+EXPECTED_FILES = ("data*/output_boardN_channelM…, data*/m7004_ID_….txt, data*/…_channel_N.txt, "
+                  "a logbook .xlsx")
+
+
+class ImportFolderError(UserError):
+    """The folder is not one to import: empty or relative text, missing, not a folder, no lab file in it."""
+
+
+def check_folder(text: str | None, relative_ok: bool = False) -> Path:
+    """The folder an operator typed or picked, as an absolute path; ImportFolderError (one line) if it
+    is no folder to import. Empty text is never one (``Path("")`` is the current folder); a relative
+    path only where the caller has a current folder the user chose (``relative_ok``: the command
+    line's working folder; never the GUI's, which is wherever the app was started from)."""
+    raw = (text or "").strip()
+    if not raw:
+        raise ImportFolderError("no folder given: choose the lab folder that holds the data* folders "
+                                "(or the logbook workbook)")
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        if not relative_ok:
+            raise ImportFolderError(f"{raw!r} is not a full path: choose the lab folder with Browse… "
+                                    "or type its full path")
+        path = Path.cwd() / path
+    if not path.exists():
+        raise ImportFolderError(f"{path} is not a folder (it does not exist): check the path")
+    if not path.is_dir():
+        raise ImportFolderError(f"{path} is not a folder: choose the folder that holds the data* folders")
+    return path
+
+
+def no_lab_files(result: ScanResult) -> str | None:
+    """None when the scan found a lab file to import; else one line saying what was expected and,
+    when it explains it, why what was there does not count."""
+    if result.files:
+        return None
+    why = ""
+    outside = [s for s in result.skipped if s.reason.startswith("not inside")]
+    empty = [s for s in result.skipped if s.reason == "empty file"]
+    if outside:
+        why = f" ({len(outside)} file(s) named like lab files are not inside a data* folder, e.g. {outside[0].rel})"
+    elif empty:
+        why = f" ({len(empty)} matching file(s) are empty, e.g. {empty[0].rel})"
+    return (f"no lab data files found under {result.root}: expected {EXPECTED_FILES}{why}; "
+            "choose the folder that holds them")
+
+
+def require_lab_files(result: ScanResult) -> None:
+    if (problem := no_lab_files(result)) is not None:
+        raise ImportFolderError(problem)
 
 
 def scan(root: Path, progress: Callable[[int, int], None] | None = None) -> ScanResult:

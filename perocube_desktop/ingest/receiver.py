@@ -15,12 +15,14 @@ quarantined. Nothing here touches Qt or PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import logging
 import threading
 from datetime import timezone
 from zoneinfo import ZoneInfo
 
+from .. import ports
 from ..framing import Frame
 from ..protocol import Request
 from .committer import Done, GroupCommitter, Quarantined
@@ -97,7 +99,7 @@ class Receiver:
             self.port = self._server.sockets[0].getsockname()[1]
             log.info("receiver listening on %s:%d", self.host, self.port)
         except OSError as exc:
-            self._start_error = OSError(f"receiver cannot listen on {self.host}:{self.port}: {exc.strerror}")
+            self._start_error = _listen_error(exc, self.host, self.port)
             self._ready.set()
             loop.close()
             return
@@ -149,3 +151,13 @@ class Receiver:
         if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
             addr = addr.ipv4_mapped
         return any(addr in net for net in self.allow)
+
+
+def _listen_error(exc: OSError, host: str, port: int) -> OSError:
+    """One line, the address once (asyncio's own message repeats it): a busy port names its holder."""
+    if exc.errno == errno.EADDRINUSE:
+        return ports.in_use_message(host, port, "the receiver", "another receiver (the GUI or a 'receive' service) "
+                                    "probably has it: stop that one, or choose another --port")
+    # asyncio: "error while attempting to bind on address (...): reason"
+    reason = (exc.strerror or str(exc)).rsplit("): ", 1)[-1]
+    return OSError(exc.errno, f"the receiver cannot listen on {host}:{port}: {reason}")

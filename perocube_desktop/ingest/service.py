@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import deque
 from pathlib import Path
 
 from ..config import Settings
 from ..protocol import MPP, Request, Sample
 from ..series_key import SeriesKey
-from ..status import IngestStatus
+from ..status import IngestStatus, RateMeter
 from .buffer import DiskBuffer
 from .committer import GroupCommitter
 from .receiver import Receiver
@@ -36,7 +35,7 @@ class IngestService:
         self.tap: deque[Sample] = deque(maxlen=tap_size)
         self._last_sample: dict[SeriesKey, float] = {}
         self._lock = threading.Lock()
-        self._rate_window: deque[tuple[float, int]] = deque(maxlen=64)
+        self._rate = RateMeter(5.0)  # the status bar's rows/s: over the last 5 s
         self.committer = GroupCommitter(self.buffer, self._committed)
         self.writer = DatabaseWriter(
             self.buffer, conninfo, settings.writer.batch_rows, settings.writer.flush_interval_s,
@@ -91,7 +90,9 @@ class IngestService:
         self.writer.start()
         self.receiver.start()
 
-    def stop(self, flush_timeout_s: float = 5.0) -> None:
+    def stop(self, flush_timeout_s: float = 5.0) -> int:
+        """Stop receiving, flush what the database takes within ``flush_timeout_s``; the rows left in
+        the local buffer for the next start."""
         log.info("stopping ingest")
         self.receiver.stop()
         self.committer.stop()
@@ -100,17 +101,11 @@ class IngestService:
         if left:
             log.warning("%d rows stay in the local buffer for the next start", left)
         self.buffer.close()
+        return left
 
     def status(self) -> IngestStatus:
-        now = time.monotonic()
         accepted = self.receiver.counters.rows_accepted
-        self._rate_window.append((now, accepted))
-        t0, n0 = self._rate_window[0]
-        for t, n in self._rate_window:
-            if now - t <= 5.0:
-                t0, n0 = t, n
-                break
-        rate = (accepted - n0) / (now - t0) if now > t0 else 0.0
+        rate, _over = self._rate.update(accepted)
         with self._lock:
             last = dict(self._last_sample)
         return IngestStatus(

@@ -60,6 +60,7 @@ class SimConfig:
     seed: int = 1
     batch: bool = True  # board batches; every 10th tick single-sample messages too
     framing: str = "line"  # line | vi | vi-per-message
+    give_up_after_s: float | None = None  # no receiver for this long: SimulatorGaveUp (None: retry for ever, the demo)
 
 
 @dataclass
@@ -69,6 +70,10 @@ class SimStats:
     errors: int = 0
     # the newest reply latencies only: the demo simulator runs for weeks
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+
+
+class SimulatorGaveUp(ConnectionError):
+    """Nothing accepted a connection for ``give_up_after_s``; ``str()`` is one line with the fix."""
 
 
 class Simulator:
@@ -96,15 +101,27 @@ class Simulator:
         return 1.0 if phase < 0.5 else 0.0
 
     def _connect(self) -> None:
+        cfg = self.config
+        since, attempt = time.monotonic(), 0
         while not self._stop.is_set():
+            attempt += 1
             try:
-                self._sock = socket.create_connection((self.config.host, self.config.port), timeout=10)
+                self._sock = socket.create_connection((cfg.host, cfg.port), timeout=10)
                 self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self._file = self._sock.makefile("rb")
                 return
             except OSError as exc:
-                log.warning("simulator cannot connect to %s:%d: %s; retrying", self.config.host, self.config.port, exc)
-                self._stop.wait(1.0)
+                waited = time.monotonic() - since
+                if cfg.give_up_after_s is not None and waited >= cfg.give_up_after_s:
+                    raise SimulatorGaveUp(
+                        f"nothing accepted a connection on {cfg.host}:{cfg.port} for {waited:.0f} s "
+                        f"({exc.strerror or exc}): start the receiver there (the GUI or 'perocube-desktop "
+                        "receive') or give its --host/--port") from None
+                # once per outage, not once a second
+                log.log(logging.WARNING if attempt == 1 else logging.DEBUG, "simulator cannot connect to %s:%d: %s; "
+                        "retrying%s", cfg.host, cfg.port, exc,
+                        f" for {cfg.give_up_after_s:g} s" if cfg.give_up_after_s is not None else "")
+                self._stop.wait(min(1.0, cfg.give_up_after_s or 1.0))
 
     def send(self, message: dict) -> str:
         """Send one request and wait for its reply (reconnecting and re-sending if dropped)."""
@@ -193,8 +210,8 @@ class Simulator:
                 break
             for msg in self.messages_for(sim_t, start_sim, tick):
                 rows = msg["data"]
-                self.stats.rows += len(rows) if isinstance(rows, list) else 1
-                self.send(msg)
+                if self.send(msg):  # counted when answered: a stop while waiting sent nothing
+                    self.stats.rows += len(rows) if isinstance(rows, list) else 1
             tick += 1
             due = start_real + tick * cfg.interval_s / cfg.speedup
             delay = due - time.monotonic()

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import first_line
 from ..protocol import MPP, Sample
 from ..series_key import SeriesKey
-from ..status import IngestStatus
+from ..status import IngestStatus, RateMeter
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class DatabasePoller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._rate: deque[tuple[float, int]] = deque(maxlen=64)
+        self._rate = RateMeter(10.0)  # rows/s over the last 10 s (polls every few seconds)
         self.rows_seen = 0
         self.polls = 0
         self.state = "starting"
@@ -211,15 +211,10 @@ class DatabasePoller:
         with self._lock:
             seen = self.rows_seen
             last = dict(self._seen)
-        self._rate.append((now, seen))
-        t0, n0 = self._rate[0]
-        for t, n in self._rate:
-            if now - t <= 10.0:
-                t0, n0 = t, n
-                break
+        rate, _over = self._rate.update(seen, now)
         return IngestStatus(
             address=f"viewer of {self.description}", clients=0,
-            rows_per_s=(seen - n0) / (now - t0) if now > t0 else 0.0, rows_accepted=seen, rows_rejected=0,
+            rows_per_s=rate, rows_accepted=seen, rows_rejected=0,
             buffered_rows=0, db_state=self.state, db_error=self.last_error, db_down_since=self.down_since,
             rows_written=0, last_sample=last,
         )

@@ -4,6 +4,7 @@ figures, the ISOS checklist, cycles, excluded spans, statistics, the method) and
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -65,15 +66,21 @@ def export(report, path: Path) -> Path:
     ext = path.suffix.lower()
     if ext not in (".json", ".csv", ".xlsx", ".pdf"):
         raise ValueError(f"unknown report format {ext!r}: use .pdf, .csv, .xlsx or .json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if ext == ".json":
-        path.write_text(json.dumps(to_json(report), indent=1, ensure_ascii=False, default=str), encoding="utf-8")
-    elif ext == ".csv":
-        pd.DataFrame([p.metrics() for p in report.pixels]).to_csv(path, index=False)
-    elif ext == ".xlsx":
-        write_xlsx(report, path)
-    else:
-        from .pdf import write_pdf
+    # written under a temporary name in the same folder and renamed when complete: an error or a
+    # Ctrl-C leaves no half-written report (and an older report of that name stays as it was)
+    part = path.with_name(f".{path.stem}.{os.getpid()}.partial{ext}")
+    try:
+        if ext == ".json":
+            part.write_text(json.dumps(to_json(report), indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+        elif ext == ".csv":
+            pd.DataFrame([p.metrics() for p in report.pixels]).to_csv(part, index=False)
+        elif ext == ".xlsx":
+            write_xlsx(report, part)
+        else:
+            from .pdf import write_pdf
 
-        write_pdf(report, path)
+            write_pdf(report, part)
+        os.replace(part, path)
+    finally:
+        part.unlink(missing_ok=True)
     return path

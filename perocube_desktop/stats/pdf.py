@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 
+from ..units import plural  # noqa: E402
 from .analysis import PROJECTION_LIMIT, describe_spans  # noqa: E402
 from .pdf_layout import A4, Flow, table_pages  # noqa: E402
 from .pdf_tables import figure_rows, fmt_sig, statistics_rows  # noqa: E402
@@ -69,7 +70,7 @@ def _summary(pdf: PdfPages, report) -> None:
     items = {c["item"]: c["value"] for c in report.checklist}
     lead = [
         f"Selection: {report.selection.describe()} · {_count_pixels(px, with_data)} on "
-        f"{len({p.device for p in px})} devices · data {period} · created {report.created}",
+        f"{plural(len({p.device for p in px}), 'device')} · data {period} · created {report.created}",
         "Measured: maximum-power-point tracked power, voltage and current of every pixel (PeroCube tracker), "
         "irradiance and temperature of each board; figures from 1-minute means, PCE only while lit "
         f"(> {report.settings['light_threshold_wm2']:g} W/m²), smoothed over {report.settings['smoothing']}.",
@@ -91,7 +92,7 @@ def _summary(pdf: PdfPages, report) -> None:
 def _count_pixels(px: list, with_data: list) -> str:
     """'4 pixels (4 with data)', and the ageing runs when a row is a run rather than a pixel."""
     pixels = {(p.device, p.pixel) for p in px}
-    text = f"{len(pixels)} pixels ({len({(p.device, p.pixel) for p in with_data})} with data"
+    text = f"{plural(len(pixels), 'pixel')} ({len({(p.device, p.pixel) for p in with_data})} with data"
     return text + (f"; {len(with_data)} ageing runs)" if len(with_data) > len(pixels) else ")")
 
 
@@ -246,7 +247,8 @@ def _decorate(ax_pce, ax_pow, ax_irr, ax_tmp, ax_e, px) -> None:
     for ax in (ax_pce, ax_pow, ax_irr, ax_tmp, ax_e):
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=7.5)
-    loc = mdates.AutoDateLocator(maxticks=6)
+    # minticks 3: with the default 5, spans of minutes and of years found no interval and warned
+    loc = mdates.AutoDateLocator(minticks=3, maxticks=7)
     ax_tmp.xaxis.set_major_locator(loc)
     ax_tmp.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
     for ax in (ax_pow, ax_irr):

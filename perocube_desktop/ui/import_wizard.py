@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
 from ..config import Settings
 from ..importer import engine
 from ..importer.history import PastImports, past_imports
-from ..importer.scan import scan
+from ..importer.scan import ImportFolderError, check_folder, no_lab_files, scan
 from . import worker
 
 ZONES = ["UTC", "Europe/Berlin", "Europe/Zurich", "Europe/London", "Europe/Madrid", "Europe/Rome", "America/New_York",
@@ -73,8 +73,13 @@ class FolderPage(QWizardPage):
         row = QHBoxLayout()
         row.addWidget(self.path, 1)
         row.addWidget(browse)
+        self.problem = QLabel("")  # why the text is not a folder to import (importer.scan.check_folder)
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color: #b00020")
         lay = QVBoxLayout(self)
         lay.addLayout(row)
+        lay.addWidget(self.problem)
+        lay.addStretch(1)
         self.registerField("folder*", self.path)
 
     def _browse(self) -> None:
@@ -83,7 +88,13 @@ class FolderPage(QWizardPage):
             self.path.setText(d)
 
     def isComplete(self) -> bool:
-        return Path(self.path.text()).is_dir()
+        try:
+            check_folder(self.path.text())  # empty or relative text is never a folder (Path("") is the cwd)
+        except ImportFolderError as exc:
+            self.problem.setText(str(exc) if self.path.text().strip() else "")
+            return False
+        self.problem.setText("")
+        return True
 
 
 class ScanPage(QWizardPage):
@@ -94,6 +105,7 @@ class ScanPage(QWizardPage):
         self.setSubTitle("What is in the folder and what an import would add.")
         self.progress = QProgressBar()
         self.status = QLabel("")
+        self.status.setWordWrap(True)
         self.kind = QComboBox()
         self.kind.addItems(["all kinds", "mpp", "temperature", "irradiance", "logbook", "skipped"])
         self.kind.currentTextChanged.connect(self._filter)
@@ -117,12 +129,14 @@ class ScanPage(QWizardPage):
         self.done = False
         self.rows = []
         self.table.setRowCount(0)
-        folder = Path(self.field("folder"))
+        folder = check_folder(self.field("folder"))
         self.status.setText("Scanning…")
         self.progress.setRange(0, 0)
 
         def job(progress, cancel):
             result = scan(folder)
+            if no_lab_files(result) is not None:  # only skipped files: no database needed to list them
+                return result, engine.preview(None, result)
             return result, engine.preview(self.wiz.conninfo, result, progress, cancel)
 
         self.job = worker.start(job, on_done=self._done, on_error=self._failed, on_progress=self._progress)
@@ -136,6 +150,12 @@ class ScanPage(QWizardPage):
         self.wiz.scan_result, self.rows = result
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
+        if (problem := no_lab_files(self.wiz.scan_result)) is not None:  # nothing to import: say so, no Next
+            self.status.setText(problem)
+            self.status.setStyleSheet("color: #b00020")
+            self._filter()
+            return
+        self.status.setStyleSheet("")
         files = [r for r in self.rows if r.status != "skipped"]
         self.status.setText(f"{len(files)} files, {sum(r.new_rows for r in files):,} new rows expected, "
                             f"{len(self.rows) - len(files)} skipped")
@@ -212,7 +232,7 @@ class RunPage(QWizardPage):
         self.t0 = time.perf_counter()
         self.bar.setValue(0)
         self.cancel_button.setEnabled(True)
-        self.job = worker.start(engine.run_import, self.wiz.conninfo, Path(self.field("folder")), options,
+        self.job = worker.start(engine.run_import, self.wiz.conninfo, check_folder(self.field("folder")), options,
                                 scanned=self.wiz.scan_result, on_done=self._done, on_error=self._failed,
                                 on_progress=self._progress)
 
@@ -272,10 +292,10 @@ class SummaryPage(QWizardPage):
         dup = ", ".join(f"{k} {v:,}" for k, v in s.duplicates.items())
         self.text.setText(
             f"<b>{'Dry run — nothing written. ' if s.dry_run else ''}{'Cancelled. ' if s.cancelled else ''}</b>"
-            f"Inserted: {ins}.<br>Duplicates skipped: {dup}.<br>Bad lines: {s.bad_lines:,}. "
+            f"Inserted: {ins}.<br>Duplicates skipped: {dup}.<br>Bad lines (refused, listed below): {s.bad_lines:,}; "
+            f"blank lines: {s.blank_lines:,}. "
             f"Files: {s.files['imported']} imported, {s.files['unchanged']} unchanged, {s.files['skipped']} skipped.<br>"
-            f"Logbook: {s.logbook['devices']} devices, {s.logbook['pixels']} pixels, {s.logbook['events']} events new, "
-            f"{s.logbook['rows_skipped']} rows left out.")
+            f"Logbook: {s.logbook_text()}.")
         rows = [(p.file, p.line or "", p.reason) for p in s.problems]
         rows += [(k["file"], "", f"skipped: {k['reason']}") for k in s.skipped_files]
         _fill(self.table, rows)

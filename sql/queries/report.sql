@@ -104,6 +104,9 @@ SELECT name FROM experiment ORDER BY name
 -- name: project_names
 SELECT name FROM project ORDER BY name
 
+-- name: device_names
+SELECT name FROM solar_cell_device ORDER BY name
+
 -- name: pending_kinds
 -- kinds with rows the rollups have not caught up on yet (marks of the table triggers, migration 0007)
 SELECT DISTINCT kind FROM rollup_dirty
