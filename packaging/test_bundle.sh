@@ -87,9 +87,10 @@ receive_then() {
   wait "$pid" || rc=$?
   local rows
   rows="$("$PY" "$ROOT/packaging/bundle_checks.py" buffer-rows "$buffer" || echo unreadable)"
-  if [ "$rc" = 0 ] && [ "$rows" = 0 ] && grep -q "sent .* rows, 0 errors" "$log.sim.out" \
-       && grep -q "0 rows left in the local buffer" "$log.err"; then
-    ok "$user receive + SIG$sig: exit 0, $(cat "$log.sim.out"), buffer empty"
+  local want=$((128 + $(kill -l "$sig")))  # stopped in order by the signal: 130 (INT) or 143 (TERM), #20
+  if [ "$rc" = "$want" ] && [ "$rows" = 0 ] && grep -q "sent .* rows, 0 errors" "$log.sim.out" \
+       && grep -q "0 rows left in the local buffer" "$log.err" && grep -q "^interrupted by SIG$sig: receiver stopped" "$log.err"; then
+    ok "$user receive + SIG$sig: exit $rc, $(cat "$log.sim.out"), buffer empty"
   else
     fail "$user receive + SIG$sig: exit $rc, buffer rows $rows, simulator: $(cat "$log.sim.out") $(tail -3 "$log.err")"
   fi

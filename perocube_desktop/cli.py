@@ -408,8 +408,8 @@ def main(argv: list[str] | None = None) -> int:
         logging_setup.configure(settings, console=args.command is not None)
         return _run(args, settings)
     except KeyboardInterrupt as exc:  # interrupt.Interrupted, or a Ctrl-C before the handlers were in place
-        signum = exc.signum if isinstance(exc, interrupt.Interrupted) else signal.SIGINT
-        print(interrupt.message(signum), file=sys.stderr)
+        signum, said = (exc.signum, exc.said) if isinstance(exc, interrupt.Interrupted) else (signal.SIGINT, None)
+        print(interrupt.message(signum, said), file=sys.stderr)
         return interrupt.exit_code(signum)
     except Exception as exc:
         code = _error_exit(exc)

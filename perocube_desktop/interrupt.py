@@ -42,13 +42,11 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signum: int = signal.SIGINT) -> None:
         super().__init__(signal_name(signum))
         self.signum = int(signum)
+        self.said: str | None = None  # what was done and how to resume (``describe``)
 
     @property
     def exit_code(self) -> int:
         return exit_code(self.signum)
-
-
-_said: list[Callable[[], str]] = []  # innermost last: what was done and how to resume
 
 
 def _raise(signum: int, _frame) -> None:
@@ -65,20 +63,22 @@ def install() -> None:
 
 @contextlib.contextmanager
 def describe(text: str | Callable[[], str]) -> Iterator[None]:
-    """Inside this block a signal ends the command with ``text`` (what was done, what to run to resume)."""
-    _said.append(text if callable(text) else (lambda: text))
+    """A signal that ends the work inside this block is reported with ``text`` (what was done, what to
+    run to resume); the innermost block's text wins."""
     try:
         yield
-    finally:
-        _said.pop()
+    except Interrupted as exc:
+        if exc.said is None:
+            exc.said = text() if callable(text) else text
+        raise
+
+
+GENERIC = "stopped before anything was written; run the same command again"
 
 
 def message(signum: int, what: str | None = None) -> str:
-    """The one line: the signal, what was done, what to run to resume (``what``, else the innermost
-    ``describe``)."""
-    if what is None:
-        what = _said[-1]() if _said else "stopped before anything was written; run the same command again"
-    return f"interrupted by {signal_name(signum)}: {what}"
+    """The one line: the signal, then what was done and what to run to resume."""
+    return f"interrupted by {signal_name(signum)}: {what or GENERIC}"
 
 
 @dataclass

@@ -132,6 +132,9 @@ def test_gui_options_before_a_command_are_refused(command):
 def test_db_before_the_command_is_used(command, tmp_path):
     """`--db URL db status` used to report on the embedded database and exit 0."""
     argv = [str(tmp_path) if a == "FOLDER" else a for a in command]
+    if "FOLDER" in command:  # a lab folder: a folder without lab files is refused before the database
+        (tmp_path / "data_2024").mkdir()
+        (tmp_path / "data_2024" / "output_board1_channel1.txt").write_text("2024-05-03T00:00:00\t1\t1\t1\n")
     out = subprocess.run([sys.executable, "-m", "perocube_desktop", "--db", BAD_URL, *argv], capture_output=True,
                          text=True, cwd=tmp_path, timeout=120)
     assert out.returncode != 0 and "cannot use the database" in out.stderr and "127.0.0.1" in out.stderr, out.stderr

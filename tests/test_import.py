@@ -50,12 +50,11 @@ def test_sample_folder_twice_matches_manifest(db_url, sample_dir):
     assert any(p.file.endswith("data_crash/output_board2_channel2.txt") for p in first.problems)
     assert first.logbook == {"devices": 4, "pixels": 13, "events": 22, "rows_skipped": 2}
     with psycopg.connect(db_url) as conn:
-        # every line not imported is in the quarantine with file and line (blank lines and a last
-        # line still being written are counted as not imported but have nothing to keep)
+        # every bad line (content refused) is in the quarantine with file and line; blank lines and a
+        # last line still being written are counted on their own, not as bad (#20)
         q = conn.execute("SELECT count(*) FROM quarantine WHERE source = 'import'").fetchone()[0]
-        waiting = sum(o.blank_lines + o.incomplete_last_line for o in first.outcomes)
-        assert waiting == 4 + 4 + 3  # blank lines in two files; cut last lines: two files + the garbage file
-        assert q == first.bad_lines - waiting > 0
+        assert first.blank_lines == 4 + 4 and first.incomplete_lines == 3  # cut: two files + the garbage file
+        assert q == first.bad_lines > 0
         # the fractional second and zone-suffixed rows went in as their exact instants
         assert conn.execute("SELECT count(*) FROM mpp_measurement WHERE \"timestamp\" = %s",
                             (datetime(2024, 5, 4, 13, 46, 0, 379000, tzinfo=timezone.utc),)).fetchone()[0] == 1
@@ -74,8 +73,9 @@ def test_growing_file_imports_only_its_tail(db_url, tmp_path):
     f = folder / "output_board5_channel1.txt"
     f.write_text("".join(f"2024-06-01T00:{m:02d}:00\t1.0\t2.0\t0.5\n" for m in range(50)) + "2024-06-01T00:50:0")
     first = run_import(db_url, tmp_path / "lab")
-    assert first.inserted["mpp"] == 50  # the cut last line waits, counted as not imported (yet)
-    assert first.bad_lines == first.outcomes[0].incomplete_last_line == 1 and first.outcomes[0].lines == 51
+    assert first.inserted["mpp"] == 50  # the cut last line waits, counted as such (not as bad)
+    assert first.bad_lines == 0 and first.incomplete_lines == first.outcomes[0].incomplete_last_line == 1
+    assert first.outcomes[0].lines == 51
     assert any(p.line == 51 and "incomplete" in p.reason for p in first.problems)
     with f.open("a") as fh:  # LabVIEW finishes the line and appends more
         fh.write("0\t1.0\t2.0\t0.5\n" + "".join(f"2024-06-01T00:{m:02d}:00\t1.0\t2.0\t0.5\n" for m in range(51, 60)))
@@ -195,7 +195,8 @@ def test_every_line_of_every_file_is_accounted_for(db_url, sample_dir):
     for f in matching:
         d = detail[f.rel]
         assert d["status"] == "imported", (f.rel, d)  # never dropped for a value in one line
-        assert d["inserted"] + d["duplicates"] + d["bad_lines"] == d["lines"] == _file_lines(f.path), (f.rel, d)
+        assert d["inserted"] + d["duplicates"] + d["bad_lines"] + d["blank_lines"] + d["incomplete_last_line"] \
+            == d["lines"] == _file_lines(f.path), (f.rel, d)
         if "lines_total" in manifest.get(f.rel, {}):
             assert d["lines"] == manifest[f.rel]["lines_total"], f.rel
     assert detail["data_extra/output_board3_channel4_part2.txt"]["bad_lines"] == 2
@@ -204,9 +205,11 @@ def test_every_line_of_every_file_is_accounted_for(db_url, sample_dir):
     assert {("data_extra/output_board3_channel4_part2.txt", 2), ("data_extra/output_board3_channel4_part2.txt", 3)} <= lines
     assert detail["data_extra/output_board03_channel05.txt"]["duplicates"] == 1
     pt = detail["data_extra/PT-104_channel_03.txt"]
-    assert (pt["inserted"], pt["bad_lines"], pt["blank_lines"], pt["incomplete_last_line"]) == (3, 3, 1, 1)
+    assert (pt["inserted"], pt["bad_lines"], pt["blank_lines"], pt["incomplete_last_line"]) == (3, 1, 1, 1)
     assert sum(d["bad_lines"] for d in detail.values()) == data["bad_lines"]
-    assert sum(data["inserted"].values()) + sum(data["duplicates"].values()) + data["bad_lines"] == data["lines"]
+    assert sum(d["blank_lines"] for d in detail.values()) == data["blank_lines"]
+    assert sum(data["inserted"].values()) + sum(data["duplicates"].values()) + data["bad_lines"] \
+        + data["blank_lines"] + data["incomplete_lines"] == data["lines"]
     reasons = {(p["file"], p["reason"]) for p in data["problems"]}
     assert ("data_extra/PT-104_channel_03.txt", "raw_reading is not an integer count: '40200.5'") in reasons
     with psycopg.connect(db_url) as conn:

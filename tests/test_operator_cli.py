@@ -74,8 +74,8 @@ def test_import_refuses_a_folder_without_lab_files(tmp_path):
 
 
 def test_import_refuses_an_empty_folder_argument(tmp_path):
-    (tmp_path / "data").mkdir()  # the working folder holds lab files: "" must still not mean "here"
-    (tmp_path / "data" / "output_board1_channel1.txt").write_text("2024-05-03T00:00:00\t1\t1\t1\n")
+    (tmp_path / "data_2024").mkdir()  # the working folder holds lab files: "" must still not mean "here"
+    (tmp_path / "data_2024" / "output_board1_channel1.txt").write_text("2024-05-03T00:00:00\t1\t1\t1\n")
     out = run("import", "", "--db", DEAD_DB, cwd=tmp_path)
     assert out.returncode == 2 and "no folder given" in one_error_line(out)
 
@@ -95,8 +95,8 @@ def test_wizard_never_takes_empty_relative_or_empty_folders(qtbot, tmp_path, mon
     from perocube_desktop.ui.import_wizard import ImportWizard
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "data").mkdir()  # the launch folder holds lab-looking files: neither "" nor "." means it
-    (tmp_path / "data" / "output_board1_channel1.txt").write_text("2024-05-03T00:00:00\t1\t1\t1\n")
+    (tmp_path / "data_2024").mkdir()  # the launch folder holds lab-looking files: neither "" nor "." means it
+    (tmp_path / "data_2024" / "output_board1_channel1.txt").write_text("2024-05-03T00:00:00\t1\t1\t1\n")
     wiz = ImportWizard(Settings(), DEAD_DB)
     qtbot.addWidget(wiz)
     wiz.resize(1000, 620)

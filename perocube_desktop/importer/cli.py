@@ -54,9 +54,9 @@ def run(args, settings: Settings) -> int:
                                  ImportOptions(timezone=args.timezone, dry_run=args.dry_run,
                                                include_logbook=not args.no_logbook),
                                  progress=bar, cancel=cancel, scanned=scanned)
-        if bar:
-            bar.done()
     finally:
+        if bar:
+            bar.done()  # the progress line ends before whatever is said next
         target.stop()
     if stop.signum is not None:
         done = "nothing written (dry run)" if summary.dry_run else (
