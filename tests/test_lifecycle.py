@@ -171,7 +171,7 @@ def test_embedded_server_stays_up_while_another_process_uses_it(tmp_path):
         assert c.request(mpp(1_700_000_000.0)) == "ACK 1"
         c.close()
     finally:
-        assert stop_gui(recv) == 0
+        assert stop_gui(recv) == 143  # receive stopped in order by SIGTERM: 128 + 15 (#20)
     assert not postgres_on(data / "pgdata")
 
 
@@ -395,7 +395,7 @@ def test_receive_starts_without_the_database_and_drains_later(late_db, db_url, t
         wait_until(lambda: mpp_count(db_url) == 51, timeout=30)
         c.close()
     finally:
-        assert stop_gui(recv) == 0
+        assert stop_gui(recv) == 143  # receive stopped in order by SIGTERM: 128 + 15 (#20)
     assert "database writer connected" in log_text()
 
 
@@ -460,7 +460,7 @@ def test_viewer_follows_what_a_receive_process_writes(how, db_url, gui_app, qtbo
         assert w.lbl_receiver.text().startswith("Viewer") and w.lbl_db.text() == "Database connected"
         c.close()
     finally:
-        assert stop_gui(recv) == 0
+        assert stop_gui(recv) == 143  # receive stopped in order by SIGTERM: 128 + 15 (#20)
 
 
 # --- 9. a test session leaves nothing behind ------------------------------------------------------------
