@@ -10,6 +10,7 @@ generated files against the real database (fewer examples: each is a real import
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 import re
@@ -118,18 +119,15 @@ def _chunks(data: bytes, rnd: random.Random) -> list[bytes]:
 
 
 @pytest.fixture
-def receiver(tmp_path):
-    """A receiver as ``receive`` builds it (its connections call ``parse`` with their frames); not
-    listening: the framing and parsing are what is under test here. Small request limit: huge is cheap."""
-    from perocube_desktop.ingest.buffer import DiskBuffer
-    from perocube_desktop.ingest.committer import GroupCommitter
-    from perocube_desktop.ingest.receiver import Receiver
+def receiver():
+    """The receiver's request parser (each connection hands it its frames), with the receiver's
+    counters; a small request limit makes "huge" cheap."""
+    from datetime import timezone
 
-    buffer = DiskBuffer(tmp_path / "b.sqlite3")
-    committer = GroupCommitter(buffer, lambda _requests: None)
-    yield Receiver(committer, max_line_bytes=4096)
-    committer.stop()
-    buffer.close()
+    from perocube_desktop.ingest.counters import ReceiverCounters
+    from perocube_desktop.ingest.request_parser import RequestParser
+
+    return RequestParser(ReceiverCounters(), timezone.utc, 4096, True, logging.getLogger("test.receiver"))
 
 
 @settings(FAST, max_examples=60)
@@ -146,7 +144,7 @@ def test_every_line_sent_is_answered_stored_quarantined_or_blank(receiver, items
     assert framer.mode == LINE and unfinished == b""
     blank = [what for what, line, _ in items if len(line) <= receiver.max_line_bytes and not line.strip(b" \t\r\x0b\x0c")]
     assert len(frames) == 1 + len(items) - len(blank)  # every non-blank line is one request, blank ones counted
-    refused_before, refused = receiver.lines_refused, 0
+    refused_before, refused = receiver.counters.lines_refused, 0
     non_blank = [(what, n) for what, line, n in items
                  if len(line) > receiver.max_line_bytes or line.strip(b" \t\r\x0b\x0c")]
     for (what, n), frame in zip([("ping", None), *non_blank], frames):
@@ -169,7 +167,7 @@ def test_every_line_sent_is_answered_stored_quarantined_or_blank(receiver, items
             reply = req.reply(True)
             assert reply.endswith(b"\r\n") and reply.split()[0] in (b"ACK", b"ERR", b"PONG")
             assert req.reply(False) in (b"ACK", b"ERR")
-    assert receiver.lines_refused - refused_before == refused
+    assert receiver.counters.lines_refused - refused_before == refused
 
 
 @settings(FAST, max_examples=100)

@@ -198,7 +198,7 @@ def test_simulate_on_sigterm_says_what_it_sent(db_url, tmp_path):
     try:
         proc = start("simulate", "--port", str(svc.receiver.port), "--boards", "1", "--channels", "2",
                      "--interval", "0.05")
-        wait_until(lambda: svc.receiver.rows_accepted >= 20, timeout=60)
+        wait_until(lambda: svc.receiver.counters.rows_accepted >= 20, timeout=60)
         proc.send_signal(signal.SIGTERM)
         code, out, err = finish(proc)
     finally:

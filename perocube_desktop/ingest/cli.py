@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from .. import interrupt
 from ..config import Settings
+from ..errors import first_line
 from ..status import IngestStatus
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def _migrate_or_buffer(conninfo: str, settings: Settings, mig, psycopg) -> bool:
         mig.migrate(conninfo, settings.database.compress_after_days)
         return True
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         log.warning("database not reachable (%s): receiving into the local buffer, retrying", reason)
         print(f"database not reachable ({reason}): receiving into the local buffer and retrying", flush=True)
         return False
