@@ -301,7 +301,7 @@ def test_smoke_test_with_a_bad_url(tmp_path):
 
 def test_report_for_a_device_that_does_not_exist(db_url, tmp_path):
     out = cli("report", "--device", "NO-SUCH-DEVICE", "--out", "r.pdf", "--db", db_url, cwd=tmp_path)
-    assert_user_error(out, "no pixel matches", "r.pdf was not written")
+    assert_user_error(out, "no device named 'NO-SUCH-DEVICE'", "r.pdf was not written")  # named (#20)
     assert not (tmp_path / "r.pdf").exists()
 
 
