@@ -176,8 +176,7 @@ def import_parallel(conninfo: str, on_committed, timescaledb: bool, data_files: 
             try:
                 wait(futures, return_when=FIRST_EXCEPTION)
             except BaseException:  # a second Ctrl-C (interrupt.Interrupted): the loaders' statements end now
-                stop.set()
-                _cancel_statements(conns, lock)
+                _cancel_statements(stop, conns, lock)
                 raise
             stop.set()  # (the others have finished, or one failed: the rest stop after their chunk)
             for fut in futures:
@@ -192,9 +191,10 @@ def import_parallel(conninfo: str, on_committed, timescaledb: bool, data_files: 
     summary.outcomes.sort(key=lambda o: order.get(o.file, len(order)))  # in scan order, as with one loader
 
 
-def _cancel_statements(conns: list[psycopg.Connection], lock: threading.Lock) -> None:
-    """Cancel what the loaders' connections are running (their chunk transactions roll back: the next
-    import resumes there), so that the pool's shutdown does not wait for a held lock or a long COPY."""
+def _cancel_statements(stop: threading.Event, conns: list[psycopg.Connection], lock: threading.Lock) -> None:
+    """Stop the loaders and cancel what their connections are running (their chunk transactions roll
+    back: the next import resumes there), so that the pool's shutdown does not wait for a held lock."""
+    stop.set()
     with lock:
         for c in conns:
             try:
