@@ -70,6 +70,7 @@ class App:
         from PySide6.QtWidgets import QApplication
 
         from .db import connection
+        from .db import session as db_session
         from .monitor.live import LiveStore
         from .paths import resource_path
         from .ui.bridge import IngestBridge
@@ -87,7 +88,7 @@ class App:
         self.target = connection.resolve(self.settings, self.args.db)
         timescaledb = self._try_database()
         self.pool = ConnectionPool(self.target.conninfo, min_size=1, max_size=4, open=True, timeout=10,
-                                   kwargs={"application_name": "perocube-gui"})
+                                   kwargs={"application_name": "perocube-gui", **db_session.POOL_KWARGS})
         store = LiveStore()
         receiver_note = self._start_receiving()
         self._start_simulator()

@@ -249,9 +249,9 @@ def _db_action(args: argparse.Namespace, settings: Settings, target) -> int:
 
 
 def _server_major(conninfo: str) -> int:
-    import psycopg
+    from .db import session as db_session
 
-    with psycopg.connect(conninfo) as conn:
+    with db_session.connect(conninfo) as conn:
         return conn.info.server_version // 10000
 
 

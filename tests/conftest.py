@@ -8,7 +8,15 @@ Backends (every database-touching test runs on each one that is available):
   installed and preloaded, e.g. ``postgresql://postgres@127.0.0.1:55433/postgres``). Without it
   these tests are skipped with that reason.
 
-``PEROCUBE_TEST_BACKENDS=plain`` or ``=timescaledb`` restricts the run to one backend.
+* ``pgbouncer``: the embedded PostgreSQL again (a server of its own), with every test's URL
+  pointing at a real PgBouncer in transaction-pooling mode in front of it (``tests/pgcluster.py``;
+  skipped with the reason when ``pgbouncer`` is not installed). Plain PostgreSQL only: the pooler
+  changes how sessions map to server connections, not what the server does, and one backend
+  keeps the suite's time bounded. A test that needs a session of its own (a session-level
+  advisory lock across transactions, ``LISTEN``) is marked
+  ``@pytest.mark.direct_connection("reason")`` and skipped there with that reason.
+
+``PEROCUBE_TEST_BACKENDS=plain`` (or ``timescaledb``, ``pgbouncer``, comma-separated) restricts the run.
 
 Every test gets fresh user folders (config, data, logs) so nothing leaks between tests
 or into the developer's own settings. The sample lab folder ships in ``tests/data``.
@@ -42,7 +50,7 @@ MANIFEST = json.loads((SAMPLE / "manifest.json").read_text())
 MPP_GOOD = sum(MANIFEST["mpp_good_samples_per_channel"].values())
 
 TSDB_ENV = "PEROCUBE_TEST_TSDB_URL"
-BACKENDS = ("plain", "timescaledb")
+BACKENDS = ("plain", "timescaledb", "pgbouncer")
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="perocube-tests-"))
 
@@ -92,6 +100,45 @@ def _start_plain():
     return server
 
 
+class PooledServer:
+    """The embedded server behind a PgBouncer in transaction mode: ``url`` goes through the pooler,
+    ``direct_url`` (creating and dropping the per-test databases) does not."""
+
+    backend = "plain"
+    pooled = True
+
+    def __init__(self, server, bouncer) -> None:
+        self.server, self.bouncer = server, bouncer
+
+    def url(self, database: str = "postgres") -> str:
+        return self.bouncer.url(database)
+
+    def direct_url(self, database: str = "postgres") -> str:
+        return self.server.url(database)
+
+    def stop(self) -> None:
+        self.bouncer.stop()
+        self.server.stop()
+
+
+def _start_pgbouncer():
+    from pgcluster import PgBouncer, missing
+
+    from perocube_desktop.db.embedded import EmbeddedServer
+
+    if reason := missing("pgbouncer"):
+        pytest.skip(f"pgbouncer backend: {reason}")
+    server = EmbeddedServer(_SESSION_DIR / "pgdata-pooled", database=TEMPLATE)
+    server.start()
+    socket_dir = str(server.pgdata)
+    try:
+        bouncer = PgBouncer(socket_dir, 5432, "transaction", _SESSION_DIR / "pgbouncer").start()
+    except Exception:
+        server.stop()
+        raise
+    return PooledServer(server, bouncer)
+
+
 def _start_timescaledb():
     admin = os.environ.get(TSDB_ENV)
     if not admin:
@@ -113,9 +160,10 @@ def pg_server(request):
     backend = request.param
     if backend not in _selected_backends():
         pytest.skip(f"backend {backend} not in PEROCUBE_TEST_BACKENDS")
-    server = _start_plain() if backend == "plain" else _start_timescaledb()
-    migrate(server.url(TEMPLATE))
-    with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+    starts = {"plain": _start_plain, "timescaledb": _start_timescaledb, "pgbouncer": _start_pgbouncer}
+    server = starts[backend]()
+    migrate(_direct(server, TEMPLATE))
+    with psycopg.connect(_direct(server, "postgres"), autocommit=True) as conn:
         # no connections to the template (TimescaleDB's job scheduler would otherwise hold one,
         # and CREATE DATABASE ... TEMPLATE refuses a template in use)
         conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(sql.Identifier(TEMPLATE)))
@@ -130,6 +178,27 @@ def pg_server(request):
     server.stop()
 
 
+def _direct(server, database: str) -> str:
+    """A URL straight to the server (not through a pooler), for the fixtures' own administration."""
+    return server.direct_url(database) if hasattr(server, "direct_url") else server.url(database)
+
+
+@pytest.fixture(autouse=True)
+def _direct_connection_marker(request):
+    """``@pytest.mark.direct_connection("reason")``: the test needs a server session of its own;
+    on the pgbouncer backend it is skipped with that reason."""
+    marker = request.node.get_closest_marker("direct_connection")
+    if (marker is not None and "pg_server" in request.fixturenames
+            and getattr(request.getfixturevalue("pg_server"), "pooled", False)):
+        pytest.skip("needs a direct connection: " + (marker.args[0] if marker.args else "(no reason given)"))
+
+
+@pytest.fixture
+def pooled(pg_server) -> bool:
+    """True on the pgbouncer backend (the test's URLs go through PgBouncer in transaction mode)."""
+    return bool(getattr(pg_server, "pooled", False))
+
+
 @pytest.fixture
 def backend(pg_server) -> str:
     """``plain`` or ``timescaledb``: which backend this test runs on."""
@@ -138,7 +207,7 @@ def backend(pg_server) -> str:
 
 def _create(server, template: str | None) -> str:
     name = "t_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+    with psycopg.connect(_direct(server, "postgres"), autocommit=True) as conn:
         if template:
             conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
         else:
@@ -147,7 +216,7 @@ def _create(server, template: str | None) -> str:
 
 
 def _drop(server, name: str) -> None:
-    with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+    with psycopg.connect(_direct(server, "postgres"), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 

@@ -22,6 +22,9 @@ def test_help(cmd):
     assert out.returncode == 0 and "usage: perocube-desktop" in out.stdout
 
 
+@pytest.mark.direct_connection("pg_dump/pg_restore set session settings (search_path) for the whole session; "
+                               "through a transaction pooler they would run on, and stay on, other server sessions "
+                               "(docs/dba.md: backups use the server directly)")
 def test_db_commands_and_backup_restore(db_url, tmp_path, backend):
     out = run("db", "status", "--db", db_url)
     assert out.returncode == 0 and "schema:      version" in out.stdout

@@ -9,6 +9,7 @@ import pytest
 
 from perocube_desktop.config import Settings
 from perocube_desktop.ui.import_wizard import ImportWizard
+from perocube_desktop.db.session import POOL_KWARGS
 
 from conftest import MPP_GOOD
 
@@ -77,7 +78,7 @@ def test_reports_page_preview_and_export(qtbot, db_url, sample_dir, tmp_path):
     from perocube_desktop.ui.reports import ReportsPage
 
     run_import(db_url, sample_dir)
-    pool = ConnectionPool(db_url, min_size=1, max_size=2, open=True)
+    pool = ConnectionPool(db_url, min_size=1, max_size=2, open=True, kwargs=POOL_KWARGS)
     try:
         page = ReportsPage(Settings(), pool, db_url)
         qtbot.addWidget(page)
@@ -103,7 +104,7 @@ def test_import_page_lists_past_imports(qtbot, db_url, sample_dir):
     from perocube_desktop.importer.engine import run_import
     from perocube_desktop.ui.import_wizard import ImportPage
 
-    pool = ConnectionPool(db_url, min_size=1, max_size=2, open=True)
+    pool = ConnectionPool(db_url, min_size=1, max_size=2, open=True, kwargs=POOL_KWARGS)
     try:
         page = ImportPage(Settings(), db_url, pool)
         qtbot.addWidget(page)

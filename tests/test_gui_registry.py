@@ -11,13 +11,14 @@ from PySide6.QtCore import QDateTime, QThreadPool
 from perocube_desktop.registry.repository import RegistryRepository
 from perocube_desktop.registry.wiring import WiringService
 from perocube_desktop.ui.registry import EntityDialog, RegistryPage
+from perocube_desktop.db.session import POOL_KWARGS
 
 pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
 def page(qtbot, db_url):
-    pool = ConnectionPool(db_url, min_size=1, max_size=3, open=True)
+    pool = ConnectionPool(db_url, min_size=1, max_size=3, open=True, kwargs=POOL_KWARGS)
     repo = RegistryRepository(pool)
     p = RegistryPage(repo, WiringService(repo))
     qtbot.addWidget(p)

@@ -20,6 +20,7 @@ from perocube_desktop.registry.wiring import WiringService
 from perocube_desktop.ui.registry import RegistryPage
 from perocube_desktop.ui.reports import ReportsPage
 from perocube_desktop.ui.settings_dialog import SettingsDialog
+from perocube_desktop.db.session import POOL_KWARGS
 
 from helpers import pump
 
@@ -111,7 +112,7 @@ def idle(qtbot) -> None:
 
 
 def test_pages_never_block_the_gui_thread_on_a_slow_database(qtbot, slow):
-    repo_pool = ConnectionPool(slow.url, min_size=1, max_size=4, open=True, timeout=30)
+    repo_pool = ConnectionPool(slow.url, min_size=1, max_size=4, open=True, kwargs=POOL_KWARGS, timeout=30)
     try:
         repo = RegistryRepository(repo_pool)
         repo.save("device", {"name": "SLOW_01"})

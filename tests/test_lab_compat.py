@@ -28,6 +28,13 @@ from perocube_desktop.paths import sql_dir
 from perocube_desktop.registry.repository import RegistryRepository
 from perocube_desktop.registry.wiring import WiringService
 from perocube_desktop.stats.report import Selection, build
+from perocube_desktop.db.session import POOL_KWARGS
+
+
+def _connect(url: str, **kwargs) -> psycopg.Connection:
+    """The lab's own queries, as any client behind a transaction-pooling PgBouncer must send them:
+    without server-side prepared statements (the pgbouncer backend runs these tests through one)."""
+    return psycopg.connect(url, prepare_threshold=None, **kwargs)
 
 DATA = Path(__file__).resolve().parent / "data"
 LAB_SCHEMA = DATA / "lab_schema.sql"
@@ -70,7 +77,7 @@ def signatures(conn) -> dict[tuple[str, str, str], int]:
 @pytest.fixture
 def lab_db_url(empty_db_url, backend):
     """The lab's database as it is today: its schema, functions and data, hypertables with TimescaleDB."""
-    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+    with _connect(empty_db_url, autocommit=True) as conn:
         if backend == "timescaledb":
             conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
         conn.execute(LAB_SCHEMA.read_text(encoding="utf-8"))
@@ -104,7 +111,7 @@ def _rows(conn, query: str, params=()) -> list[tuple]:
 
 def answers(url: str) -> dict[str, list[tuple]]:
     out: dict[str, list[tuple]] = {}
-    with psycopg.connect(url, autocommit=True) as conn:
+    with _connect(url, autocommit=True) as conn:
         for px in PIXELS:
             out[f"range {px}"] = _rows(conn, "SELECT * FROM get_pixel_activity_range('LAB_01', %s)", (px,))
             out[f"range by name {px}"] = _rows(
@@ -151,11 +158,11 @@ def test_lab_database_upgrades_keeping_signatures_and_answers(lab_db_url, backen
     if compressed:
         if backend != "timescaledb":
             pytest.skip("compressed chunks exist only with TimescaleDB")
-        with psycopg.connect(lab_db_url, autocommit=True) as conn:  # the lab's server compresses old chunks
+        with _connect(lab_db_url, autocommit=True) as conn:  # the lab's server compresses old chunks
             for table in ("mpp_measurement", "temperature_measurement", "irradiance_measurement"):
                 conn.execute(f"ALTER TABLE {table} SET (timescaledb.compress)")
                 conn.execute(f"SELECT count(compress_chunk(c)) FROM show_chunks('{table}') c")
-    with psycopg.connect(lab_db_url) as conn:
+    with _connect(lab_db_url) as conn:
         sig_before = signatures(conn)
     assert set(sig_before) == LAB_SIGNATURES  # the fixture is the lab's schema
     before = answers(lab_db_url)
@@ -168,7 +175,7 @@ def test_lab_database_upgrades_keeping_signatures_and_answers(lab_db_url, backen
     assert any("mpp_measurement: 48 exact duplicate rows removed" in n for n in result.notices)
     assert any("chunks decompressed for the upgrade" in n for n in result.notices) == compressed
 
-    with psycopg.connect(lab_db_url) as conn:
+    with _connect(lab_db_url) as conn:
         sig_after = signatures(conn)
         # same signatures, and the same function objects (replaced in place: owner and grants kept)
         assert sig_after == sig_before
@@ -200,12 +207,12 @@ def test_lab_database_stopped_by_the_first_0003_upgrades_now(lab_db_url, tmp_pat
                        match=r"0003_lab_functions.sql failed: cannot change name of input parameter \"p_solar_cell_id_in\""):
         migrate.migrate(lab_db_url, directory=old)
     assert migrate.status(lab_db_url).version == 2
-    with psycopg.connect(lab_db_url) as conn:
+    with _connect(lab_db_url) as conn:
         assert set(signatures(conn)) == LAB_SIGNATURES
     before = answers(lab_db_url)  # duplicates are gone already (0002)
     result = migrate.migrate(lab_db_url)
     assert result.applied == [m.version for m in migrate.available() if m.version > 2]
-    with psycopg.connect(lab_db_url) as conn:
+    with _connect(lab_db_url) as conn:
         assert set(signatures(conn)) == LAB_SIGNATURES
     assert answers(lab_db_url) == before
 
@@ -222,7 +229,7 @@ def test_upgraded_lab_database_imports_and_keeps_sensor_ids(lab_db_url, tmp_path
     (folder / "PT-104_channel_02.txt").write_text("2024-05-05T00:00:00\t40200.0\t1000.0\n2024-05-05T00:01:00\t40210\t1001.0\n")
     res = run_import(lab_db_url, tmp_path / "lab")
     assert res.inserted == {"mpp": 4, "temperature": 0, "irradiance": 2} and res.duplicates["mpp"] == 12
-    with psycopg.connect(lab_db_url) as conn:
+    with _connect(lab_db_url) as conn:
         ids = conn.execute("SELECT DISTINCT irradiance_sensor_id::text FROM irradiance_measurement"
                            " WHERE \"timestamp\" >= '2024-05-05'").fetchall()
         assert ids == [("0badc0de-0000-4000-8000-000000000002",)]
@@ -254,7 +261,7 @@ def test_upgraded_lab_database_receives(lab_db_url, tmp_path):
         client.close()
 
         def stored():
-            with psycopg.connect(lab_db_url) as conn:
+            with _connect(lab_db_url) as conn:
                 return conn.execute(
                     "SELECT (SELECT count(*) FROM mpp_measurement WHERE tracking_channel_board = 1"
                     "        AND tracking_channel_channel = 2 AND \"timestamp\" >= to_timestamp(%s)"
@@ -265,7 +272,7 @@ def test_upgraded_lab_database_receives(lab_db_url, tmp_path):
         wait_until(lambda: svc.buffer.count() == 0 and stored() == (2, 2))
     finally:
         svc.stop()
-    with psycopg.connect(lab_db_url) as conn:
+    with _connect(lab_db_url) as conn:
         ids = {r[0] for r in conn.execute("SELECT irradiance_sensor_id::text FROM irradiance_measurement"
                                           " WHERE irradiance = 998.4")}
         assert ids == {"26bc6c2b-e0ef-5534-9ef9-bad0b741d76a", "0badc0de-0000-4000-8000-000000000002"}
@@ -291,7 +298,7 @@ def test_failing_migration_rolls_back_and_says_what_to_do(empty_db_url, tmp_path
     assert "0002_broken.sql" in text and "no_such_table" in text and "does not exist" in text
     assert "rolled back" in text and "schema version 1" in text and "db migrate" in text
     assert "\n" not in text
-    with psycopg.connect(empty_db_url) as conn:
+    with _connect(empty_db_url) as conn:
         assert conn.execute("SELECT to_regclass('first_table') IS NOT NULL").fetchone()[0]
         assert conn.execute("SELECT to_regclass('half_done')").fetchone()[0] is None
         assert [r[0] for r in conn.execute("SELECT version FROM perocube_schema_migrations")] == [1]
@@ -301,7 +308,7 @@ def test_failing_lab_upgrade_from_the_command_line(lab_db_url):
     """A real failure: the lab's database has its own table named 'quarantine'. The command says which
     migration failed and why, in one line without a traceback; the database is as before that
     migration; once the cause is fixed the same command completes the upgrade."""
-    with psycopg.connect(lab_db_url) as conn:
+    with _connect(lab_db_url) as conn:
         conn.execute("CREATE TABLE quarantine (cell varchar(255), note text)")
     out = _cli("db", "migrate", "--db", lab_db_url)
     assert out.returncode == 3
@@ -309,7 +316,7 @@ def test_failing_lab_upgrade_from_the_command_line(lab_db_url):
     errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "0002_integrity.sql failed" in errors[0] and "received_at" in errors[0]
     assert "schema version 1" in errors[0]
-    with psycopg.connect(lab_db_url) as conn:
+    with _connect(lab_db_url) as conn:
         assert [r[0] for r in conn.execute("SELECT version FROM perocube_schema_migrations")] == [1]
         assert conn.execute("SELECT to_regclass('schema_upgrade_log')").fetchone()[0] is None
         assert conn.execute("SELECT count(*) FROM pg_constraint WHERE conname = 'mpp_measurement_channel_time_key'"
@@ -323,7 +330,7 @@ def test_failing_lab_upgrade_from_the_command_line(lab_db_url):
 
 
 def test_edited_migration_is_refused_naming_the_file(db_url):
-    with psycopg.connect(db_url) as conn:
+    with _connect(db_url) as conn:
         conn.execute("UPDATE perocube_schema_migrations SET checksum = 'f00d' || checksum WHERE version = 5")
     with pytest.raises(migrate.ChecksumMismatchError, match="0005_logbook_columns.sql"):
         migrate.migrate(db_url)
@@ -355,13 +362,13 @@ def test_database_with_the_first_0003_gets_the_corrected_functions(empty_db_url,
     migrate.migrate(empty_db_url, directory=old)
     old_checksum = migrate.Migration(3, "lab_functions", old / "0003_lab_functions.sql").checksum
     assert old_checksum in migrate.SUPERSEDED_CHECKSUMS[3]
-    with psycopg.connect(empty_db_url) as conn:
+    with _connect(empty_db_url) as conn:
         # only the function without parameters had the lab's signature already
         assert {s[0] for s in set(signatures(conn)) & LAB_SIGNATURES} == {"get_queryable_solar_cell_pixels"}
     result = migrate.migrate(empty_db_url)
     assert result.applied == [m.version for m in migrate.available() if m.version > 5]
     assert sum("differs from the lab's: dropped and re-created" in n for n in result.notices) == 5
-    with psycopg.connect(empty_db_url) as conn:
+    with _connect(empty_db_url) as conn:
         assert set(signatures(conn)) == LAB_SIGNATURES
         conn.execute("INSERT INTO solar_cell_device (name) VALUES ('D')")
         conn.execute("INSERT INTO solar_cell_pixel (solar_cell_id, pixel) VALUES ('D', 'P')")
@@ -383,7 +390,7 @@ def test_moved_pixel_on_the_sample_folder(db_url, sample_dir):
     """OK_240415_02 / B moved from 1/2 to 2/4 on 2024-05-04 (logbook dates: both events at 00:00)."""
     run_import(db_url, sample_dir)
     moved = datetime(2024, 5, 4, tzinfo=UTC)
-    with psycopg.connect(db_url) as conn:
+    with _connect(db_url) as conn:
         # the lab's functions' answer
         rows = conn.execute("SELECT * FROM get_mpp_data_for_pixel('OK_240415_02', 'B')").fetchall()
         assert len(rows) == 17238
@@ -422,7 +429,7 @@ def test_moved_pixel_on_the_sample_folder(db_url, sample_dir):
         assert now[(2, 4)] == ("OK_240415_02", "B", 1)
 
     # the registry timeline: DISCONNECTED first at the same instant, periods as the function's
-    pool = ConnectionPool(db_url, min_size=1, max_size=2, open=True)
+    pool = ConnectionPool(db_url, min_size=1, max_size=2, open=True, kwargs=POOL_KWARGS)
     try:
         timeline = WiringService(RegistryRepository(pool)).timeline("OK_240415_02", "B")
     finally:

@@ -12,6 +12,7 @@ from perocube_desktop.registry.repository import (ConflictError, ReferencedError
                                                   coerce)
 from perocube_desktop.registry.schema import ENTITIES
 from perocube_desktop.registry.wiring import Event, WiringError, WiringService
+from perocube_desktop.db.session import POOL_KWARGS
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
@@ -30,7 +31,7 @@ def test_validation_rules():
 
 @pytest.fixture
 def repo(db_url):
-    pool = ConnectionPool(db_url, min_size=1, max_size=3, open=True)
+    pool = ConnectionPool(db_url, min_size=1, max_size=3, open=True, kwargs=POOL_KWARGS)
     yield RegistryRepository(pool)
     pool.close()
 

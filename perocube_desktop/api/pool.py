@@ -16,6 +16,7 @@ from typing import TypeVar
 import psycopg
 
 from ..db import catalog
+from ..db import session as db_session
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +41,20 @@ class ReadOnlyPool:
         self._closed = False
 
     def _connect(self) -> psycopg.Connection:
-        # autocommit: each statement is its own (read-only) transaction, no BEGIN/ROLLBACK round trips
-        # per request; code that needs one snapshot opens conn.transaction() (read-only too)
-        conn = psycopg.connect(self.conninfo, connect_timeout=self.connect_timeout_s, application_name="perocube-api",
-                               prepare_threshold=None, autocommit=True)
-        # read-only whatever the role may do, UTC, the statement timeout (sql/queries/server.sql)
-        conn.execute(catalog.q("session_read_api"), (f"{int(self.statement_timeout_s * 1000)}ms",))
+        # each request is one transaction (``_request``): BEGIN READ ONLY whatever the role may do,
+        # and its settings for that transaction only, so that the pool works behind a
+        # transaction-pooling PgBouncer and leaves nothing on the server's sessions (docs/dba.md)
+        conn = db_session.connect(self.conninfo, connect_timeout=self.connect_timeout_s, application_name="perocube-api",
+                                  autocommit=True)
         conn.read_only = True
         return conn
+
+    @contextmanager
+    def _request(self, conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+        """One read-only transaction in UTC with the statement timeout (sql/queries/server.sql)."""
+        with conn.transaction():
+            conn.execute(catalog.q("local_read_api"), (f"{int(self.statement_timeout_s * 1000)}ms",))
+            yield conn
 
     def _take(self) -> tuple[psycopg.Connection, bool]:
         with self._lock:
@@ -84,7 +91,8 @@ class ReadOnlyPool:
         try:
             conn, _ = self._take()
             try:
-                yield conn
+                with self._request(conn):
+                    yield conn
             finally:
                 self._give_back(conn)
         finally:
@@ -96,8 +104,13 @@ class ReadOnlyPool:
             raise PoolBusy(f"all {self.max_size} database connections are busy")
         try:
             conn, reused = self._take()
+
+            def call(c: psycopg.Connection) -> T:
+                with self._request(c):
+                    return fn(c)
+
             try:
-                return fn(conn)
+                return call(conn)
             except psycopg.OperationalError:
                 if not reused or not conn.broken:
                     raise
@@ -105,7 +118,7 @@ class ReadOnlyPool:
                 self._discard_idle()
                 conn.close()
                 conn = self._connect()
-                return fn(conn)
+                return call(conn)
             finally:
                 self._give_back(conn)
         finally:

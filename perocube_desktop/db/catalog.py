@@ -63,5 +63,6 @@ def timescaledb_launcher_running(conn: psycopg.Connection) -> bool:
     return bool(_one(conn, "timescaledb_launcher_running"))
 
 
-def set_session_timezone(conn: psycopg.Connection, timezone: str) -> None:
-    conn.execute(q("session_timezone"), (timezone,))
+def set_local_timezone(conn: psycopg.Connection, timezone: str) -> None:
+    """The time zone for the current transaction only (pooler-safe; see db/session.py)."""
+    conn.execute(q("local_timezone"), (timezone,))

@@ -130,6 +130,6 @@ def migrate_when_reachable(conninfo: str, compress_after_days: int, stop: thread
 
 
 def connect(conninfo: str, **kwargs) -> psycopg.Connection:
-    kwargs.setdefault("connect_timeout", 5)
-    kwargs.setdefault("application_name", "perocube-desktop")
-    return psycopg.connect(conninfo, **kwargs)
+    from .session import connect as session_connect
+
+    return session_connect(conninfo, **kwargs)

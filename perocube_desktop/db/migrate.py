@@ -4,7 +4,8 @@ Each file runs in its own transaction and is recorded in ``perocube_schema_migra
 a second run is a no-op. The app refuses a database whose schema is newer than the
 migrations it ships. A short runner instead of a library: the migrations need
 server NOTICEs reported back (legacy clean-up counts), an advisory lock against two
-app instances migrating at once, and steps that must run outside a transaction with
+app instances migrating at once (transaction-level, so that it works through a transaction-pooling
+PgBouncer), and steps that must run outside a transaction with
 TimescaleDB (continuous-aggregate refresh); see docs/decisions.md.
 """
 
@@ -22,6 +23,7 @@ from ..errors import first_line
 from ..paths import sql_dir
 from . import catalog, queries, rollups
 from .queries import scalar
+from . import session as db_session
 
 log = logging.getLogger(__name__)
 
@@ -157,43 +159,52 @@ def migrate(conninfo: str, compress_after_days: int | None = None, directory: Pa
     """Bring the database at ``conninfo`` to the newest schema (migrations from ``directory``,
     default: the packaged ``sql/migrations``). Raises SchemaError subclasses with a user message."""
     result = MigrationResult()
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    with db_session.connect(conninfo, autocommit=True) as conn:
         conn.add_notice_handler(lambda diag: result.notices.append(diag.message_primary or ""))
-        conn.execute(_q("lock"), (_LOCK_KEY,))
-        try:
+        # every step under a transaction-level advisory lock (pooler-safe: a session lock taken
+        # through a transaction-pooling PgBouncer stays on whichever server session ran it)
+        with conn.transaction():
+            conn.execute(_q("lock"), (_LOCK_KEY,))
             _ensure_table(conn)
             check_not_newer(conn)
             migrations = available(directory)
             check_checksums(conn, migrations)
-            done = {row[0] for row in conn.execute(_q("applied_versions"))}
-            for mig in migrations:
-                if mig.version in done:
-                    continue
-                log.info("applying migration %04d_%s", mig.version, mig.name)
-                try:
-                    with conn.transaction():
-                        conn.execute(mig.sql)
-                        conn.execute(_q("record_migration"), (mig.version, mig.name, mig.checksum))
-                except psycopg.Error as exc:
-                    raise MigrationFailedError(_failure_message(conn, mig, exc)) from exc
+        for mig in migrations:
+            if _apply(conn, mig):
                 result.applied.append(mig.version)
+        with conn.transaction():
+            conn.execute(_q("lock"), (_LOCK_KEY,))
             converted = _maybe_enable_timescaledb(conn, result)
-            if result.applied or converted:
-                _refresh_after_migration(conn)
-            if catalog.has_function(conn, "perocube_ensure_policies"):
-                # refresh policies only now, after the initial refresh: they cannot race it
-                conn.execute(_q("ensure_policies"))
-            rollups.resume_compression_if_idle(conn)
-            if compress_after_days is not None:
-                conn.execute(_q("set_compression_age"), (compress_after_days,))
-            result.version = current_version(conn)
-        finally:
-            conn.execute(_q("unlock"), (_LOCK_KEY,))
+        if result.applied or converted:
+            _refresh_after_migration(conn)
+        if catalog.has_function(conn, "perocube_ensure_policies"):
+            # refresh policies only now, after the initial refresh: they cannot race it
+            conn.execute(_q("ensure_policies"))
+        rollups.resume_compression_if_idle(conn)
+        if compress_after_days is not None:
+            conn.execute(_q("set_compression_age"), (compress_after_days,))
+        result.version = current_version(conn)
     for notice in result.notices:
         log.info("migration: %s", notice)
     if result.problem:
         log.warning("%s", result.problem)
     return result
+
+
+def _apply(conn: psycopg.Connection, mig: Migration) -> bool:
+    """One migration in one transaction under the lock; False when it is applied already (by
+    another instance that migrated meanwhile)."""
+    try:
+        with conn.transaction():
+            conn.execute(_q("lock"), (_LOCK_KEY,))
+            if scalar(conn, _q("is_applied"), (mig.version,)):
+                return False
+            log.info("applying migration %04d_%s", mig.version, mig.name)
+            conn.execute(mig.sql)
+            conn.execute(_q("record_migration"), (mig.version, mig.name, mig.checksum))
+    except psycopg.Error as exc:
+        raise MigrationFailedError(_failure_message(conn, mig, exc)) from exc
+    return True
 
 
 def _failure_message(conn: psycopg.Connection, mig: Migration, exc: psycopg.Error) -> str:
@@ -273,7 +284,7 @@ class SchemaStatus:
 
 
 def status(conninfo: str) -> SchemaStatus:
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    with db_session.connect(conninfo, autocommit=True) as conn:
         version = current_version(conn)
         applied = []
         if version:

@@ -24,11 +24,13 @@ import psycopg
 
 from . import catalog, queries
 from .queries import scalar
+from . import session as db_session
 
 log = logging.getLogger(__name__)
 
 LEVELS = (("1m", timedelta(minutes=1)), ("1h", timedelta(hours=1)))
-# advisory lock (session, shared): an import holds the compression policies paused (migration 0009)
+# advisory lock (session, shared): an import holds the compression policies paused (migration 0009);
+# the one session-level lock of the app: a TimescaleDB import needs a session (docs/dba.md)
 IMPORT_HOLD_KEY = (1347571533, 1)
 _BATCH_OPTION = True  # refresh_continuous_aggregate takes options (TimescaleDB 2.19+)
 
@@ -156,7 +158,7 @@ def _refresh_timescaledb(conn: psycopg.Connection, result: RefreshResult, below_
 
     def hourly() -> dict[str, tuple[int, bool]]:
         assert conninfo is not None
-        with psycopg.connect(conninfo, autocommit=True, application_name="perocube-rollups") as c2:
+        with db_session.connect(conninfo, autocommit=True, application_name="perocube-rollups") as c2:
             return level(c2, *LEVELS[1])
 
     if conninfo is not None:
@@ -234,11 +236,11 @@ class CompressionHold:
             return
         self.active = False
         try:
-            others = not scalar(self.conn, _q("hold_try_lock"), IMPORT_HOLD_KEY)
-            if not others:
-                self.conn.execute(_q("hold_unlock"), IMPORT_HOLD_KEY)
-                self.conn.execute(_q("hold_compression"), (True,))
-                log.info("compression policies resumed: the loaded chunks are compressed in the background")
+            with self.conn.transaction():
+                # exclusive (this transaction) besides our own shared hold: no other import holds them
+                if scalar(self.conn, _q("hold_try_lock"), IMPORT_HOLD_KEY):
+                    self.conn.execute(_q("hold_compression"), (True,))
+                    log.info("compression policies resumed: the loaded chunks are compressed in the background")
         finally:
             self.conn.execute(_q("hold_unlock_shared"), IMPORT_HOLD_KEY)
 
@@ -247,12 +249,10 @@ def resume_compression_if_idle(conn: psycopg.Connection) -> int:
     """Resume compression policies an import left paused (crashed), unless an import runs now."""
     if not catalog.timescaledb_active(conn) or not scalar(conn, _q("has_compression_hold")):
         return 0
-    if not scalar(conn, _q("hold_try_lock"), IMPORT_HOLD_KEY):
-        return 0
-    try:
+    with conn.transaction():  # transaction-level try-lock: pooler-safe, released at commit
+        if not scalar(conn, _q("hold_try_lock"), IMPORT_HOLD_KEY):
+            return 0
         n = int(scalar(conn, _q("hold_compression"), (True,)))
-    finally:
-        conn.execute(_q("hold_unlock"), IMPORT_HOLD_KEY)
     if n:
         log.warning("%d compression policies were left paused by an interrupted import: resumed", n)
     return n

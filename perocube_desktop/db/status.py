@@ -9,6 +9,7 @@ from datetime import datetime
 import psycopg
 
 from . import catalog, migrate, queries
+from . import session as db_session
 
 
 def _q(name: str) -> str:
@@ -41,7 +42,7 @@ def report_lines(conninfo: str, description: str) -> list[str]:
         lines.append(f"timescaledb: not used: plain PostgreSQL. {st.timescaledb_problem}")
     else:
         lines.append("timescaledb: not available: plain PostgreSQL")
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    with db_session.connect(conninfo, autocommit=True) as conn:
         if st.timescaledb_active:
             lines += _timescaledb_lines(conn)
         if catalog.has_table(conn, "rollup_dirty"):

@@ -25,6 +25,7 @@ from pathlib import Path
 import psycopg
 
 from . import catalog
+from . import session as db_session
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def require_tool(name: str, server_major: int) -> Path:
 
 
 def _server(conninfo: str) -> tuple[int, bool]:
-    with psycopg.connect(conninfo, connect_timeout=10) as conn:
+    with db_session.connect(conninfo, connect_timeout=10) as conn:
         return catalog.server_major(conn), catalog.timescaledb_active(conn)
 
 
@@ -162,7 +163,7 @@ def restore(conninfo: str, file: Path, server_major: int | None = None) -> Path:
 
 
 def _restore_timescaledb(conninfo: str, exe: Path, file: Path) -> None:
-    with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
+    with db_session.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
         if not catalog.timescaledb_available(conn):
             raise ToolError("the backup uses TimescaleDB, which this server does not have: restore it on a server with "
                             "TimescaleDB (same version as when it was made)")
@@ -175,7 +176,7 @@ def _restore_timescaledb(conninfo: str, exe: Path, file: Path) -> None:
     try:
         proc = _run([str(exe), "--no-owner", f"--dbname={conninfo}", str(file)], "pg_restore")
     finally:  # also after a Ctrl-C: the database never stays in TimescaleDB's restoring mode
-        with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
+        with db_session.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
             conn.execute(catalog.q("timescaledb_restore_finish"))
     if proc.returncode != 0:
         errors = [ln for ln in proc.stderr.splitlines() if "error" in ln.lower()

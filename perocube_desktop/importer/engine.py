@@ -34,6 +34,7 @@ from .preview import PreviewRow, preview
 from ..protocol import KINDS
 from .results import ImportOptions, ImportSummary, Problem, Progress, summary_csv
 from .scan import LabFile, ScanResult, require_lab_files, scan
+from ..db import session as db_session
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def run_import(
         if progress:
             progress(state)
 
-    with psycopg.connect(conninfo, connect_timeout=10, application_name="perocube-import", autocommit=True) as conn:
+    with db_session.connect(conninfo, connect_timeout=10, application_name="perocube-import", autocommit=True) as conn:
         loader = Loader(conn, opts.timezone)
         refresher = None if opts.dry_run or catalog.timescaledb_active(conn) else RollupRefresher(conninfo)
         hold = None if opts.dry_run else rollups.CompressionHold(conn)

@@ -17,6 +17,7 @@ from ..db.tables import KINDS as SERIES_KINDS
 from . import lines as lines_mod
 from ..errors import first_line
 from .scan import LabFile
+from ..db import session as db_session
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +40,20 @@ class Loader:
 
     def __init__(self, conn: psycopg.Connection, timezone: str) -> None:
         self.conn = conn
-        catalog.set_session_timezone(conn, timezone)
-        conn.execute(queries.load("import_staging"))
+        self.timezone = timezone
         self.skip_fk_triggers = bulk.may_skip_fk_triggers(conn, timescaledb=True)
         self.on_committed: Callable[[], None] | None = None  # after each committed chunk
         self.last_hi: datetime | None = None  # the last chunk's later end (first or last line)
 
     def fast_session(self, f: LabFile | None = None, sensor_id: str | None = None) -> None:
-        """Per chunk transaction: do not wait for the WAL flush at commit (a chunk lost in a crash
-        is lost together with its ``imported_file`` progress, same transaction, so the next run
-        simply loads it again); skip the per-row foreign-key triggers (``db.bulk``) and check the
-        file's channel or sensor once instead, with the lock the per-row check takes."""
+        """Per chunk transaction: the source time zone (naive timestamps) and the staging tables, for
+        this transaction only (behind a transaction-pooling PgBouncer the next chunk may run on
+        another server session, docs/dba.md); do not wait for the WAL flush at commit (a chunk lost
+        in a crash is lost together with its ``imported_file`` progress, same transaction, so the
+        next run simply loads it again); skip the per-row foreign-key triggers (``db.bulk``) and
+        check the file's channel or sensor once instead, with the lock the per-row check takes."""
+        catalog.set_local_timezone(self.conn, self.timezone)
+        self.conn.execute(queries.load("import_staging"))
         self.conn.execute(catalog.q("local_async_commit"))
         if self.skip_fk_triggers:
             bulk.skip_fk_triggers(self.conn)
@@ -160,13 +164,14 @@ class RollupRefresher:
 
     def _run(self) -> None:
         try:
-            with psycopg.connect(self.conninfo, autocommit=True, application_name="perocube-rollups") as conn:
-                conn.execute(catalog.q("session_rollup_refresher"))
+            with db_session.connect(self.conninfo, autocommit=True, application_name="perocube-rollups") as conn:
                 while self.queue.get() is not None:
                     # every channel mark there is (each is deleted when done): with several loaders
                     # marks commit out of id order, so none is skipped for a lower id
                     for (i,) in conn.execute(queries.get("rollups", "channel_marks")).fetchall():
-                        conn.execute(queries.get("rollups", "refresh_mpp_channel"), (i,))
+                        with conn.transaction():  # its settings for this transaction only (pooler-safe)
+                            conn.execute(catalog.q("local_rollup_refresher"))
+                            conn.execute(queries.get("rollups", "refresh_mpp_channel"), (i,))
         except psycopg.Error as exc:  # the final global refresh covers what is left
             log.warning("background rollup refresh stopped: %s", exc)
             while self.queue.get() is not None:

@@ -7,11 +7,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import psycopg
 
 from ..db import queries
 from .results import Progress
 from .scan import ScanResult
+from ..db import session as db_session
 
 
 @dataclass
@@ -40,7 +40,7 @@ def preview(conninfo: str | None, result: ScanResult, progress: Callable[[Progre
     """What an import would do, per file, without writing: lines, time range, new rows expected."""
     records: dict[str, tuple] = {}
     if conninfo:
-        with psycopg.connect(conninfo, connect_timeout=10) as conn:
+        with db_session.connect(conninfo, connect_timeout=10) as conn:
             for path, *record in conn.execute(queries.get("import", "imported_files")):
                 records[path] = tuple(record)
     rows = [PreviewRow(s.rel, "skipped", "", 0, status="skipped", problems=s.reason) for s in result.skipped]

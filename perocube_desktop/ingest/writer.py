@@ -26,6 +26,7 @@ from ..errors import first_line
 from ..protocol import IRRADIANCE, MPP, TEMPERATURE
 from ..values import ts_datetime
 from .buffer import MPP_COPY_COLUMNS, STAGE_COPY_COLUMNS, DiskBuffer, Segment
+from ..db import session as db_session
 
 
 def _copy_into(table: str, columns: str) -> pgsql.Composed:
@@ -185,15 +186,20 @@ class DatabaseWriter:
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.conninfo, connect_timeout=5, application_name="perocube-writer")
-            with self._conn.transaction():
-                self._conn.execute(queries.load("writer_staging"))
+            self._conn = db_session.connect(self.conninfo, connect_timeout=5, application_name="perocube-writer")
             self._skip_fk_triggers = bulk.may_skip_fk_triggers(self._conn)
             if self.state != "connected":
                 log.info("database writer connected")
             self.state = "connected"
             self.down_since = None
         return self._conn
+
+    @staticmethod
+    def _staging(conn: psycopg.Connection) -> None:
+        """The temporary staging tables, in the transaction that uses them: behind a
+        transaction-pooling PgBouncer each transaction may run on another server session
+        (``IF NOT EXISTS``: a no-op on a session that has them; ``ON COMMIT DELETE ROWS``)."""
+        conn.execute(queries.load("writer_staging"))
 
     def _close_aux(self) -> None:
         if self._aux is not None:
@@ -207,11 +213,10 @@ class DatabaseWriter:
         """The second half of a large MPP batch, in its own transaction on the second connection
         (runs on the helper thread; channels are registered and committed before)."""
         if self._aux is None or self._aux.closed:
-            self._aux = psycopg.connect(self.conninfo, connect_timeout=5, application_name="perocube-writer-2")
-            with self._aux.transaction():
-                self._aux.execute(queries.load("writer_staging"))
+            self._aux = db_session.connect(self.conninfo, connect_timeout=5, application_name="perocube-writer-2")
         conn = self._aux
         with conn.transaction():
+            self._staging(conn)
             if self._skip_fk_triggers:
                 bulk.skip_fk_triggers(conn)
             with conn.cursor() as cur:
@@ -245,6 +250,7 @@ class DatabaseWriter:
         """One transaction: the MPP rows (``mpp_payload``: only this part of them, channels
         registered already), the sensor rows, the quarantine items."""
         with conn.transaction():
+            self._staging(conn)
             if self._skip_fk_triggers:
                 bulk.skip_fk_triggers(conn)  # channels and sensors are registered first, in this transaction
             with conn.cursor() as cur:

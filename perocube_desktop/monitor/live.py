@@ -19,6 +19,7 @@ from ..errors import first_line
 from ..protocol import MPP, Sample
 from ..series_key import SeriesKey
 from ..status import IngestStatus, RateMeter
+from ..db import session as db_session
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ class DatabasePoller:
         while not self._stop.is_set():
             try:
                 if conn is None or conn.closed:
-                    conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5,
+                    conn = db_session.connect(self.conninfo, autocommit=True, connect_timeout=5,
                                            application_name="perocube-viewer")
                 self.poll_once(conn)
                 self.state, self.last_error, self.down_since = "connected", None, None

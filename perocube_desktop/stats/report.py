@@ -19,6 +19,7 @@ from . import isos
 from .analysis import PixelResult, analyse_runs
 from .load import Period, load, select_pixels
 from .runs import RunChoice
+from ..db import session as db_session
 
 __all__ = ["Selection", "Report", "PixelResult", "build", "export", "to_json", "smoothing_hours", "select_pixels"]
 
@@ -83,7 +84,7 @@ def build(conninfo: str, sel: Selection, settings: ReportSettings,
     if conn is not None:
         loaded = load(conn, select_pixels(conn, sel), sel, settings)
     else:
-        with psycopg.connect(conninfo, connect_timeout=10, application_name="perocube-report") as own:
+        with db_session.connect(conninfo, connect_timeout=10, application_name="perocube-report") as own:
             loaded = load(own, select_pixels(own, sel), sel, settings)
     timings["load"] = time.perf_counter() - t
     t = time.perf_counter()

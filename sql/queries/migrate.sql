@@ -26,11 +26,12 @@ SELECT version, name, applied_at FROM perocube_schema_migrations ORDER BY versio
 -- name: record_migration
 INSERT INTO perocube_schema_migrations (version, name, checksum) VALUES (%s, %s, %s)
 
+-- Transaction-level: every step of the runner takes it in its own transaction (pooler-safe)
 -- name: lock
-SELECT pg_advisory_lock(%s)
+SELECT pg_advisory_xact_lock(%s)
 
--- name: unlock
-SELECT pg_advisory_unlock(%s)
+-- name: is_applied
+SELECT EXISTS (SELECT 1 FROM perocube_schema_migrations WHERE version = %s)
 
 -- name: ensure_policies
 SELECT perocube_ensure_policies()

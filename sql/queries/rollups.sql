@@ -44,10 +44,7 @@ SELECT pg_advisory_lock_shared(%s, %s)
 SELECT pg_advisory_unlock_shared(%s, %s)
 
 -- name: hold_try_lock
-SELECT pg_try_advisory_lock(%s, %s)
-
--- name: hold_unlock
-SELECT pg_advisory_unlock(%s, %s)
+SELECT pg_try_advisory_xact_lock(%s, %s)
 
 -- name: hold_compression
 -- false: pause the compression policies, true: resume them; returns the number of jobs

@@ -39,20 +39,22 @@ SET LOCAL synchronous_commit = off
 -- name: local_work_mem_large
 SET LOCAL work_mem = '256MB'
 
--- name: session_timezone
-SELECT set_config('TimeZone', %s, false)
+-- Settings are per transaction (set_config(..., true)), never per session: behind a PgBouncer in
+-- transaction mode a session setting would stay on a server connection that other clients get next.
+
+-- name: local_timezone
+SELECT set_config('TimeZone', %s, true)
 
 -- The background rollup refresher of an import: rollups can always be recomputed
--- name: session_rollup_refresher
-SELECT set_config('work_mem', '64MB', false), set_config('synchronous_commit', 'off', false)
+-- name: local_rollup_refresher
+SELECT set_config('work_mem', '64MB', true), set_config('synchronous_commit', 'off', true)
 
--- The read API's connections: read-only whatever the role may do; UTC so that JSON and CSV
--- timestamps are unambiguous; work_mem: a month of minute rollups for one pixel sorts in memory
--- name: session_read_api
-SELECT set_config('default_transaction_read_only', 'on', false),
-       set_config('TimeZone', 'UTC', false),
-       set_config('statement_timeout', %s, false),
-       set_config('work_mem', '32MB', false)
+-- The read API's transactions (read-only by BEGIN READ ONLY, whatever the role may do): UTC so that
+-- JSON and CSV timestamps are unambiguous; work_mem: a month of minute rollups for one pixel sorts in memory
+-- name: local_read_api
+SELECT set_config('TimeZone', 'UTC', true),
+       set_config('statement_timeout', %s, true),
+       set_config('work_mem', '32MB', true)
 
 -- Restoring a TimescaleDB backup, the documented way: an empty schema, the extension,
 -- pre_restore, then pg_restore, then post_restore (db/tools.py)
