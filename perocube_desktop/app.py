@@ -86,6 +86,8 @@ class App:
             else:
                 log.info("demo: own database and buffer in %s", self.settings.demo_dir())
         self.target = connection.resolve(self.settings, self.args.db)
+        # viewer mode, the read API and reports read here (a read replica, when configured)
+        self.read_conninfo = connection.read_conninfo(self.settings, self.target.conninfo)
         timescaledb = self._try_database()
         self.pool = ConnectionPool(self.target.conninfo, min_size=1, max_size=4, open=True, timeout=10,
                                    kwargs={"application_name": "perocube-gui", **db_session.POOL_KWARGS})
@@ -113,8 +115,9 @@ class App:
             from .monitor.live import DatabasePoller
 
             self.viewer = True
-            self.poller = DatabasePoller(self.target.conninfo, self.settings.receiver.viewer_poll_s,
-                                         description=self.target.description)
+            self.poller = DatabasePoller(self.read_conninfo, self.settings.receiver.viewer_poll_s,
+                                         description="read replica" if self.read_conninfo != self.target.conninfo
+                                         else self.target.description)
             self.poller.start()
         return receiver_note
 
@@ -185,7 +188,8 @@ class App:
         from .ui.pages import build_pages
 
         registry = RegistryRepository(self.pool)
-        return build_pages(self.settings, self.pool, self.target.conninfo, registry, WiringService(registry))
+        return build_pages(self.settings, self.pool, self.target.conninfo, registry, WiringService(registry),
+                           read_conninfo=self.read_conninfo)
 
     def _database_ready(self) -> None:
         """The database answered after a start without it: the waiting pages open."""
@@ -258,7 +262,7 @@ class App:
 
         server = None
         try:
-            server = ApiServer(self.target.conninfo, self.settings, api.host, api.port)
+            server = ApiServer(self.read_conninfo, self.settings, api.host, api.port)
             server.start()
         except ApiConfigError as exc:  # e.g. a busy port, naming what holds it
             if server is not None:

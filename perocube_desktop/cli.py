@@ -232,9 +232,12 @@ def _db_action(args: argparse.Namespace, settings: Settings, target) -> int:
         print(f"{target.description}: schema at version {result.version}"
               + (f" (applied {', '.join(map(str, result.applied))})" if result.applied else " (already current)"))
     elif args.db_command == "status":
-        from .db import status as db_status
+        from .db import connection, status as db_status
 
         print("\n".join(db_status.report_lines(target.conninfo, target.description)))
+        read = connection.read_conninfo(settings, target.conninfo) if not args.db else target.conninfo
+        if read != target.conninfo:
+            print("\n".join(db_status.replica_lines(read)))
     else:
         major = _server_major(target.conninfo)
         fn = tools.backup if args.db_command == "backup" else tools.restore

@@ -33,6 +33,7 @@ class ConfigError(UserError):
 @dataclass
 class DatabaseSettings:
     url: str | None = None  # libpq URI or conninfo; None = embedded server
+    read_url: str | None = None  # a read replica (hot standby) for viewer mode, the read API and reports
     embedded_dir: str | None = None  # default: <user data folder>/pgdata
     compress_after_days: int = 7  # TimescaleDB compression of older chunks
 
@@ -215,9 +216,11 @@ def _validate(obj: Any, where: typing.Callable[[str], str]) -> None:
             raise ConfigError(f"{where('viewer_poll_s')}: must be positive")
     if isinstance(obj, ApiSettings) and not 0 < obj.port < 65536:
         raise ConfigError(f"{where('port')}: must be between 1 and 65535, got {obj.port}")
-    if isinstance(obj, DatabaseSettings) and obj.url:
-        check_postgresql(obj.url, where("url"), ConfigError)
-        check_no_password(obj.url, where("url"))
+    if isinstance(obj, DatabaseSettings):
+        for key in ("url", "read_url"):
+            if getattr(obj, key):
+                check_postgresql(getattr(obj, key), where(key), ConfigError)
+                check_no_password(getattr(obj, key), where(key))
     if isinstance(obj, LoggingSettings) and obj.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"{where('level')}: must be DEBUG, INFO, WARNING or ERROR, got {obj.level!r}")
     if isinstance(obj, ReportSettings):

@@ -28,6 +28,8 @@ class IngestStatus:
     buffer_error: str | None = None  # the last failed commit of the local disk buffer (its clients got no ACK)
     buffer_error_at: float | None = None  # unix time of that failure
     last_sample: dict[SeriesKey, float] = field(default_factory=dict)  # unix time of each series' newest sample
+    db_server: str | None = None  # the server the writer (or viewer) is connected to, e.g. "standby h:p, lag 0.4 s"
+    db_switched: str | None = None  # the last switch to another server of a multi-host URL (failover), said in words
 
 
 class RateMeter:

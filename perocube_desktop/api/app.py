@@ -26,7 +26,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
-from ..db import queries
+from ..db import queries, replica
 from ..db.queries import one
 from . import routes_measurements, routes_pixels
 from ..errors import first_line
@@ -55,13 +55,14 @@ def health(ctx: Ctx) -> Response:
     """Whether the server and its database answer (no token needed)."""
     now = datetime.now(timezone.utc)
     try:
-        _, ts = ctx.db(lambda c: one(c, queries.get("api", "health")))
+        (_, ts), server = ctx.db(lambda c: (one(c, queries.get("api", "health")), replica.state(c)))
     except (psycopg.Error, PoolBusy) as exc:
         body = Health(status="degraded", timestamp=now, database="unreachable", timescaledb=None,
                       version=__version__, database_error=first_line(exc))
         return json_response(body.model_dump_json())
     return json_response(Health(status="ok", timestamp=now, database="reachable", timescaledb=bool(ts),
-                                version=__version__).model_dump_json())
+                                version=__version__, database_server=server.address, standby=server.standby,
+                                replica_lag_s=server.lag_s).model_dump_json())
 
 
 async def _invalid(request: Request, exc: Exception) -> JSONResponse:

@@ -62,8 +62,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         try:
             if target.embedded is not None:  # ours: bring it to the current schema
                 migrate.migrate(target.conninfo, settings.database.compress_after_days)
-            signum = serve_forever(target.conninfo, settings, host, port, sock, on_listening=lambda: print(
-                f"read API on http://{host}:{port} (docs at /docs) reading {target.description}", flush=True))
+            # a read replica when one is configured (never migrated or written: a hot standby)
+            conninfo = (target.conninfo if getattr(args, "db", None)
+                        else connection.read_conninfo(settings, target.conninfo))
+            where = target.description if conninfo == target.conninfo else "the read replica (database.read_url)"
+            signum = serve_forever(conninfo, settings, host, port, sock, on_listening=lambda: print(
+                f"read API on http://{host}:{port} (docs at /docs) reading {where}", flush=True))
         except ApiConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -56,6 +56,9 @@ class Health(BaseModel):
     timescaledb: bool | None
     version: str
     database_error: str | None = None
+    database_server: str | None = None  # host:port the API reads from
+    standby: bool | None = None  # true: a read replica (hot standby)
+    replica_lag_s: float | None = None  # a standby's replay lag behind the primary, seconds
 
 
 class Device(BaseModel):

@@ -83,6 +83,26 @@ def resolve(settings: Settings, cli_url: str | None = None, start_embedded: bool
     return DatabaseTarget("", embedded=server)
 
 
+READ_URL_ENV = "PEROCUBE_DB_READ_URL"
+
+
+def read_conninfo(settings: Settings, fallback: str) -> str:
+    """Where the reading parts (viewer mode, read API, reports) read: ``PEROCUBE_DB_READ_URL`` >
+    ``database.read_url`` > ``fallback`` (the database everything else uses). The demo never
+    reads a lab replica."""
+    if settings.demo:
+        return fallback
+    url: str | None
+    if os.environ.get(READ_URL_ENV):
+        url, where = os.environ[READ_URL_ENV], READ_URL_ENV
+    else:
+        url, where = settings.database.read_url, f"{settings.source or 'config'}: database.read_url"
+    if not url:
+        return fallback
+    check_postgresql(url, where)
+    return with_password(url)
+
+
 def open_database(settings: Settings, url: str | None = None, migrate: bool = True) -> DatabaseTarget:
     """The database a command works on (``url`` from ``--db`` or the usual precedence), migrated."""
     from . import migrate as mig

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import psycopg
 
-from . import catalog, migrate, queries
+from . import catalog, migrate, queries, replica
 from . import session as db_session
 
 
@@ -53,6 +53,15 @@ def report_lines(conninfo: str, description: str) -> list[str]:
     lines.append("migrations:")
     lines += [f"  {v:04d} {n:<36} {at}" for v, n, at in st.applied]
     return lines
+
+
+def replica_lines(conninfo: str) -> list[str]:
+    """The read replica (``database.read_url``): where, standby or not, its replay lag."""
+    try:
+        with db_session.connect(conninfo, autocommit=True) as conn:
+            return [f"read replica: {replica.state(conn).text()}"]
+    except psycopg.OperationalError as exc:
+        return [f"read replica: unreachable ({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})"]
 
 
 def _timescaledb_lines(conn: psycopg.Connection) -> list[str]:

@@ -16,6 +16,7 @@ from ..config import Settings
 from ..protocol import MPP, Request, Sample
 from ..series_key import SeriesKey
 from ..status import IngestStatus, RateMeter
+from ..db import replica
 from .buffer import DiskBuffer
 from .committer import GroupCommitter
 from .receiver import Receiver
@@ -37,6 +38,7 @@ class IngestService:
         self._lock = threading.Lock()
         self._rate = RateMeter(5.0)  # the status bar's rows/s: over the last 5 s
         self.committer = GroupCommitter(self.buffer, self._committed)
+        self._multi_host = replica.multi_host(conninfo)
         self.writer = DatabaseWriter(
             self.buffer, conninfo, settings.writer.batch_rows, settings.writer.flush_interval_s,
             settings.writer.max_backoff_s,
@@ -119,6 +121,8 @@ class IngestService:
             db_error=self.writer.last_error,
             db_down_since=self.writer.down_since,
             rows_written=self.writer.rows_written,
+            db_server=self.writer.server if self._multi_host else None,  # worth showing: one of several
+            db_switched=self.writer.switched,
             last_sample=last,
             rows_quarantined=self.writer.rows_quarantined,
             lines_refused=self.receiver.counters.lines_refused,

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 from psycopg import sql as pgsql
 
-from ..db import bulk, queries, rollups
+from ..db import bulk, queries, replica, rollups
 from ..db.tables import KINDS
 from ..errors import first_line
 from ..protocol import IRRADIANCE, MPP, TEMPERATURE
@@ -108,6 +108,8 @@ class DatabaseWriter:
         self.down_since: float | None = None
         self.rows_written = 0
         self.rows_quarantined = 0
+        self.server: str | None = None  # host:port of the server connected to (one of a multi-host URL)
+        self.switched: str | None = None  # "from a:5432 to b:5432 at 12:03:04": the last failover followed
 
     # lifecycle ------------------------------------------------------------
     def start(self) -> None:
@@ -187,12 +189,21 @@ class DatabaseWriter:
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
             self._conn = db_session.connect(self.conninfo, connect_timeout=5, application_name="perocube-writer")
+            self._note_server(replica.address(self._conn))
             self._skip_fk_triggers = bulk.may_skip_fk_triggers(self._conn)
             if self.state != "connected":
                 log.info("database writer connected")
             self.state = "connected"
             self.down_since = None
         return self._conn
+
+    def _note_server(self, where: str) -> None:
+        """A multi-host URL (``host=a,b target_session_attrs=read-write``) may land on another
+        server after a failover: say so in the log and the status bar."""
+        if self.server is not None and where != self.server:
+            self.switched = f"from {self.server} to {where} at {time.strftime('%H:%M:%S')}"
+            log.warning("database writer: now writing to %s (was %s): the database failed over", where, self.server)
+        self.server = where
 
     @staticmethod
     def _staging(conn: psycopg.Connection) -> None:

@@ -19,6 +19,7 @@ from ..errors import first_line
 from ..protocol import MPP, Sample
 from ..series_key import SeriesKey
 from ..status import IngestStatus, RateMeter
+from ..db import replica
 from ..db import session as db_session
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,7 @@ class DatabasePoller:
         self.state = "starting"
         self.last_error: str | None = None
         self.down_since: float | None = None
+        self.server: str | None = None  # "standby h:p, lag 0.4 s" (db/replica.py)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="db-viewer", daemon=True)
@@ -155,6 +157,9 @@ class DatabasePoller:
                     conn = db_session.connect(self.conninfo, autocommit=True, connect_timeout=5,
                                            application_name="perocube-viewer")
                 self.poll_once(conn)
+                where = replica.state(conn)
+                # worth showing: a standby (its lag), or which of several servers answered
+                self.server = where.text() if where.standby or replica.multi_host(self.conninfo) else None
                 self.state, self.last_error, self.down_since = "connected", None, None
             except psycopg.Error as exc:
                 text = first_line(exc)
@@ -217,5 +222,5 @@ class DatabasePoller:
             address=f"viewer of {self.description}", clients=0,
             rows_per_s=rate, rows_accepted=seen, rows_rejected=0,
             buffered_rows=0, db_state=self.state, db_error=self.last_error, db_down_since=self.down_since,
-            rows_written=0, last_sample=last,
+            rows_written=0, last_sample=last, db_server=self.server,
         )

@@ -35,7 +35,7 @@ def _check_out(out) -> str | None:
 
 
 def run(args, settings: Settings) -> int:
-    from ..db.connection import open_database
+    from ..db.connection import open_database, read_conninfo
     from .selection import why_empty
 
     if (problem := _check_out(args.out)) is not None:
@@ -50,6 +50,8 @@ def run(args, settings: Settings) -> int:
                     parse_time(args.end, "--to"), args.experiment, args.project, run_choice)
     again = f"{args.out} was not written; run the same command again"
     target = open_database(settings, getattr(args, "db", None))
+    # a read replica when one is configured and no --db was given (the report only reads)
+    conninfo = target.conninfo if getattr(args, "db", None) else read_conninfo(settings, target.conninfo)
     try:
         with interrupt.describe(again):
             shown: list[int] = []
@@ -58,13 +60,13 @@ def run(args, settings: Settings) -> int:
                 shown.append(i)
                 print(f"\r{i}/{n} pixels", end="", file=sys.stderr)
 
-            report = build(target.conninfo, sel, settings.report, progress=progress)
+            report = build(conninfo, sel, settings.report, progress=progress)
             if shown:
                 print(file=sys.stderr)
             if not report.pixels:
-                import psycopg
+                from ..db import session as db_session
 
-                with psycopg.connect(target.conninfo, connect_timeout=10) as conn:
+                with db_session.connect(conninfo, connect_timeout=10) as conn:
                     problem = why_empty(conn, sel)
     finally:
         target.stop()

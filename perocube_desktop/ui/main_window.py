@@ -223,9 +223,12 @@ class MainWindow(QMainWindow):
         self.lbl_buffer.setStyleSheet("color: #b00020" if failed else "")
         self._first_start_hint(st)
         if st.db_state == "connected":
-            self.lbl_db.setText("Database connected")
-            self.lbl_db.setToolTip("")
-            self.lbl_db.setStyleSheet("color: #1b5e20")
+            where = f" · {st.db_server}" if st.db_server else ""
+            # "from a:5432 to b:5432 at 12:03:04": the time in the bar, the whole of it in the tooltip
+            switched = f" · failed over at {st.db_switched.rsplit(' at ', 1)[-1]}" if st.db_switched else ""
+            self.lbl_db.setText(f"Database connected{where}{switched}")
+            self.lbl_db.setToolTip("the database failed over " + st.db_switched if st.db_switched else "")
+            self.lbl_db.setStyleSheet("color: #8a5a00" if st.db_switched else "color: #1b5e20")
         else:  # the state here, the error's text in the tooltip and the message on the left
             self.lbl_db.setText(f"Database {st.db_state}")
             self.lbl_db.setToolTip(st.db_error or "")

@@ -13,13 +13,14 @@ from ..registry.wiring import WiringService
 
 
 def build_pages(settings: Settings, pool, conninfo: str, registry: RegistryRepository,
-                wiring: WiringService) -> dict[str, QWidget]:
+                wiring: WiringService, read_conninfo: str | None = None) -> dict[str, QWidget]:
+    """The database pages; reports read ``read_conninfo`` (a read replica) when given."""
     from .import_wizard import ImportPage
     from .registry import RegistryPage
     from .reports import ReportsPage
 
     return {"registry": RegistryPage(registry, wiring), "import": ImportPage(settings, conninfo, pool),
-            "reports": ReportsPage(settings, pool, conninfo)}
+            "reports": ReportsPage(settings, pool, read_conninfo or conninfo)}
 
 
 def pending_page(name: str, reason: str) -> QStackedWidget:

@@ -76,3 +76,14 @@ WHERE tgrelid IN (SELECT oid FROM pg_class WHERE relname IN ('mpp_measurement', 
                                                                'irradiance_measurement')
                   AND relnamespace = current_schema()::regnamespace)
   AND NOT tgisinternal AND tgenabled = 'O' AND (tgtype & 4) <> 0
+
+-- Where this session landed and how far behind the primary it is (db/replica.py): in recovery
+-- (a standby), seconds of replay lag (0 on a primary, and on a standby that replayed all it
+-- received while streaming; otherwise the age of the last replayed transaction), streaming or not
+-- name: replication_state
+SELECT pg_is_in_recovery(),
+       CASE WHEN NOT pg_is_in_recovery() THEN 0.0
+            WHEN EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')
+                 AND pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0.0
+            ELSE extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8 END,
+       EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')
