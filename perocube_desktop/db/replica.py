@@ -38,7 +38,12 @@ def multi_host(conninfo: str) -> bool:
 
 
 def address(conn: psycopg.Connection) -> str:
-    """``host:port`` of the server this connection reached (of several in a multi-host URL)."""
+    """``host:port`` of the database server this session runs on: the server's own TCP address
+    (so that behind PgBouncer a failover the pooler followed shows too), else the one connected
+    to (a Unix socket; one of several hosts of a multi-host URL)."""
+    row = conn.execute(catalog.q("server_address")).fetchone()
+    if row and row[0] is not None:
+        return f"{row[0]}:{row[1]}"
     return f"{conn.info.host}:{conn.info.port}"
 
 

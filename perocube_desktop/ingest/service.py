@@ -121,7 +121,8 @@ class IngestService:
             db_error=self.writer.last_error,
             db_down_since=self.writer.down_since,
             rows_written=self.writer.rows_written,
-            db_server=self.writer.server if self._multi_host else None,  # worth showing: one of several
+            # worth showing: one of several servers, or another one than at the start (a failover)
+            db_server=self.writer.server if self._multi_host or self.writer.switched else None,
             db_switched=self.writer.switched,
             last_sample=last,
             rows_quarantined=self.writer.rows_quarantined,

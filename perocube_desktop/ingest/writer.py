@@ -189,7 +189,8 @@ class DatabaseWriter:
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
             self._conn = db_session.connect(self.conninfo, connect_timeout=5, application_name="perocube-writer")
-            self._note_server(replica.address(self._conn))
+            with self._conn.transaction():
+                self._note_server(replica.address(self._conn))
             self._skip_fk_triggers = bulk.may_skip_fk_triggers(self._conn)
             if self.state != "connected":
                 log.info("database writer connected")

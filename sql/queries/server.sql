@@ -87,3 +87,8 @@ SELECT pg_is_in_recovery(),
                  AND pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0.0
             ELSE extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8 END,
        EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')
+
+-- The server's own address as it sees this session (NULL over a Unix socket): behind a pooler
+-- this names the database server, not the pooler (db/replica.py)
+-- name: server_address
+SELECT host(inet_server_addr()), inet_server_port()
