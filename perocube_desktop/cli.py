@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--boards", type=int, default=2)
+    p.add_argument("--first-board", type=int, default=1, help="number of the first board (several setups)")
     p.add_argument("--channels", type=int, default=8)
     p.add_argument("--interval", type=float, default=1.0, help="seconds between samples (simulated time)")
     p.add_argument("--duration", type=float, help="simulated seconds to run (default: until Ctrl-C)")

@@ -66,11 +66,12 @@ class PgBouncer:
     client's user name; authentication is ``trust`` (as the test servers themselves)."""
 
     def __init__(self, host: str, port: int, pool_mode: str = "transaction", workdir: Path | None = None,
-                 pool_size: int = 20, users: tuple[str, ...] = ("postgres",)) -> None:
+                 pool_size: int = 20, users: tuple[str, ...] = ("postgres",), databases: tuple[str, ...] = ()) -> None:
         self.host, self.server_port, self.pool_mode = host, port, pool_mode
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="perocube-pgbouncer-"))
         self.pool_size = pool_size
         self.users = users
+        self.databases = databases  # named entries (a RELOAD re-points them; the "*" fallback's pools keep theirs)
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
         self.run_as: str | None = None
@@ -80,8 +81,10 @@ class PgBouncer:
             self.run_as = owner if owner != "root" else "postgres"
 
     def config(self) -> str:
+        named = [f"{db} = host={self.host} port={self.server_port} dbname={db}" for db in self.databases]
         return "\n".join([
             "[databases]",
+            *named,
             f"* = host={self.host} port={self.server_port}",
             "[pgbouncer]",
             "listen_addr = 127.0.0.1",
@@ -122,6 +125,15 @@ class PgBouncer:
             log = self.workdir / "pgbouncer.log"
             raise RuntimeError(f"pgbouncer did not start: {log.read_text()[-800:] if log.exists() else exc}") from exc
         return self
+
+    def retarget(self, host: str, port: int) -> None:
+        """Point the pooler at another server and RELOAD (what a cluster manager does after a
+        failover): new transactions go to the new server."""
+        self.host, self.server_port = host, port
+        (self.workdir / "pgbouncer.ini").write_text(self.config())
+        _give(self.workdir, self.run_as)
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGHUP)
 
     def url(self, database: str, user: str = "postgres") -> str:
         return f"host=127.0.0.1 port={self.port} dbname={database} user={user}"

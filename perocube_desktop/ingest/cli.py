@@ -97,7 +97,8 @@ def run_simulate(args, settings: Settings) -> int:
     from .simulator import SimConfig, SimulatorGaveUp, Simulator
 
     sim = Simulator(SimConfig(args.host, args.port, args.boards, args.channels, args.interval, args.duration,
-                              args.speedup, framing=args.framing, give_up_after_s=args.give_up_after))
+                              args.speedup, framing=args.framing, give_up_after_s=args.give_up_after,
+                              first_board=args.first_board))
     try:
         with interrupt.cooperative(lambda _sig: sim.stop()) as stop:
             stats = sim.run()

@@ -61,6 +61,7 @@ class SimConfig:
     batch: bool = True  # board batches; every 10th tick single-sample messages too
     framing: str = "line"  # line | vi | vi-per-message
     give_up_after_s: float | None = None  # no receiver for this long: SimulatorGaveUp (None: retry for ever, the demo)
+    first_board: int = 1  # boards first_board .. first_board + boards - 1 (several setups, one database)
 
 
 @dataclass
@@ -83,15 +84,18 @@ class Simulator:
         self.pixels = {
             (b, c): PixelModel(rnd.uniform(15, 21), 0.25, rnd.uniform(0.05, 0.15), rnd.uniform(5, 30),
                                rnd.uniform(0.00005, 0.0004))
-            for b in range(1, config.boards + 1) for c in range(1, config.channels + 1)
+            for b in self.boards() for c in range(1, config.channels + 1)
         }
-        self.lamp = {b: rnd.uniform(960, 1020) for b in range(1, config.boards + 1)}
-        self.temp = {b: 25.0 for b in range(1, config.boards + 1)}
+        self.lamp = {b: rnd.uniform(960, 1020) for b in self.boards()}
+        self.temp = {b: 25.0 for b in self.boards()}
         self._rnd = rnd
         self.stats = SimStats()
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
         self._file: BinaryIO | None = None
+
+    def boards(self) -> range:
+        return range(self.config.first_board, self.config.first_board + self.config.boards)
 
     def stop(self) -> None:
         self._stop.set()
@@ -177,7 +181,7 @@ class Simulator:
         lit = self.irradiance(age_h)
         out = []
         dt_h = self.config.interval_s / 3600
-        for b in range(1, self.config.boards + 1):
+        for b in self.boards():
             target = 25.0 + 20.0 * lit
             self.temp[b] += (target - self.temp[b]) * min(1.0, dt_h / 0.5)
             g = self.lamp[b] * lit * (1 + self._rnd.gauss(0, 0.003)) if lit else abs(self._rnd.gauss(0, 0.3))
