@@ -55,6 +55,7 @@ class App:
         self.window = None
         self.bridge = None
         self.viewer = False
+        self.read_conninfo: str | None = None  # viewer mode, the read API and reports (a read replica)
         self.database_ok = False
         self.database_error: str | None = None
         self.db_status = None
@@ -262,7 +263,7 @@ class App:
 
         server = None
         try:
-            server = ApiServer(self.read_conninfo, self.settings, api.host, api.port)
+            server = ApiServer(self.read_conninfo or self.target.conninfo, self.settings, api.host, api.port)
             server.start()
         except ApiConfigError as exc:  # e.g. a busy port, naming what holds it
             if server is not None:

@@ -7,6 +7,15 @@ import socket
 import time
 
 
+def pg_connect(url: str, **kwargs):
+    """A test's own connection, opened as any client behind a transaction-pooling PgBouncer must
+    open it (the ``pgbouncer`` backend): without server-side prepared statements, which psycopg
+    would otherwise make of a query run five times on one connection."""
+    import psycopg
+
+    return psycopg.connect(url, prepare_threshold=None, **kwargs)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

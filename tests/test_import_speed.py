@@ -12,8 +12,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import psycopg
-from helpers import assert_rollups_match, wait_until
+from helpers import assert_rollups_match, pg_connect, wait_until
 
 from perocube_desktop.importer.engine import run_import
 from perocube_desktop.importer.parallel import series_groups
@@ -41,7 +40,7 @@ def _folder(root: Path, channels: int, rows: int) -> Path:
 
 def _state(url: str) -> tuple:
     """Rows per channel with their sums, and the minute rollup's totals: what 'the same' means."""
-    with psycopg.connect(url) as conn:
+    with pg_connect(url) as conn:
         rows = conn.execute("SELECT tracking_channel_board, tracking_channel_channel, count(*),"
                             " count(DISTINCT \"timestamp\"), round(sum(power)::numeric, 6), min(\"timestamp\"),"
                             " max(\"timestamp\") FROM mpp_measurement GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
@@ -53,7 +52,7 @@ def _state(url: str) -> tuple:
 def test_importer_marks_its_own_chunk_and_every_other_writer_is_still_marked(db_url, tmp_path):
     lab = _folder(tmp_path, 1, 600)
     f = scan(lab).files[0]
-    with psycopg.connect(db_url, autocommit=True) as conn:
+    with pg_connect(db_url, autocommit=True) as conn:
         loader = Loader(conn, "UTC")
         with conn.transaction():
             loader.register(f)
@@ -67,7 +66,7 @@ def test_importer_marks_its_own_chunk_and_every_other_writer_is_still_marked(db_
         # the setting was transaction-local: the same session's next insert is marked by the trigger
         conn.execute("INSERT INTO mpp_measurement (\"timestamp\", power, current, voltage, tracking_channel_board,"
                      " tracking_channel_channel) VALUES (%s, 1, 1, 1, 7, 1)", (T0 + timedelta(days=1),))
-        with psycopg.connect(db_url, autocommit=True) as other:  # and another client's COPY
+        with pg_connect(db_url, autocommit=True) as other:  # and another client's COPY
             with other.cursor().copy("COPY mpp_measurement (\"timestamp\", power, current, voltage,"
                                      " tracking_channel_board, tracking_channel_channel) FROM STDIN") as cp:
                 cp.write(f"{(T0 + timedelta(days=2)).isoformat()}\t2\t2\t2\t7\t1\n")
@@ -97,7 +96,7 @@ def test_out_of_order_and_overlapping_files_get_exact_rollups(db_url, tmp_path):
     (folder / "output_board7_channel1_part2.txt").write_text("".join(second))
     summary = run_import(db_url, tmp_path / "lab", ImportOptions(chunk_bytes=16 * 1024, loaders=2))
     assert summary.inserted["mpp"] == len({*first, *second})
-    with psycopg.connect(db_url, autocommit=True) as conn:
+    with pg_connect(db_url, autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM mpp_measurement").fetchone()[0] == summary.inserted["mpp"]
         assert conn.execute("SELECT count(*) FROM rollup_dirty").fetchone()[0] == 0
         assert_rollups_match(conn)
@@ -115,7 +114,7 @@ def test_several_loaders_import_exactly_once(db_url, tmp_path, backend, caplog):
     assert bool(beside) == (backend == "timescaledb")
     again = run_import(db_url, lab, ImportOptions(loaders=3))
     assert again.inserted["mpp"] == 0 and again.files["unchanged"] == 6
-    with psycopg.connect(db_url, autocommit=True) as conn:
+    with pg_connect(db_url, autocommit=True) as conn:
         assert_rollups_match(conn)
 
 
@@ -135,7 +134,7 @@ def test_import_killed_halfway_resumes_to_the_same_rows_and_rollups(db_url, tmp_
     total = 4 * 12000
     proc = subprocess.Popen([sys.executable, "-c", _CHILD, db_url, str(lab)])
     try:
-        with psycopg.connect(db_url, autocommit=True) as conn:
+        with pg_connect(db_url, autocommit=True) as conn:
             def loaded() -> int:
                 n = conn.execute("SELECT coalesce(sum(rows_inserted), 0) FROM imported_file").fetchone()[0]
                 return n if n >= total // 5 else 0
@@ -144,14 +143,14 @@ def test_import_killed_halfway_resumes_to_the_same_rows_and_rollups(db_url, tmp_
         proc.kill()  # SIGKILL on POSIX: no clean-up of any kind
         proc.wait()
     assert 0 < part < total, "killed halfway"
-    with psycopg.connect(db_url, autocommit=True) as conn:
+    with pg_connect(db_url, autocommit=True) as conn:
         # the killed session's connections are gone once the server noticed (its transaction rolled back)
         wait_until(lambda: not conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                                             " AND pid <> pg_backend_pid() AND application_name LIKE 'perocube-%'"
                                             ).fetchone()[0], timeout=30)
     rest = run_import(db_url, lab, ImportOptions(chunk_bytes=16 * 1024, loaders=2))
     assert not rest.cancelled and rest.files["imported"] == 4
-    with psycopg.connect(db_url, autocommit=True) as conn:
+    with pg_connect(db_url, autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM mpp_measurement").fetchone()[0] == total
         assert conn.execute("SELECT count(*) FROM rollup_dirty").fetchone()[0] == 0
         assert_rollups_match(conn)

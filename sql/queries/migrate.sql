@@ -17,9 +17,6 @@ SELECT coalesce(max(version), 0) FROM perocube_schema_migrations
 -- name: applied_checksums
 SELECT version, checksum FROM perocube_schema_migrations ORDER BY version
 
--- name: applied_versions
-SELECT version FROM perocube_schema_migrations
-
 -- name: applied_list
 SELECT version, name, applied_at FROM perocube_schema_migrations ORDER BY version
 
