@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 import psycopg
 
 from ..db import rollups
+from ..db import session as db_session
 from ..errors import first_line
 from .files import Cancel, count_outcome, file_steps
 from .loader import Loader
@@ -85,7 +86,7 @@ class RollupFollower:
         done: datetime | None = None
         running = True
         try:
-            with psycopg.connect(self.conninfo, autocommit=True, application_name="perocube-rollups") as conn:
+            with db_session.connect(self.conninfo, autocommit=True, application_name="perocube-rollups") as conn:
                 while running:
                     running = self.queue.get()
                     while not self.queue.empty():  # pokes that came during the last refresh
@@ -155,7 +156,7 @@ def import_parallel(conninfo: str, on_committed, timescaledb: bool, data_files: 
     conns: list[psycopg.Connection] = []
 
     def work(w: int) -> None:
-        with psycopg.connect(conninfo, connect_timeout=10, application_name=f"perocube-import-{w}",
+        with db_session.connect(conninfo, connect_timeout=10, application_name=f"perocube-import-{w}",
                              autocommit=True) as c:
             with lock:
                 conns.append(c)
