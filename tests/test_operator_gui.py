@@ -257,7 +257,7 @@ def test_settings_url_placeholder_is_not_cut(qtbot):
 @pytest.mark.gui
 @pytest.mark.parametrize("size", [(1326, 698), (1300, 750)])
 def test_import_preview_columns_are_not_cut(qtbot, db_url, sample_dir, size):
-    from perocube_desktop.ui.import_wizard import ImportWizard
+    from perocube_desktop.ui.import_wizard import MAX_COLUMN_PX, ImportWizard
 
     from perocube_desktop.config import Settings
 
@@ -277,7 +277,8 @@ def test_import_preview_columns_are_not_cut(qtbot, db_url, sample_dir, size):
         texts = [table.item(i, j).text() for i in range(table.rowCount()) if table.item(i, j) is not None]
         widest = max([fm.horizontalAdvance(t) for t in texts] + [header.fontMetrics().horizontalAdvance(
             table.horizontalHeaderItem(j).text())])
-        assert header.sectionSize(j) >= min(widest, 360 - 12), (table.horizontalHeaderItem(j).text(), widest)
+        assert header.sectionSize(j) >= min(widest, MAX_COLUMN_PX - 12), (table.horizontalHeaderItem(j).text(), widest)
+    assert header.sectionSize(0) >= 200  # the file path keeps room (shortened in the middle, whole in its tooltip)
 
 
 # --- 2. on the Reports page: the plots show the data, not the gap -------------------------------------

@@ -21,7 +21,7 @@ ZONES = ["UTC", "Europe/Berlin", "Europe/Zurich", "Europe/London", "Europe/Madri
          "Asia/Shanghai"]
 
 
-MAX_COLUMN_PX = 360  # a long problem text or sensor name is shortened (in full in its tooltip)
+MAX_COLUMN_PX = 240  # a long problem text or sensor name is shortened (in full in its tooltip); the file keeps room
 
 
 def _table(headers: list[str], stretch: int | None = None) -> QTableWidget:
@@ -112,7 +112,7 @@ class ScanPage(QWizardPage):
         self.only_new = QCheckBox("only files with new rows or problems")
         self.only_new.toggled.connect(self._filter)
         self.table = _table(["File", "Kind", "Board/channel or sensor", "Lines", "First", "Last", "Status",
-                             "New rows expected", "Problems"], stretch=0)
+                             "New rows", "Problems"], stretch=0)
         top = QHBoxLayout()
         top.addWidget(self.kind)
         top.addWidget(self.only_new)
