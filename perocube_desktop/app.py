@@ -11,8 +11,7 @@ Life cycle (docs/operator.md):
 - ``--demo``: a database and buffer of its own, labelled DEMO;
 - SIGINT/SIGTERM and the Windows console close/logoff events close the window like the user does.
 
-The process around the window (unhandled errors, stop requests, the smoke test) is ``ui.session``;
-the one-instance guard is ``ui.single_instance``.
+Around the window (errors, stop requests, the smoke test): ``ui.session``; one instance: ``ui.single_instance``.
 """
 
 from __future__ import annotations
@@ -292,8 +291,7 @@ class App:
             for timer in self.window.findChildren(QTimer):
                 timer.stop()
             if self.pool is not None:
-                # queries under way finish on their connections; tasks still waiting for one (a database
-                # that does not answer: up to the pool's 10 s) fail at once instead of holding the shutdown
+                # running queries finish; tasks waiting for a connection fail now, not after the pool's 10 s
                 self.pool.close()
             if not QThreadPool.globalInstance().waitForDone(10_000):
                 log.warning("shutdown: background tasks still running after 10 s")
@@ -344,9 +342,8 @@ def run_gui(args: argparse.Namespace, settings: Settings) -> int:
     qt_app.setApplicationName("Perocube Desktop")
     settings.demo = bool(args.demo)
     guard = SingleInstance(instance_name(settings.demo_dir() if settings.demo else paths.data_dir()))
-    if guard.signal_running(page=getattr(args, "page", None)):
-        shown = f" on the {args.page} page" if getattr(args, "page", None) else ""
-        log.info("Perocube Desktop already runs for this user; its window was brought to the front%s", shown)
+    if guard.signal_running(page=args.page):  # the running window shows itself (on that page) and logs it
+        shown = f" on the {args.page} page" if args.page else ""
         print(f"Perocube Desktop is already running for this user: its window was brought to the front{shown}",
               file=sys.stderr)
         return 0
