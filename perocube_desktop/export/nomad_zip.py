@@ -131,6 +131,7 @@ class _Writer:
             return
         info = zipfile.ZipInfo(name, datetime.now().timetuple()[:6])
         info.compress_type = zipfile.ZIP_DEFLATED
+        info._compresslevel = self.zf.compresslevel  # type: ignore[attr-defined]  # as ZipFile.open(name) sets it
         with self.zf.open(info, "w", force_zip64=True) as fh:
             _copy_csv(conn, query, runs, fh)
         self.result.files.append(name)
