@@ -21,12 +21,24 @@ import logging
 import os
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
 from . import paths, qt_setup
-from .config import Settings, UserError
+from .config import ApiSettings, Settings, UserError
 from .errors import first_line
+
+if TYPE_CHECKING:  # the parts App composes; imported where they are made, so a start stays quick
+    from psycopg_pool import ConnectionPool
+    from .api.server import ApiServer
+    from .db.connection import DatabaseTarget
+    from .db.migrate import SchemaStatus
+    from .ingest.service import IngestService
+    from .ingest.simulator import Simulator
+    from .monitor.live import DatabasePoller
+    from .ui.bridge import IngestBridge
+    from .ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -44,25 +56,33 @@ class App:
     def __init__(self, args: argparse.Namespace, settings: Settings) -> None:
         self.args = args
         self.settings = settings
-        self.target = None
-        self.service = None
-        self.poller = None
-        self.simulator = None
-        self.sim_thread = None
-        self.pool = None
-        self.api = None  # the read API beside the receiver (settings api.enabled)
-        self.window = None
-        self.bridge = None
+        self.target: DatabaseTarget | None = None  # these made by start(), None before (and after a failed start)
+        self.service: IngestService | None = None  # the receiver here, or
+        self.poller: DatabasePoller | None = None  # following the database (viewer mode)
+        self.simulator: Simulator | None = None  # --demo
+        self.sim_thread: threading.Thread | None = None
+        self.pool: ConnectionPool | None = None
+        self.api: ApiServer | None = None  # the read API beside the receiver (settings api.enabled)
+        self.window: MainWindow | None = None
+        self.bridge: IngestBridge | None = None
         self.viewer = False
         self.read_conninfo: str | None = None  # viewer mode, the read API and reports (a read replica)
         self.database_ok = False
         self.database_error: str | None = None
-        self.db_status = None
+        self.db_status: SchemaStatus | None = None
         self.errors: list[str] = []
         self._stopped = False
         self._db_stop = threading.Event()
         self._notifier = _Notifier()
         self._notifier.database_ready.connect(self._database_ready)
+
+    @property
+    def conninfo(self) -> str:  # the database target's ("" before start() has resolved it)
+        return self.target.conninfo if self.target is not None else ""
+
+    @property
+    def db_description(self) -> str:
+        return self.target.description if self.target is not None else ""
 
     # start ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -76,7 +96,8 @@ class App:
         from .ui.bridge import IngestBridge
         from .ui.log_panel import QueueLogHandler
 
-        QApplication.instance().setStyleSheet(resource_path("app.qss").read_text(encoding="utf-8"))
+        if isinstance(qt_app := QApplication.instance(), QApplication):  # made by run_gui (or a test) first
+            qt_app.setStyleSheet(resource_path("app.qss").read_text(encoding="utf-8"))
         handler = QueueLogHandler()
         logging.getLogger().addHandler(handler)
         self.settings.demo = bool(getattr(self.args, "demo", False))
@@ -89,14 +110,14 @@ class App:
         # viewer mode, the read API and reports read here (a read replica, when configured)
         self.read_conninfo = connection.read_conninfo(self.settings, self.target.conninfo)
         timescaledb = self._try_database()
-        self.pool = ConnectionPool(self.target.conninfo, min_size=1, max_size=4, open=True, timeout=10,
+        self.pool = ConnectionPool(self.conninfo, min_size=1, max_size=4, open=True, timeout=10,
                                    kwargs={"application_name": "perocube-gui", **db_session.POOL_KWARGS})
         store = LiveStore()
         receiver_note = self._start_receiving()
         self._start_simulator()
         api_error = self.set_api(self.settings.api)
-        self.bridge = IngestBridge(self.service if self.service is not None else self.poller, store)
-        self._open_window(store, timescaledb, handler, [api_error, receiver_note])
+        self.bridge = bridge = IngestBridge(self.service if self.service is not None else self.poller, store)
+        self._open_window(store, bridge, timescaledb, handler, [api_error, receiver_note])
 
     def _start_receiving(self) -> str | None:
         """The receiver, or (disabled, or its port taken) a poller following the database; why not, if not."""
@@ -115,9 +136,9 @@ class App:
             from .monitor.live import DatabasePoller
 
             self.viewer = True
-            self.poller = DatabasePoller(self.read_conninfo, self.settings.receiver.viewer_poll_s,
-                                         description="read replica" if self.read_conninfo != self.target.conninfo
-                                         else self.target.description)
+            self.poller = DatabasePoller(self.read_conninfo or self.conninfo, self.settings.receiver.viewer_poll_s,
+                                         description="read replica" if self.read_conninfo != self.conninfo
+                                         else self.db_description)
             self.poller.start()
         return receiver_note
 
@@ -131,12 +152,12 @@ class App:
             self.sim_thread.start()
             log.info("demo: simulator feeding %d boards x %d channels", 2, 8)
 
-    def _open_window(self, store, timescaledb: bool, handler, notes: list[str | None]) -> None:
+    def _open_window(self, store, bridge: IngestBridge, timescaledb: bool, handler, notes: list[str | None]) -> None:
         """The main window with the database pages (or their stand-ins) and the start's problems shown."""
         from .db import connection
         from .db.probe import server_version
         from .ui.main_window import MainWindow
-        from .ui.pages import pending_page
+        from .ui.pages import label_window, pending_page
         from .ui.settings_dialog import SettingsDialog
 
         if self.database_ok:
@@ -144,11 +165,12 @@ class App:
         else:
             pages = {name: pending_page(name, self.database_error or "") for name in DB_PAGES}
         self.window = MainWindow(
-            self.settings, store, self.bridge, self.pool, self.target.description, timescaledb, handler,
+            self.settings, store, bridge, self.pool, self.db_description, timescaledb, handler,
             extra_pages=pages,
             settings_dialog_factory=lambda parent: SettingsDialog(self.settings, self.service, parent,
                                                                   probe=server_version, api_control=self.set_api))
-        self._label_window()
+        label_window(self.window, bridge, self.db_description, self.settings.demo,  # DEMO, viewer
+                     self.settings.receiver.viewer_poll_s if self.viewer else None)
         problem = getattr(self.db_status, "timescaledb_problem", None)
         for note in [problem, *notes]:  # e.g. TimescaleDB installed but not preloaded; the API; the port
             if note:
@@ -156,7 +178,7 @@ class App:
         if not self.database_ok:
             self.window.lbl_backend.setText("database not reachable yet")
             self.window.show_error(f"database not reachable, receiving into the local buffer: {self.database_error}")
-            connection.migrate_when_reachable(self.target.conninfo, self.settings.database.compress_after_days,
+            connection.migrate_when_reachable(self.conninfo, self.settings.database.compress_after_days,
                                               self._db_stop, self._notifier.database_ready.emit)
         self.window.show()
         if self.args.page:
@@ -171,8 +193,8 @@ class App:
         from .db import migrate
 
         try:
-            migrate.migrate(self.target.conninfo, self.settings.database.compress_after_days)
-            status = migrate.status(self.target.conninfo)
+            migrate.migrate(self.conninfo, self.settings.database.compress_after_days)
+            status = migrate.status(self.conninfo)
             self.db_status = status
         except psycopg.OperationalError as exc:
             self.database_error = first_line(exc)
@@ -188,57 +210,37 @@ class App:
         from .ui.pages import build_pages
 
         registry = RegistryRepository(self.pool)
-        return build_pages(self.settings, self.pool, self.target.conninfo, registry, WiringService(registry),
+        return build_pages(self.settings, self.pool, self.conninfo, registry, WiringService(registry),
                            read_conninfo=self.read_conninfo)
 
     def _database_ready(self) -> None:
         """The database answered after a start without it: the waiting pages open."""
+        from PySide6.QtWidgets import QStackedWidget
         from .db import migrate
         from .ui import worker
 
-        if self.window is None or self._stopped:
+        window = self.window
+        if window is None or self._stopped:
             return
         self.database_ok = True
         self.database_error = None
         real = self._build_pages()
         for name, page in real.items():
-            pending = self.window.pages.get(name)
-            if pending is not None and pending.objectName() == f"pending-{name}":
+            pending = window.pages.get(name)
+            if isinstance(pending, QStackedWidget) and pending.objectName() == f"pending-{name}":
                 pending.addWidget(page)
                 pending.setCurrentWidget(page)
-        self.window.show_error("database reachable again")
-        self.window.refresh_metadata()
-        worker.start(migrate.status, self.target.conninfo,
-                     on_done=lambda st: self.window.lbl_backend.setText(
+        window.show_error("database reachable again")
+        window.refresh_metadata()
+        worker.start(migrate.status, self.conninfo,
+                     on_done=lambda st: window.lbl_backend.setText(
                          "TimescaleDB" if st.timescaledb_active else "plain PostgreSQL"),
                      on_error=lambda e: log.warning("database state: %s", e))
-
-    def _label_window(self) -> None:
-        from PySide6.QtWidgets import QLabel
-
-        w = self.window
-        if self.settings.demo:
-            w.setWindowTitle(f"DEMO — {w.windowTitle()}")
-            label = QLabel("DEMO: simulated data, separate database")
-            label.setObjectName("demo-label")
-            label.setToolTip(f"--demo writes only to {self.target.description}, never to the real database")
-            label.setStyleSheet("color: white; background: #e65100; font-weight: bold; padding: 0 6px")
-            w.statusBar().insertWidget(0, label)
-        if self.viewer:
-            w.setWindowTitle(f"{w.windowTitle()} (viewer)")
-
-            def viewer_status(st) -> None:
-                w.lbl_receiver.setText("Viewer: no receiver here, following the database")
-                w.lbl_receiver.setToolTip(f"new rows read from {self.target.description} every "
-                                          f"{self.settings.receiver.viewer_poll_s:g} s")
-                w.lbl_buffer.setText("")
-
-            self.bridge.status_changed.connect(viewer_status)
 
     def _start_ingest(self, port: int):
         from .ingest.service import IngestService
 
-        service = IngestService(self.settings, self.target.conninfo, port=port)
+        service = IngestService(self.settings, self.conninfo, port=port)
         try:
             service.start()
         except OSError as exc:
@@ -247,11 +249,11 @@ class App:
                 raise
             # the demo must work for a newcomer even when LabVIEW (or anything) holds the port
             log.warning("%s; the demo uses a free port instead", exc)
-            service = IngestService(self.settings, self.target.conninfo, port=0)
+            service = IngestService(self.settings, self.conninfo, port=0)
             service.start()
         return service
 
-    def set_api(self, api) -> str | None:
+    def set_api(self, api: ApiSettings) -> str | None:
         """Start, restart or stop the read API as ``api`` (ApiSettings) says; the error, if any."""
         if self.api is not None:
             self.api.stop()
@@ -262,7 +264,7 @@ class App:
 
         server = None
         try:
-            server = ApiServer(self.read_conninfo or self.target.conninfo, self.settings, api.host, api.port)
+            server = ApiServer(self.read_conninfo or self.conninfo, self.settings, api.host, api.port)
             server.start()
         except ApiConfigError as exc:  # e.g. a busy port, naming what holds it
             if server is not None:
@@ -300,7 +302,8 @@ class App:
             QApplication.processEvents()  # their results reach the window while it still exists
         if self.simulator is not None:
             self.simulator.stop()
-            self.sim_thread.join(5)
+            if self.sim_thread is not None:
+                self.sim_thread.join(5)
         if self.api is not None:
             self.api.stop()
         if self.service is not None:

@@ -185,6 +185,13 @@ def unrefreshed(conn: psycopg.Connection, kind: Kind, timescaledb: bool) -> list
     return merge(ivs)
 
 
+def planner_rows(explain: list) -> int:
+    """The planner's row estimate from ``EXPLAIN (FORMAT JSON)``: a list of one plan whose top node
+    says ``"Plan Rows"``."""
+    (plan,) = explain
+    return int(plan["Plan"]["Plan Rows"])
+
+
 def _counts(conn: psycopg.Connection, kind: Kind, params: dict, level: str, iv: Interval) -> list[Seg]:
     if level == "raw":
         rows = conn.execute(compose("raw_counts", kind), {**params, "w0": iv[0], "w1": iv[1]}).fetchall()
@@ -322,8 +329,7 @@ def page(conn: psycopg.Connection, kind: Kind, filters: dict, t0: datetime | Non
         n = one(conn, compose("capped_count", kind), {**params, "cap": COUNT_CAP + 1})[0]
         exact = n <= COUNT_CAP
         if not exact:
-            plan = one(conn, compose("estimate", kind), params)[0]
-            n = max(int(plan[0]["Plan"]["Plan Rows"]), COUNT_CAP + 1)
+            n = max(planner_rows(one(conn, compose("estimate", kind), params)[0]), COUNT_CAP + 1)
         data = one(conn, query, {**params, "w0": None, "w1": None, "limit": limit, "offset": offset})[0]
         return Page(data, int(n), exact)
     assert isinstance(segs, list)

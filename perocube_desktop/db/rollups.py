@@ -32,7 +32,15 @@ LEVELS = (("1m", timedelta(minutes=1)), ("1h", timedelta(hours=1)))
 # advisory lock (session, shared): an import holds the compression policies paused (migration 0009);
 # the one session-level lock of the app: a TimescaleDB import needs a session (docs/dba.md)
 IMPORT_HOLD_KEY = (1347571533, 1)
-_BATCH_OPTION = True  # refresh_continuous_aggregate takes options (TimescaleDB 2.19+)
+
+
+class _ServerSupport:
+    """What this process has learnt the TimescaleDB server accepts (asked once, on first use)."""
+
+    batched_refresh = True  # refresh_continuous_aggregate takes options (TimescaleDB 2.19+)
+
+
+SUPPORT = _ServerSupport()
 
 
 def _q(name: str) -> str:
@@ -61,20 +69,19 @@ def refresh_view(conn: psycopg.Connection, view: str, lo: datetime | None, hi: d
     """``CALL refresh_continuous_aggregate`` on an autocommit connection; while a policy job (or
     another session) refreshes the same aggregate, wait and try again. False when the other
     refresh outlasted ``max_wait_s`` (the caller keeps its marks and tries later)."""
-    global _BATCH_OPTION
     deadline = time.monotonic() + max_wait_s
     pause = 0.1
     while True:
         try:
             t0 = time.perf_counter()
-            if _BATCH_OPTION:
+            if SUPPORT.batched_refresh:
                 # one batch: TimescaleDB 2.19+ otherwise refreshes ten buckets per transaction, which
                 # made a two-day 1-minute refresh take 4 s instead of 0.1 s; force: recompute the
                 # window even where TimescaleDB logged no invalidation (2.28 logs none for COPY)
                 try:
                     conn.execute(_q("refresh_view_batched"), (view, lo, hi, force))
                 except psycopg.errors.UndefinedFunction:
-                    _BATCH_OPTION = False
+                    SUPPORT.batched_refresh = False
                     continue
             else:
                 conn.execute(_q("refresh_view"), (view, lo, hi))

@@ -160,20 +160,20 @@ def _analyse_run(series: PixelSeries, cols: dict[str, np.ndarray], which: np.nda
     if len(spans) > 1:
         res.notes.append(_run_note(res))
     _basics(res, c, series)
-    thr = series.light_threshold_wm2
-    g, p = c["irradiance"], c["power"]
-    lit = np.isfinite(g) & (g > thr)
-    zero = lit & ~(np.isfinite(p) & (p > zero_level(g, series.area_cm2)))
+    light_wm2 = series.light_threshold_wm2
+    irradiance, power = c["irradiance"], c["power"]
+    lit = np.isfinite(irradiance) & (irradiance > light_wm2)
+    zero = lit & ~(np.isfinite(power) & (power > zero_level(irradiance, series.area_cm2)))
     res.lit_zero = _spans(t, zero)
     res.lit_zero_minutes = int(zero.sum())
     if res.lit_zero:
         res.notes.append(f"lit but no power for {res.lit_zero_minutes} min in {len(res.lit_zero)} span(s) "
                          "(contact or wiring?): excluded from the figures of merit")
-    pce = isos.pce_pct(p, g, series.area_cm2, thr)
+    pce = isos.pce_pct(power, irradiance, series.area_cm2, light_wm2)
     pce[zero] = np.nan
     res.pce = pce
     _figures(res, t, pce, lit & ~zero, smoothing_h)
-    _cycles(res, t, c, pce, thr, zero)
+    _cycles(res, t, c, pce, light_wm2, zero)
     return res
 
 
@@ -264,36 +264,36 @@ def _figures(res: PixelResult, t: np.ndarray, pce: np.ndarray, good_lit: np.ndar
         res.ageing_start, res.ageing_start_rule = float(t[0]) - 30, "first sample (no lit sample with power)"
     t_h = (t - res.ageing_start) / 3600
     res.observed_h = float(t_h[-1])
-    st, sv = isos.hourly_median(t_h, pce, min_points=MIN_LIT_MIN, width_h=smoothing_h)
-    res.smooth_t_h, res.smooth_pce = st, sv
-    if sv.size < 3:
-        if sv.size:
-            res.pce_initial_pct, res.pce_final_pct = float(sv[0]), float(sv[-1])
+    smooth_t, smooth_pce = isos.hourly_median(t_h, pce, min_points=MIN_LIT_MIN, width_h=smoothing_h)
+    res.smooth_t_h, res.smooth_pce = smooth_t, smooth_pce
+    if smooth_pce.size < 3:
+        if smooth_pce.size:
+            res.pce_initial_pct, res.pce_final_pct = float(smooth_pce[0]), float(smooth_pce[-1])
         res.notes.append("less than 3 lit smoothing windows: no figures of merit")
         return
     # extrapolate the reference back to the ageing start only within the first lit period
-    t_start = 0.0 if st[2] - st[0] <= 2.5 * smoothing_h else None
-    res.T95_h, ref = isos.crossing(st, sv, 0.95, t_start=t_start)
-    res.T80_h, ref = isos.crossing(st, sv, 0.80, t_start=t_start)
+    t_start = 0.0 if smooth_t[2] - smooth_t[0] <= 2.5 * smoothing_h else None
+    res.T95_h, ref = isos.crossing(smooth_t, smooth_pce, 0.95, t_start=t_start)
+    res.T80_h, ref = isos.crossing(smooth_t, smooth_pce, 0.80, t_start=t_start)
     if t_start is not None:
-        m, c = np.polyfit(st[:3], sv[:3], 1)
+        m, c = np.polyfit(smooth_t[:3], smooth_pce[:3], 1)
         res.pce_initial_pct = float(c)
     else:
-        res.pce_initial_pct = float(sv[0])
-    res.pce_final_pct = float(sv[-1])
-    if st[-1] >= 1000:
-        at = isos.interp_at(st, sv, 1000.0)
+        res.pce_initial_pct = float(smooth_pce[0])
+    res.pce_final_pct = float(smooth_pce[-1])
+    if smooth_t[-1] >= 1000:
+        at = isos.interp_at(smooth_t, smooth_pce, 1000.0)
         res.pce_1000h_pct = at
         res.eta1000_pct = 100 * at / ref if at is not None and ref else None
-    bi = isos.burn_in(st, sv)
-    after = st >= st[0] + (st[-1] - st[0]) / 2
-    if bi is not None:
-        res.Ts_h, res.Es_pct = bi.ts_h, bi.es_pct
-        after = st >= bi.ts_h
-        res.TS80_h, _ = isos.crossing(st[after] - bi.ts_h, sv[after], 0.8, t_start=None, reference=bi.es_pct)
-        res.TS95_h, _ = isos.crossing(st[after] - bi.ts_h, sv[after], 0.95, t_start=None, reference=bi.es_pct)
+    burn_in = isos.burn_in(smooth_t, smooth_pce)
+    after = smooth_t >= smooth_t[0] + (smooth_t[-1] - smooth_t[0]) / 2
+    if burn_in is not None:
+        res.Ts_h, res.Es_pct = burn_in.ts_h, burn_in.es_pct
+        after = smooth_t >= burn_in.ts_h
+        res.TS80_h, _ = isos.crossing(smooth_t[after] - burn_in.ts_h, smooth_pce[after], 0.8, t_start=None, reference=burn_in.es_pct)
+        res.TS95_h, _ = isos.crossing(smooth_t[after] - burn_in.ts_h, smooth_pce[after], 0.95, t_start=None, reference=burn_in.es_pct)
     if res.T80_h is None and ref:
-        _project(res, st[after], sv[after], 0.8 * ref)
+        _project(res, smooth_t[after], smooth_pce[after], 0.8 * ref)
 
 
 def _project(res: PixelResult, st: np.ndarray, sv: np.ndarray, level: float) -> None:

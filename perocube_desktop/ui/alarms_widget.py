@@ -9,6 +9,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from ..monitor.alarms import AlarmEngine
+from ..series_key import SeriesKey
 
 ALARM_ROWS = 6  # the alarm dock's first height, within a third of the window (MainWindow.size_alarm_dock)
 
@@ -28,18 +29,18 @@ class AlarmsWidget(QWidget):
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.ack = QPushButton("Acknowledge selected")
         self.ack.clicked.connect(self.acknowledge_selected)
-        lay = QVBoxLayout(self)
+        lay = self._layout = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addWidget(self.table)
         row = QHBoxLayout()
         row.addStretch(1)
         row.addWidget(self.ack)
         lay.addLayout(row)
-        self._idents: list[tuple[str, str]] = []
+        self._idents: list[tuple[SeriesKey | str, str]] = []
 
     def rows_height(self, rows: int) -> int:
         """The height that shows the header, ``rows`` alarms and the button without scrolling."""
-        t, lay = self.table, self.layout()
+        t, lay = self.table, self._layout
         m = lay.contentsMargins()
         return (t.horizontalHeader().sizeHint().height() + rows * t.verticalHeader().defaultSectionSize()
                 + 2 * t.frameWidth() + lay.spacing() + self.ack.sizeHint().height() + m.top() + m.bottom())

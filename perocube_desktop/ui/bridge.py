@@ -11,7 +11,7 @@ import logging
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..ingest.service import IngestService, IngestStatus
-from ..monitor.live import LiveStore
+from ..monitor.live import DatabasePoller, LiveStore
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,9 @@ class IngestBridge(QObject):
     samples_received = Signal(set)  # keys of the series that got data
     status_changed = Signal(object)  # IngestStatus
 
-    def __init__(self, service: IngestService | None, store: LiveStore, interval_ms: int = 250, parent=None) -> None:
+    def __init__(self, service: IngestService | DatabasePoller | None, store: LiveStore, interval_ms: int = 250,
+                 parent=None) -> None:
+        """``service``: the receiver here, or the poller that follows the database (viewer mode)."""
         super().__init__(parent)
         self.service = service
         self.store = store

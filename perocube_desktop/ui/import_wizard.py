@@ -147,10 +147,10 @@ class ScanPage(QWizardPage):
         self.status.setText(f"Reading {p.files_done}/{p.files_total} files")
 
     def _done(self, result) -> None:
-        self.wiz.scan_result, self.rows = result
+        self.wiz.scan_result, self.rows = scanned, _rows = result
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
-        if (problem := no_lab_files(self.wiz.scan_result)) is not None:  # nothing to import: say so, no Next
+        if (problem := no_lab_files(scanned)) is not None:  # nothing to import: say so, no Next
             self.status.setText(problem)
             self.status.setStyleSheet("color: #b00020")
             self._filter()
@@ -186,7 +186,7 @@ class OptionsPage(QWizardPage):
         self.tz.setEditable(True)
         self.tz.addItems(ZONES)
         self.tz.setCurrentText(settings.receiver.source_timezone)
-        self.logbook = QCheckBox("import the logbook (devices, pixels, channels, sensors, connection events)", checked=True)
+        self.logbook = QCheckBox("import the logbook (devices, pixels, channels, sensors, connection events)", checked=True)  # type: ignore[call-overload]  # PySide6 sets Qt properties from keyword arguments; its stubs list none
         self.dry_run = QCheckBox("dry run: count everything, write nothing")
         form = QFormLayout(self)
         form.addRow("Time zone of timestamps without one", self.tz)
@@ -222,7 +222,7 @@ class RunPage(QWizardPage):
         lay.addWidget(self.cancel_button, 0, Qt.AlignmentFlag.AlignLeft)
         lay.addStretch(1)
         self.finished = False
-        self.job = None
+        self.job: worker.Worker | None = None
 
     def initializePage(self) -> None:
         self.finished = False
@@ -390,7 +390,7 @@ class ImportPage(QWidget):
 
     def open_wizard(self) -> ImportWizard:
         wiz = ImportWizard(self.settings, self.conninfo, self)
-        wiz.finished.connect(lambda _r: (self._show(wiz.summary), self.reload()))
+        wiz.finished.connect(lambda _r: (self._show(wiz.summary), self.reload()))  # type: ignore[func-returns-value]  # both calls in one slot, in order
         wiz.show()
         return wiz
 

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import shiboken6
+from psycopg.rows import namedtuple_row
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QListWidget, QMainWindow, QStackedWidget, QWidget)
@@ -122,7 +123,7 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not self._docks_sized:
             # after the first layout, which would override an earlier resizeDocks with the pages' hints
-            QTimer.singleShot(0, self, lambda: self._docks_sized or self.size_alarm_dock())
+            QTimer.singleShot(0, self, lambda: None if self._docks_sized else self.size_alarm_dock())
 
     def size_alarm_dock(self) -> None:
         """The Alarms dock's first-start height: ALARM_ROWS alarms without scrolling, but at most a
@@ -280,10 +281,12 @@ class MainWindow(QMainWindow):
     def refresh_metadata(self) -> None:
         def fetch():
             q = queries.named("monitor")
-            with self.pool.connection() as conn:
-                return (conn.execute(q["channels"]).fetchall(), conn.execute(q["connections_now"]).fetchall(),
-                        conn.execute(q["temperature_sensors"]).fetchall(), conn.execute(q["irradiance_sensors"]).fetchall(),
-                        conn.execute(q["latest_mpp"]).fetchall(), conn.execute(q["latest_sensors"]).fetchall())
+            with self.pool.connection() as conn, conn.cursor(row_factory=namedtuple_row) as cur:
+                def rows(query: str) -> list:  # rows with the query's column names as attributes
+                    return cur.execute(query).fetchall()
+
+                return (rows(q["channels"]), rows(q["connections_now"]), rows(q["temperature_sensors"]),
+                        rows(q["irradiance_sensors"]), rows(q["latest_mpp"]), rows(q["latest_sensors"]))
 
         worker.start(fetch, on_done=self._metadata, on_error=lambda e: self.show_error(f"metadata: {e}"))
 
@@ -291,17 +294,20 @@ class MainWindow(QMainWindow):
         channels, conns, temps, irrs, newest_mpp, newest_sensors = result
         # each series' newest stored sample: a tile tells its age before live data arrives (data written
         # by a `receive` service, an import, an earlier session), never "no data" beside PCE and T80
-        self.stored = {SeriesKey.mpp(b, c): (t, np.nan if v is None else v) for b, c, t, v in newest_mpp}
-        self.stored.update({SeriesKey.of_sensor(kind, sid): (t, np.nan if v is None else v)
-                            for kind, sid, t, v in newest_sensors})
-        self.channels = [tuple(r) for r in channels]
-        self.connections = {SeriesKey.mpp(b, c): Occupant(cell, px) for b, c, cell, px, active, _t in conns if active}
+        self.stored = {SeriesKey.mpp(r.board, r.channel): (r.t, np.nan if r.value is None else r.value)
+                       for r in newest_mpp}
+        self.stored.update({SeriesKey.of_sensor(r.kind, r.sensor): (r.t, np.nan if r.value is None else r.value)
+                            for r in newest_sensors})
+        self.channels = [(r.board, r.channel) for r in channels]
+        self.connections = {SeriesKey.mpp(r.board_number, r.channel_number): Occupant(r.solar_cell_name, r.pixel_identifier)
+                            for r in conns if r.is_active}
         self.plots.set_connections(self.connections)
         # the sensor's identifier as written on it, and where it sits when the registry says so
-        self.sensor_names = {SeriesKey.of_sensor("temperature", sid): ident + (f" · {loc}" if loc else "")
-                             for sid, ident, loc in temps}
-        self.sensor_names.update({SeriesKey.of_sensor("irradiance", sid): f"{ident} ch {ch}" + (f" · {loc}" if loc else "")
-                                  for sid, ident, ch, loc in irrs})
+        self.sensor_names = {SeriesKey.of_sensor("temperature", r.temperature_sensor_id):
+                             r.sensor_identifier + (f" · {r.location}" if r.location else "") for r in temps}
+        self.sensor_names.update({SeriesKey.of_sensor("irradiance", r.irradiance_sensor_id):
+                                  f"{r.sensor_identifier} ch {r.channel}" + (f" · {r.location}" if r.location else "")
+                                  for r in irrs})
         self._update_labels()
 
     def _update_labels(self) -> None:

@@ -31,7 +31,7 @@ class NomadExportDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Export for NOMAD")
         self.conninfo, self.selection, self.settings = conninfo, selection, settings
-        self.job = None
+        self.job: worker.Worker | None = None
         name = (selection.device or selection.experiment or selection.project or "perocube").replace(" ", "_")
         self.out = QLineEdit(str(Path.home() / f"{name}-nomad.zip"))
         browse = QPushButton("Browse…")

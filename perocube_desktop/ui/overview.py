@@ -8,6 +8,7 @@ from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from ..monitor.overview import ALARM, IDLE, LIVE, STALE, Tile
+from ..series_key import SeriesKey
 
 COLOURS = {LIVE: QColor("#d8f0d2"), STALE: QColor("#ffe7a8"), IDLE: QColor("#e4e6ea"), ALARM: QColor("#f7b6b2")}
 EDGES = {LIVE: QColor("#3b8f2e"), STALE: QColor("#c98a00"), IDLE: QColor("#9aa0a8"), ALARM: QColor("#c62828")}
@@ -23,9 +24,9 @@ class TileGridWidget(QWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.tiles: list[Tile] = []
-        self.selected: set[str] = set()
-        self._rects: list[tuple[QRectF, str]] = []
-        self._headers: list[tuple[QRectF, list[str]]] = []
+        self.selected: set[SeriesKey] = set()
+        self._rects: list[tuple[QRectF, SeriesKey]] = []
+        self._headers: list[tuple[QRectF, list[SeriesKey]]] = []
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.setMouseTracking(True)
 
@@ -57,7 +58,7 @@ class TileGridWidget(QWidget):
         y = GAP
         group = None
         col = 0
-        keys: list[str] = []
+        keys: list[SeriesKey] = []
         for t in self.tiles:
             if t.group != group:
                 if group is not None:
@@ -103,7 +104,7 @@ class TileGridWidget(QWidget):
         bold.setBold(True)
         small = QFont(self.font())
         small.setPointSizeF(max(self.font().pointSizeF() - 1.5, 6))
-        group_names = {}
+        group_names: dict[str, Tile] = {}
         for t in self.tiles:
             group_names.setdefault(t.group, t)
         for (rect, _keys), name in zip(self._headers, group_names):

@@ -109,7 +109,7 @@ def _spacing_limit(t: np.ndarray, min_gap_s: float) -> float:
     return max(min_gap_s, 5 * float(np.median(np.diff(t)))) if t.size >= 3 else min_gap_s
 
 
-def merged(h: history.Series | None, store: LiveStore, key: str,
+def merged(h: history.Series | None, store: LiveStore, key: SeriesKey,
            min_gap_s: float = 60.0) -> tuple[np.ndarray, np.ndarray] | None:
     """History followed by the live samples newer than its end, with NaN breaks at gaps. Each
     part is judged by its own spacing (hour buckets of history next to 1-s live samples), so
@@ -127,7 +127,7 @@ def merged(h: history.Series | None, store: LiveStore, key: str,
             parts.append(with_gaps(t, v.astype(float), min_gap_s))
     if not parts:
         return None
-    if len(parts) == 1:
+    if len(parts) == 1 or h is None:  # two parts: the first is the history
         return parts[0]
     (t1, v1), (t2, v2) = parts
     if t2[0] - t1[-1] > max(_spacing_limit(h.t, min_gap_s), _spacing_limit(t2, min_gap_s)):
@@ -147,7 +147,7 @@ def fetch_history(pool, keys: list[SeriesKey], t0: float, t1: float, whole: bool
     with pool.connection() as conn:
         if whole and "mpp" in by_kind:
             first, last = history.extent(conn, by_kind["mpp"])
-            if first is not None:
+            if first is not None and last is not None:
                 t0, t1 = first, max(last, time.time())
         for kind, of_kind in by_kind.items():
             out.update(history.load(conn, kind, of_kind, t0, t1))

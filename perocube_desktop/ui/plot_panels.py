@@ -12,6 +12,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
+from ..series_key import SeriesKey
+
 PANELS = [("power", "Power", "mW"), ("voltage", "Voltage", "V"), ("current", "Current", "mA"),
           ("temperature", "Temperature", "°C"), ("irradiance", "Irradiance", "W/m²")]
 DEFAULT_PANELS = {"power", "temperature", "irradiance"}  # voltage and current: when ticked
@@ -54,7 +56,7 @@ def make_panels(y_zoomed: Callable[[str], None]) -> dict[str, pg.PlotItem]:
     return plots
 
 
-def series_pen(colour: str, key: str, highlight: str | None):
+def series_pen(colour: str, key: SeriesKey, highlight: SeriesKey | None):
     """The line of series ``key``: faded while another series is highlighted, wider when it is."""
     c = QColor(colour)
     if highlight is None or key == highlight:

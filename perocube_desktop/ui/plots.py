@@ -9,6 +9,7 @@ panels asked for and holding data are laid out (``plot_panels``). Figures: ``ben
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
@@ -48,22 +49,22 @@ class PlotsPage(QWidget):
         self.pool = pool
         self.labels: dict[SeriesKey, str] = {}
         self.selected: list[SeriesKey] = []
-        self.history: dict[str, history.Series] = {}
+        self.history: dict[SeriesKey, history.Series] = {}
         self.window_s: float | None = 3600
-        self.curves: dict[tuple[str, str], SeriesCurve] = {}
+        self.curves: dict[tuple[SeriesKey, str], SeriesCurve] = {}  # (series, panel)
         self.shown_panels: set[str] = set(DEFAULT_PANELS)
         self._loading = False
-        self._reload_pending: tuple | bool = False
+        self._reload_pending: tuple[float | None, float | None] | None = None  # the window asked for meanwhile
         self._setting_range = False
-        self._data: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # merged, with gap breaks, per refresh
+        self._data: dict[SeriesKey, tuple[np.ndarray, np.ndarray]] = {}  # merged, with gap breaks, per refresh
         self._drawn_range: list[float] = []
         self._auto_y: dict[str, bool] = {f: True for f, _t, _u in PANELS}
 
         self.list = SeriesListWidget()
         self.list.selection_changed.connect(self._list_selection)
         # the series under the mouse in the list, or the line clicked last, is drawn on top, the others faded
-        self.highlight: str | None = None
-        self._pinned: str | None = None
+        self.highlight: SeriesKey | None = None
+        self._pinned: SeriesKey | None = None
         self.list.hovered.connect(self._hovered)
         bars = self._build_window_bar(), self._build_panel_bar()
         self._build_panels()
@@ -75,7 +76,7 @@ class PlotsPage(QWidget):
         bar = QHBoxLayout()
         self.preset_group = QButtonGroup(self)
         for i, (name, seconds) in enumerate(PRESETS):
-            b = QPushButton(name, checkable=True)
+            b = QPushButton(name, checkable=True)  # type: ignore[call-overload]  # PySide6 sets Qt properties from keyword arguments; its stubs list none
             b.setChecked(seconds == 3600)
             b.setToolTip("Whole run: from the first sample of the plotted channels" if seconds is None else
                          f"The last {name}; with little data yet, the view shows what there is")
@@ -87,7 +88,7 @@ class PlotsPage(QWidget):
         self.device_pick.activated.connect(self._device_picked)
         bar.addWidget(self.device_pick)
         self.connections: dict[SeriesKey, Occupant] = {}
-        self.follow = QCheckBox("Follow live", checked=True)
+        self.follow = QCheckBox("Follow live", checked=True)  # type: ignore[call-overload]  # PySide6 sets Qt properties from keyword arguments; its stubs list none
         self.follow.toggled.connect(self._follow_toggled)
         bar.addWidget(self.follow)
         bar.addStretch(1)
@@ -99,7 +100,7 @@ class PlotsPage(QWidget):
         bar2.addWidget(QLabel("Panels:"))
         self.panel_boxes: dict[str, QCheckBox] = {}
         for field, title, _unit in PANELS:
-            box = QCheckBox(title, checked=field in self.shown_panels)
+            box = QCheckBox(title, checked=field in self.shown_panels)  # type: ignore[call-overload]  # PySide6 sets Qt properties from keyword arguments; its stubs list none
             box.toggled.connect(lambda on, f=field: self.show_panel(f, on))
             self.panel_boxes[field] = box
             bar2.addWidget(box)
@@ -201,11 +202,11 @@ class PlotsPage(QWidget):
             self.select(sorted((k for k, o in self.connections.items() if o.device == device), key=str))
         self.device_pick.setCurrentIndex(0)
 
-    def _list_selection(self, keys: list[str]) -> None:
+    def _list_selection(self, keys: list[SeriesKey]) -> None:
         if keys != self.selected:
             self.select(keys, sync_list=False)
 
-    def select(self, keys: list[str], add: bool = False, sync_list: bool = True) -> None:
+    def select(self, keys: list[SeriesKey], add: bool = False, sync_list: bool = True) -> None:
         keys = list(dict.fromkeys((self.selected + keys) if add else keys))
         self.selected = keys
         if self.highlight not in keys:
@@ -226,14 +227,14 @@ class PlotsPage(QWidget):
         self._layout_panels()
         self.load_history()
 
-    def _hovered(self, key: str | None) -> None:
-        self.set_highlight(key if key in self.selected else self._pinned)
+    def _hovered(self, key: SeriesKey | None) -> None:
+        self.set_highlight(key if key is not None and key in self.selected else self._pinned)
 
-    def _curve_clicked(self, key: str) -> None:
+    def _curve_clicked(self, key: SeriesKey) -> None:
         self._pinned = None if self._pinned == key else key
         self.set_highlight(self._pinned)
 
-    def set_highlight(self, key: str | None) -> None:
+    def set_highlight(self, key: SeriesKey | None) -> None:
         """With many traces (16 voltages overlap), the series clicked in the list stands out."""
         if key == self.highlight:
             return
@@ -241,13 +242,13 @@ class PlotsPage(QWidget):
         for i, k in enumerate(self.selected):
             self._ensure_curves(k, i)
 
-    def _ensure_curves(self, key: str, index: int) -> None:
+    def _ensure_curves(self, key: SeriesKey, index: int) -> None:
         fields = MPP_FIELDS if key.is_mpp else (key.kind,)
         pen = series_pen(colour(index), key, self.highlight)
         for field in fields:
             curve = self.curves.get((key, field))
             if curve is None:
-                curve = SeriesCurve(pen, clicked=lambda k=key: self._curve_clicked(k))
+                curve = SeriesCurve(pen, clicked=functools.partial(self._curve_clicked, key))
                 self.plots[field].addItem(curve)
                 self.curves[(key, field)] = curve
             else:
@@ -316,7 +317,7 @@ class PlotsPage(QWidget):
         data, t0, t1 = result
         self._loading = False
         if self._reload_pending:  # superseded while in flight: fetch what is wanted now
-            wanted, self._reload_pending = self._reload_pending, False
+            wanted, self._reload_pending = self._reload_pending, None
             self.load_history(*wanted)
             return
         self.history = data
@@ -330,7 +331,7 @@ class PlotsPage(QWidget):
         self.error.emit(f"history: {text}")
 
     # drawing ------------------------------------------------------------
-    def merged(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+    def merged(self, key: SeriesKey) -> tuple[np.ndarray, np.ndarray] | None:
         """History followed by live samples newer than its end, NaN breaks at gaps."""
         return merged(self.history.get(key), self.store, key)
 

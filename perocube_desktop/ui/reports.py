@@ -104,14 +104,14 @@ class ReportsPage(QWidget):
         self.pixel = QComboBox()
         self.board = QSpinBox(minimum=0, maximum=999, value=1)
         self.group = QComboBox()  # experiment or project name
-        self.whole = QCheckBox("each pixel's whole connected time", checked=True)
+        self.whole = QCheckBox("each pixel's whole connected time", checked=True)  # type: ignore[call-overload]  # PySide6 sets Qt properties from keyword arguments; its stubs list none
         self.start = QDateTimeEdit(QDateTime.currentDateTime().addDays(-30))
         self.end = QDateTimeEdit(QDateTime.currentDateTime())
         for w in (self.start, self.end):
             w.setDisplayFormat("yyyy-MM-dd HH:mm")
             w.setCalendarPopup(True)
             w.setEnabled(False)
-        self.whole.toggled.connect(lambda on: (self.start.setEnabled(not on), self.end.setEnabled(not on)))
+        self.whole.toggled.connect(self._whole_toggled)
         self.runs = QComboBox()  # stats.runs: a gap longer than the data before it starts a new ageing run
         self.runs.addItem("latest run", "latest")
         self.runs.addItem("every run", "all")
@@ -120,9 +120,9 @@ class ReportsPage(QWidget):
         self.compute = QPushButton("Compute")
         self.compute.clicked.connect(self.run)
         row1 = QHBoxLayout()
-        for w in (QLabel("Pixels"), self.mode, self.device, self.pixel, self.board, self.group, self.whole, QLabel("from"),
-                  self.start, QLabel("to"), self.end, self.compute):
-            row1.addWidget(w)
+        for widget in (QLabel("Pixels"), self.mode, self.device, self.pixel, self.board, self.group, self.whole,
+                       QLabel("from"), self.start, QLabel("to"), self.end, self.compute):
+            row1.addWidget(widget)
         row1.addStretch(1)
         return row1
 
@@ -134,7 +134,7 @@ class ReportsPage(QWidget):
         self.period = QComboBox()
         self.period.setToolTip("The pixels' data lie in periods far apart: the plots show one of them")
         self.period.setVisible(False)
-        self.period.currentIndexChanged.connect(lambda _i: self.report is not None and self._plot(self.report))
+        self.period.currentIndexChanged.connect(self._period_changed)
         row2 = QHBoxLayout()
         row2.addWidget(self.runs)
         row2.addWidget(self.progress, 1)
@@ -232,8 +232,8 @@ class ReportsPage(QWidget):
         m = self.mode.currentIndex()
         start = end = None
         if not self.whole.isChecked():
-            start = self.start.dateTime().toPython().astimezone(timezone.utc)
-            end = self.end.dateTime().toPython().astimezone(timezone.utc)
+            start = self.start.dateTime().toPython().astimezone(timezone.utc)  # type: ignore[attr-defined]  # toPython() gives a datetime; PySide6's stubs say object
+            end = self.end.dateTime().toPython().astimezone(timezone.utc)  # type: ignore[attr-defined]  # toPython() gives a datetime; PySide6's stubs say object
         if m == 0:
             return Selection(device=self.device.currentText() or None, pixel=self.pixel.currentData(), start=start, end=end)
         if m == 1:
@@ -276,6 +276,14 @@ class ReportsPage(QWidget):
         self.progress.setRange(0, 1)
         self.status.setText(f"Report failed: {text}")
 
+    def _whole_toggled(self, on: bool) -> None:
+        self.start.setEnabled(not on)
+        self.end.setEnabled(not on)
+
+    def _period_changed(self, _index: int) -> None:
+        if self.report is not None:
+            self._plot(self.report)
+
     def show_report(self, report: Report) -> None:
         self._groups = time_groups(report.pixels)
         self.period.blockSignals(True)
@@ -300,13 +308,13 @@ class ReportsPage(QWidget):
                 continue
             pen = pg.mkPen(pg.intColor(i, hues=max(len(report.pixels), 8)), width=1.3)
             name = f"{px.device}/{px.label}"
-            if px.smooth_pce is not None and px.smooth_pce.size and px.pce_initial_pct:
+            if px.smooth_pce is not None and px.smooth_t_h is not None and px.smooth_pce.size and px.pce_initial_pct:
                 # hours, not seconds: break the line where smoothed points are more than 2.5 windows apart (nights)
                 t_h, v = with_breaks(px.smooth_t_h * 3600, px.smooth_pce / px.pce_initial_pct, 2.5 * 3600)
                 self.pce_plot.plot(t_h / 3600, v, pen=pen, name=name, connect="finite")
-            if px.t is not None:
+            if px.t is not None and px.power is not None:
                 self.power_plot.plot(*with_breaks(px.t, px.power), pen=pen, connect="finite")
-                if px.board not in boards:
+                if px.board not in boards and px.temperature is not None and px.irradiance is not None:
                     boards.add(px.board)
                     self.temp_plot.plot(*with_breaks(px.t, px.temperature), pen=pen, connect="finite")
                     self.irr_plot.plot(*with_breaks(px.t, px.irradiance), pen=pen, connect="finite")

@@ -8,6 +8,7 @@ from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem
 
+from ..series_key import SeriesKey
 from .plot_data import colour
 
 
@@ -20,7 +21,7 @@ class SeriesListWidget(QListWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setMinimumWidth(160)
         self.setMouseTracking(True)
-        self.items: dict[str, QListWidgetItem] = {}
+        self.item_of: dict[SeriesKey, QListWidgetItem] = {}
         self.itemSelectionChanged.connect(
             lambda: self.selection_changed.emit([it.data(Qt.ItemDataRole.UserRole) for it in self.selectedItems()]))
         self.itemEntered.connect(lambda it: self.hovered.emit(it.data(Qt.ItemDataRole.UserRole)))
@@ -31,22 +32,22 @@ class SeriesListWidget(QListWidget):
             self.hovered.emit(None)
         return super().eventFilter(obj, event)
 
-    def set_known(self, keys: list[str], labels: dict[str, str], selected: list[str]) -> None:
-        if any(k not in self.items for k in keys) and self.items:
+    def set_known(self, keys: list[SeriesKey], labels: dict[SeriesKey, str], selected: list[SeriesKey]) -> None:
+        if any(k not in self.item_of for k in keys) and self.item_of:
             # a new series: rebuild the list in the given order, keeping the selection
             self.blockSignals(True)
             self.clear()
-            self.items.clear()
+            self.item_of.clear()
             self.blockSignals(False)
         for key in keys:
             text = labels.get(key, str(key))
-            item = self.items.get(key)
+            item = self.item_of.get(key)
             if item is None:
                 item = QListWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, key)
                 item.setToolTip(text)
                 self.addItem(item)
-                self.items[key] = item
+                self.item_of[key] = item
                 if key in selected:
                     self.blockSignals(True)
                     item.setSelected(True)
@@ -56,16 +57,16 @@ class SeriesListWidget(QListWidget):
                 item.setToolTip(text)
         self.show_colours(selected)
 
-    def show_selection(self, keys: list[str]) -> None:
+    def show_selection(self, keys: list[SeriesKey]) -> None:
         self.blockSignals(True)
         wanted = set(keys)
-        for key, it in self.items.items():
+        for key, it in self.item_of.items():
             it.setSelected(key in wanted)
         self.blockSignals(False)
 
-    def show_colours(self, selected: list[str]) -> None:
+    def show_colours(self, selected: list[SeriesKey]) -> None:
         index = {k: i for i, k in enumerate(selected)}
-        for key, item in self.items.items():
+        for key, item in self.item_of.items():
             i = index.get(key)
             if i is None:
                 item.setIcon(QIcon())

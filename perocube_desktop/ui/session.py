@@ -9,9 +9,12 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QMainWindow
+from PySide6.QtCore import QCoreApplication, Qt, QTimer
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +22,7 @@ log = logging.getLogger(__name__)
 class GuiSession:
     """``window()`` is the main window, or None before it exists (errors during the start)."""
 
-    def __init__(self, qt_app: QApplication, window: Callable[[], QMainWindow | None]) -> None:
+    def __init__(self, qt_app: QCoreApplication, window: Callable[[], MainWindow | None]) -> None:
         self.qt_app = qt_app
         self.window = window
         self.errors: list[str] = []
@@ -33,12 +36,14 @@ class GuiSession:
         text = "".join(traceback.format_exception(exc_type, exc, tb))
         self.errors.append(text)
         log.error("unhandled error:\n%s", text)
-        if self.window() is not None:
-            self.window().show_error(f"{exc_type.__name__}: {exc}")
+        window = self.window()
+        if window is not None:
+            window.show_error(f"{exc_type.__name__}: {exc}")
 
     def close_all(self) -> None:
-        if self.window() is not None:
-            self.window().close()
+        window = self.window()
+        if window is not None:
+            window.close()
         self.qt_app.quit()
 
     def watch_stop_requests(self) -> None:
@@ -56,6 +61,8 @@ class GuiSession:
     def bring_to_front(self, page: str = "") -> None:
         log.info("a second start asked for this window%s", f" (page {page})" if page else "")
         w = self.window()
+        if w is None:  # a second start during our own start: the window shows itself when ready
+            return
         if page:
             w.show_page(page)
             shown = next((name for name, widget in w.pages.items() if widget is w.stack.currentWidget()), "?")
@@ -69,9 +76,10 @@ class GuiSession:
         """The smoke test: after ``seconds``, save the window to ``screenshot``, note ``problem()``, close."""
 
         def finish():
-            if screenshot:
+            window = self.window()
+            if screenshot and window is not None:
                 screenshot.parent.mkdir(parents=True, exist_ok=True)
-                self.window().grab().save(str(screenshot))
+                window.grab().save(str(screenshot))
                 log.info("screenshot saved to %s", screenshot)
             failure = problem()
             if failure:

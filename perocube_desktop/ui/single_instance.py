@@ -9,6 +9,10 @@ from __future__ import annotations
 import getpass
 import hashlib
 import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PySide6.QtNetwork import QLocalServer
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +29,7 @@ class SingleInstance:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.server = None
+        self.server: QLocalServer | None = None
 
     def signal_running(self, timeout_ms: int = 1000, page: str | None = None) -> bool:
         from PySide6.QtNetwork import QLocalSocket

@@ -21,7 +21,7 @@ FROM mpp_measurement WHERE (tracking_channel_board, tracking_channel_channel) IN
 
 -- name: latest_mpp
 -- the overview's tiles before live data arrives: each channel's newest stored sample
-SELECT c.board, c.channel, extract(epoch FROM m."timestamp")::float8, m.power
+SELECT c.board, c.channel, extract(epoch FROM m."timestamp")::float8 AS t, m.power AS value
 FROM mpp_tracking_channel c
 CROSS JOIN LATERAL (SELECT "timestamp", power FROM mpp_measurement x
                     WHERE x.tracking_channel_board = c.board AND x.tracking_channel_channel = c.channel
@@ -29,7 +29,8 @@ CROSS JOIN LATERAL (SELECT "timestamp", power FROM mpp_measurement x
 
 -- name: latest_sensors
 -- the overview's tiles before live data arrives: each sensor's newest stored sample
-SELECT 'temperature', s.temperature_sensor_id::text, extract(epoch FROM m."timestamp")::float8, m.temperature
+SELECT 'temperature' AS kind, s.temperature_sensor_id::text AS sensor, extract(epoch FROM m."timestamp")::float8 AS t,
+       m.temperature AS value
 FROM temperature_sensor s
 CROSS JOIN LATERAL (SELECT "timestamp", temperature FROM temperature_measurement x
                     WHERE x.temperature_sensor_id = s.temperature_sensor_id ORDER BY "timestamp" DESC LIMIT 1) m

@@ -49,8 +49,11 @@ class RegistryPage(QTabWidget):
             self.addTab(tab, ENTITIES[name].title)
         self.audit = AuditTab(repo)
         self.addTab(self.audit, "Audit log")
-        for i in range(self.count()):
-            self.widget(i).error.connect(self.error)
+        # the tabs in their order: each reports errors and reloads when shown
+        self.pages: list[NewDeviceTab | WiringTab | EntityTab | AuditTab] = [
+            self.new_device, self.wiring, *self.tabs.values(), self.audit]
+        for page in self.pages:
+            page.error.connect(self.error)
         self._shown_once = False
         self.currentChanged.connect(self._tab_changed)
 
@@ -58,7 +61,7 @@ class RegistryPage(QTabWidget):
         super().showEvent(event)
         if not self._shown_once:  # nothing is read before the operator opens the page
             self._shown_once = True
-            self.currentWidget().reload()
+            self.pages[self.currentIndex()].reload()
 
     def _device_saved(self, _row: dict) -> None:
         for name in ("device", "pixel"):
@@ -67,4 +70,4 @@ class RegistryPage(QTabWidget):
 
     def _tab_changed(self, index: int) -> None:
         if self._shown_once:
-            self.widget(index).reload()
+            self.pages[index].reload()

@@ -33,9 +33,9 @@ class EntityTab(QWidget):
         self.loading = False
         self._notice = ""  # a refusal to show again once the reload after it is done
         self.search = QLineEdit(placeholderText=f"Search {entity.title.lower()}…")
-        self.search.textChanged.connect(lambda t: self.proxy.setFilterFixedString(t))
         self.model = QStandardItemModel()
         self.proxy = QSortFilterProxyModel()
+        self.search.textChanged.connect(lambda t: self.proxy.setFilterFixedString(t))
         self.proxy.setSourceModel(self.model)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.proxy.setFilterKeyColumn(-1)
@@ -79,7 +79,8 @@ class EntityTab(QWidget):
         self.loading = False
         self.rows, self.options = result
         fields = [f for f in self.entity.fields if not f.auto_uuid]
-        refs = {f.name: dict(self.options.get(f.ref, [])) for f in fields if f.type == "ref" and f.ref != "device"}
+        refs = {f.name: dict(self.options.get(f.ref, [])) for f in fields
+                if f.type == "ref" and f.ref is not None and f.ref != "device"}
         self.model.clear()
         self.model.setHorizontalHeaderLabels([f.label for f in fields])
         for i, row in enumerate(self.rows):

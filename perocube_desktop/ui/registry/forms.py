@@ -41,7 +41,7 @@ class EntityForm(QWidget):
                  options: Options | None = None, parent=None) -> None:
         super().__init__(parent)
         self.entity = entity
-        self.edits: dict[str, QWidget] = {}
+        self.edits: dict[str, QComboBox | QLineEdit] = {}  # a choice for references, text otherwise
         self.errors: dict[str, QLabel] = {}
         self._values = row or defaults or {}
         grid = QGridLayout(self)
@@ -50,7 +50,7 @@ class EntityForm(QWidget):
             if f.auto_uuid:
                 continue
             label = QLabel(f.label + (" *" if f.required else ""))
-            w: QWidget
+            w: QComboBox | QLineEdit
             if f.type == "ref":
                 w = QComboBox()
                 w.addItem("", None)

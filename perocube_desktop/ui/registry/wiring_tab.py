@@ -120,7 +120,7 @@ class WiringTab(QWidget):
     # loading ------------------------------------------------------------------
     def reload(self) -> None:
         self._say("Loading…", "#555")
-        at = self.at.dateTime().toPython().astimezone(timezone.utc)
+        at = self.at.dateTime().toPython().astimezone(timezone.utc)  # type: ignore[attr-defined]  # toPython() gives a datetime; PySide6's stubs say object
         worker.start(fetch_choices, self.repo, self.wiring, at, on_done=self._choices, on_error=self._failed)
 
     def _choices(self, c: dict) -> None:
@@ -165,7 +165,7 @@ class WiringTab(QWidget):
 
     # actions ------------------------------------------------------------------
     def _when(self) -> datetime:
-        return self.when.dateTime().toPython().astimezone(timezone.utc)
+        return self.when.dateTime().toPython().astimezone(timezone.utc)  # type: ignore[attr-defined]  # toPython() gives a datetime; PySide6's stubs say object
 
     def _event(self) -> Event:
         return Event(self.device.currentData(), self.pixel.currentText(), self.board.value(), self.channel.value(),
@@ -216,7 +216,7 @@ class WiringTab(QWidget):
 
     # tables ------------------------------------------------------------------
     def show_wiring(self) -> None:
-        at = self.at.dateTime().toPython().astimezone(timezone.utc)
+        at = self.at.dateTime().toPython().astimezone(timezone.utc)  # type: ignore[attr-defined]  # toPython() gives a datetime; PySide6's stubs say object
         worker.start(self.wiring.wiring_at, at, on_done=self._wiring_arrived, on_error=self._failed)
 
     def _wiring_arrived(self, rows: list[tuple]) -> None:
