@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tarfile
 import time
-import venv
 import zipfile
 from pathlib import Path
 
@@ -54,6 +53,8 @@ def build_venv(venv_dir: Path, fresh: bool) -> Path:
         shutil.rmtree(venv_dir)
     py = venv_python(venv_dir)
     if not py.exists():
+        import venv  # only here: the Windows embeddable Python (wine.sh bundle, --python) has no venv
+
         log(f"creating the build environment {venv_dir}")
         venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
     run([py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", f"{ROOT}[bundle]"])
