@@ -7,6 +7,9 @@
 ; touched by install, upgrade or uninstall.
 
 Unicode true
+; a 64-bit installer for the 64-bit app (a 32-bit one does not even start in a 64-bit-only Wine, and
+; $LOCALAPPDATA\Programs is the same either way)
+Target amd64-unicode
 !ifndef VERSION
   !define VERSION "0.1.0"
 !endif
@@ -24,7 +27,11 @@ OutFile "${OUTFILE}"
 RequestExecutionLevel user              ; per user: no UAC prompt, no admin rights
 InstallDir "$LOCALAPPDATA\Programs\${APPNAME}"
 InstallDirRegKey HKCU "${UNINSTKEY}" "InstallLocation"
-SetCompressor /SOLID lzma
+!ifdef FAST
+  SetCompressor zlib                    ; wine.sh installer with PEROCUBE_NSIS_FAST=1: quicker, larger
+!else
+  SetCompressor /SOLID lzma
+!endif
 ManifestDPIAware true
 VIProductVersion "${VERSION}.0"
 VIAddVersionKey "ProductName" "${APPNAME}"

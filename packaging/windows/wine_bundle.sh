@@ -29,7 +29,8 @@ installer_main() {
   local version out t0=$SECONDS
   version=$(app_version)
   out=$REPO/dist/perocube-desktop-$version-setup.exe
-  timeout 1800 makensis -V2 -DVERSION="$version" -DBUNDLE="$REPO/dist/perocube-desktop" -DOUTFILE="$out" \
+  local fast=(); [ "${PEROCUBE_NSIS_FAST:-0}" = 1 ] && fast=(-DFAST)
+  timeout 1800 makensis -V2 "${fast[@]}" -DVERSION="$version" -DBUNDLE="$REPO/dist/perocube-desktop" -DOUTFILE="$out" \
     "$HERE/perocube-desktop.nsi"
   log "installer in $((SECONDS - t0)) s: $out ($(du -h "$out" | cut -f1))"
 }
