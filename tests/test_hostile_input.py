@@ -333,3 +333,17 @@ def test_import_stores_or_quarantines_every_line(import_db, body, cut):
     assert out.bad_lines == quarantined  # each refused line is in the quarantine, with its reason
     assert summary.lines == summary.bad_lines + summary.blank_lines + summary.incomplete_lines \
         + sum(summary.inserted.values()) + sum(summary.duplicates.values())
+
+
+def test_a_row_in_the_last_minute_of_9999_is_stored_and_its_rollups_refreshed(db_url, tmp_path):
+    """Found by the property above on TimescaleDB: the refresh window's end overflowed Python's dates."""
+    from perocube_desktop.importer.engine import run_import
+
+    data = tmp_path / "lab" / "data"
+    data.mkdir(parents=True)
+    (data / "output_board9_channel1.txt").write_text("9999-12-31T23:59:59\t1.5\t1\t1\n2024-05-03T00:00:00\t1\t1\t1\n")
+    summary = run_import(db_url, tmp_path / "lab")
+    assert summary.inserted["mpp"] == 2
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT sum(n) FROM perocube_mpp_rollup('1 hour', ARRAY[9], ARRAY[1], "
+                            "'-infinity', 'infinity')").fetchone()[0] == 2

@@ -60,6 +60,15 @@ def _floor(t: datetime, width: timedelta) -> datetime:
     return t - (t - epoch) % width
 
 
+def _end(t: datetime, width: timedelta) -> datetime:
+    """The end of ``t``'s bucket; the last instant Python can hold for a row in the last bucket of
+    9999 (a timestamp from a broken clock is stored as sent, and its refresh must not fail)."""
+    try:
+        return _floor(t, width) + width
+    except OverflowError:
+        return datetime.max.replace(tzinfo=t.tzinfo)
+
+
 def is_concurrent_refresh(exc: BaseException) -> bool:
     return isinstance(exc, psycopg.errors.LockNotAvailable) and "concurrent refresh" in str(exc)
 
@@ -148,7 +157,7 @@ def _refresh_timescaledb(conn: psycopg.Connection, result: RefreshResult, below_
                 if below_watermark_only else None
             top = None
             for first, last, _ids in ranges:
-                lo, hi = _floor(first, width), _floor(last, width) + width
+                lo, hi = _floor(first, width), _end(last, width)
                 if below_watermark_only:
                     if wm is None or lo >= wm:
                         continue  # above the watermark: real-time aggregation and the policy cover it
@@ -198,7 +207,7 @@ def refresh_below(conn: psycopg.Connection, horizon: datetime, max_wait_s: float
             merged.append([kind, t0, t1, [i]])
     forgotten = 0
     for kind, t0, t1, ids in merged:
-        if all(refresh_view(conn, f"{kind}_rollup_{sfx}", _floor(t0, w), _floor(t1, w) + w, max_wait_s, force=True)
+        if all(refresh_view(conn, f"{kind}_rollup_{sfx}", _floor(t0, w), _end(t1, w), max_wait_s, force=True)
                for sfx, w in LEVELS):
             conn.execute(_q("forget_marks"), (ids,))
             forgotten += len(ids)
