@@ -347,3 +347,18 @@ def test_a_row_in_the_last_minute_of_9999_is_stored_and_its_rollups_refreshed(db
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT sum(n) FROM perocube_mpp_rollup('1 hour', ARRAY[9], ARRAY[1], "
                             "'-infinity', 'infinity')").fetchone()[0] == 2
+
+
+def test_a_row_alone_in_the_last_hour_of_9999_is_refreshed_with_an_open_end(db_url, tmp_path):
+    """Found by the property above on TimescaleDB: a window ending at Python's last instant is shorter
+    than the last hour bucket of 9999, which TimescaleDB refuses ("refresh window too small")."""
+    from perocube_desktop.importer.engine import run_import
+
+    data = tmp_path / "lab" / "data"
+    data.mkdir(parents=True)
+    (data / "output_board9_channel1.txt").write_text("9999-12-31T23:30:00\t1.5\t1\t1\n")
+    summary = run_import(db_url, tmp_path / "lab")
+    assert summary.inserted["mpp"] == 1
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT sum(n) FROM perocube_mpp_rollup('1 hour', ARRAY[9], ARRAY[1], "
+                            "'-infinity', 'infinity')").fetchone()[0] == 1

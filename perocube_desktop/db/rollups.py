@@ -60,13 +60,14 @@ def _floor(t: datetime, width: timedelta) -> datetime:
     return t - (t - epoch) % width
 
 
-def _end(t: datetime, width: timedelta) -> datetime:
-    """The end of ``t``'s bucket; the last instant Python can hold for a row in the last bucket of
-    9999 (a timestamp from a broken clock is stored as sent, and its refresh must not fail)."""
+def _end(t: datetime, width: timedelta) -> datetime | None:
+    """The end of ``t``'s bucket; None (an open end) for a row in the last bucket of 9999, whose end
+    Python cannot hold (a timestamp from a broken clock is stored as sent, and its refresh must not
+    fail: a window ending at datetime.max is shorter than that bucket, which TimescaleDB refuses)."""
     try:
         return _floor(t, width) + width
     except OverflowError:
-        return datetime.max.replace(tzinfo=t.tzinfo)
+        return None
 
 
 def is_concurrent_refresh(exc: BaseException) -> bool:
@@ -155,19 +156,24 @@ def _refresh_timescaledb(conn: psycopg.Connection, result: RefreshResult, below_
             view, done, calls = f"{kind}_rollup_{suffix}", True, 0
             wm = scalar(c, _q("watermark"), (view,)) \
                 if below_watermark_only else None
-            top = None
+            top: datetime | None = None
+            open_top = False  # a range in the last bucket of 9999: the final refresh has an open end
             for first, last, _ids in ranges:
                 lo, hi = _floor(first, width), _end(last, width)
                 if below_watermark_only:
                     if wm is None or lo >= wm:
                         continue  # above the watermark: real-time aggregation and the policy cover it
-                    hi = min(hi, wm)
-                top = hi if top is None else max(top, hi)
+                    hi = wm if hi is None else min(hi, wm)
+                if hi is None:
+                    open_top = True
+                else:
+                    top = hi if top is None else max(top, hi)
                 if refresh_view(c, view, lo, hi, max_wait_s, force=True):
                     calls += 1
                 else:
                     done = False
-            if top is not None and not below_watermark_only and not refresh_view(c, view, None, top, max_wait_s):
+            if (top is not None or open_top) and not below_watermark_only \
+                    and not refresh_view(c, view, None, None if open_top else top, max_wait_s):
                 done = False
             out[kind] = (calls, done)
         return out
