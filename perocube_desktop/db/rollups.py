@@ -164,10 +164,8 @@ def _refresh_timescaledb(conn: psycopg.Connection, result: RefreshResult, below_
                     if wm is None or lo >= wm:
                         continue  # above the watermark: real-time aggregation and the policy cover it
                     hi = wm if hi is None else min(hi, wm)
-                if hi is None:
-                    open_top = True
-                else:
-                    top = hi if top is None else max(top, hi)
+                open_top = open_top or hi is None
+                top = top if hi is None else hi if top is None else max(top, hi)
                 if refresh_view(c, view, lo, hi, max_wait_s, force=True):
                     calls += 1
                 else:
