@@ -47,9 +47,10 @@ smoke_receive() {  # receive + simulate, then SIGINT: every row stored
   local rows
   rows=$(python3 "$REPO/packaging/bundle_checks.py" buffer-rows "$WINEPREFIX/drive_c/perocube-smoke/buffer.sqlite3" \
          2>/dev/null || echo unreadable)
-  if [ "$rc" = 0 ] && [ "$rows" = 0 ] && grep -q "sent .* rows, 0 errors" "$o.sim" \
+  # a command ended by SIGINT exits 130 (one line saying what was done, docs/decisions.md #20)
+  if [ "$rc" = 130 ] && [ "$rows" = 0 ] && grep -q "sent .* rows, 0 errors" "$o.sim" \
        && grep -q "0 rows left in the local buffer" "$o.out" && grep -q "shutdown complete" "$o.out"; then
-    ok "receive + simulate, then SIGINT: exit 0, $(grep -o 'sent .*' "$o.sim"), buffer empty, shutdown complete"
+    ok "receive + simulate, then SIGINT: exit 130, $(grep -o 'sent .*' "$o.sim"), buffer empty, shutdown complete"
   else
     bad "receive + simulate + SIGINT: exit $rc, buffer rows $rows, simulator: $(tail -n 1 "$o.sim"), receiver: $(tail -n 3 "$o.out")"
   fi
