@@ -335,30 +335,22 @@ def test_import_stores_or_quarantines_every_line(import_db, body, cut):
         + sum(summary.inserted.values()) + sum(summary.duplicates.values())
 
 
-def test_a_row_in_the_last_minute_of_9999_is_stored_and_its_rollups_refreshed(db_url, tmp_path):
-    """Found by the property above on TimescaleDB: the refresh window's end overflowed Python's dates."""
+@pytest.mark.parametrize("lines", [
+    # the refresh window's end overflowed Python's dates
+    "9999-12-31T23:59:59\t1.5\t1\t1\n2024-05-03T00:00:00\t1\t1\t1\n",
+    # a window ending at Python's last instant is shorter than the last hour bucket of 9999, which
+    # TimescaleDB refuses ("refresh window too small"): refreshed with an open end
+    "9999-12-31T23:30:00\t1.5\t1\t1\n",
+], ids=["last-minute-with-2024", "alone-in-the-last-hour"])
+def test_rows_in_the_last_bucket_of_9999_are_stored_and_their_rollups_refreshed(db_url, tmp_path, lines):
+    """Found by the property above on TimescaleDB."""
     from perocube_desktop.importer.engine import run_import
 
     data = tmp_path / "lab" / "data"
     data.mkdir(parents=True)
-    (data / "output_board9_channel1.txt").write_text("9999-12-31T23:59:59\t1.5\t1\t1\n2024-05-03T00:00:00\t1\t1\t1\n")
+    (data / "output_board9_channel1.txt").write_text(lines)
     summary = run_import(db_url, tmp_path / "lab")
-    assert summary.inserted["mpp"] == 2
+    assert summary.inserted["mpp"] == lines.count("\n")
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT sum(n) FROM perocube_mpp_rollup('1 hour', ARRAY[9], ARRAY[1], "
-                            "'-infinity', 'infinity')").fetchone()[0] == 2
-
-
-def test_a_row_alone_in_the_last_hour_of_9999_is_refreshed_with_an_open_end(db_url, tmp_path):
-    """Found by the property above on TimescaleDB: a window ending at Python's last instant is shorter
-    than the last hour bucket of 9999, which TimescaleDB refuses ("refresh window too small")."""
-    from perocube_desktop.importer.engine import run_import
-
-    data = tmp_path / "lab" / "data"
-    data.mkdir(parents=True)
-    (data / "output_board9_channel1.txt").write_text("9999-12-31T23:30:00\t1.5\t1\t1\n")
-    summary = run_import(db_url, tmp_path / "lab")
-    assert summary.inserted["mpp"] == 1
-    with psycopg.connect(db_url) as conn:
-        assert conn.execute("SELECT sum(n) FROM perocube_mpp_rollup('1 hour', ARRAY[9], ARRAY[1], "
-                            "'-infinity', 'infinity')").fetchone()[0] == 1
+                            "'-infinity', 'infinity')").fetchone()[0] == lines.count("\n")
