@@ -32,7 +32,7 @@ from .parallel import import_parallel
 from .plan import FilePlan, plan_file
 from .preview import PreviewRow, preview
 from ..protocol import KINDS
-from .results import ImportOptions, ImportSummary, Problem, Progress, summary_csv
+from .results import ImportOptions, ImportRun, ImportSummary, Problem, Progress, summary_csv
 from .scan import LabFile, ScanResult, require_lab_files, scan
 from ..db import session as db_session
 
@@ -70,6 +70,8 @@ def run_import(
         if progress:
             progress(state)
 
+    run = ImportRun(conninfo, opts, summary, state, on_chunk, cancel, progress)
+
     with db_session.connect(conninfo, connect_timeout=10, application_name="perocube-import", autocommit=True) as conn:
         loader = Loader(conn, opts.timezone)
         refresher = None if opts.dry_run or catalog.timescaledb_active(conn) else RollupRefresher(conninfo)
@@ -77,8 +79,7 @@ def run_import(
         if refresher is not None:
             loader.on_committed = refresher.submit
         try:
-            _import_all(conn, loader, refresher, data_files, logbooks, opts, summary, state, progress, on_chunk, cancel,
-                        conninfo)
+            _import_all(conn, loader, refresher, run, data_files, logbooks)
         finally:
             if refresher is not None:
                 refresher.finish()
@@ -109,40 +110,37 @@ def _import_logbooks(conn: psycopg.Connection, logbooks: list[LabFile], opts: Im
         summary.problems.extend(Problem(book.rel, p[0], p[1]) for p in res.problems)
 
 
-def _import_serial(conn: psycopg.Connection, loader: Loader, data_files: list[LabFile], opts: ImportOptions,
-                   summary: ImportSummary, state: Progress, progress, on_chunk, cancel: threading.Event) -> None:
+def _import_serial(conn: psycopg.Connection, loader: Loader, run: ImportRun, data_files: list[LabFile]) -> None:
     """One connection (a dry run, one file, ``loaders`` 1): the next small file is read and cleaned
     in a helper thread while this one loads."""
+    state = run.state
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-read")
     upcoming: Future[FilePlan] | None = None
     for i, f in enumerate(data_files):
         state.current = f.rel
-        if progress:
-            progress(state)
+        run.report()
         size_before = state.bytes_done
         current = upcoming
-        upcoming = _prefetch(pool, conn, data_files[i + 1] if i + 1 < len(data_files) else None, opts)
-        out = import_one(loader, f, opts, summary, on_chunk, cancel, current.result() if current is not None else None)
-        count_outcome(summary, f, out)
+        upcoming = _prefetch(pool, conn, data_files[i + 1] if i + 1 < len(data_files) else None, run.opts)
+        out = import_one(loader, f, run, current.result() if current is not None else None)
+        count_outcome(run.summary, f, out)
         state.bytes_done = size_before + f.size if out.status != "failed" else state.bytes_done
         state.files_done += 1
         if out.status == "cancelled":
             break
-        if progress:
-            progress(state)
+        run.report()
     pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _import_all(conn: psycopg.Connection, loader: Loader, refresher: RollupRefresher | None,
-                data_files: list[LabFile], logbooks: list[LabFile], opts: ImportOptions, summary: ImportSummary,
-                state: Progress, progress, on_chunk, cancel: threading.Event, conninfo: str | None = None) -> None:
+def _import_all(conn: psycopg.Connection, loader: Loader, refresher: RollupRefresher | None, run: ImportRun,
+                data_files: list[LabFile], logbooks: list[LabFile]) -> None:
+    opts, summary = run.opts, run.summary
     # a dry run does all the work inside one transaction that is rolled back: exact counts
     with conn.transaction(force_rollback=True) if opts.dry_run else contextlib.nullcontext():
-        if opts.dry_run or conninfo is None or opts.loaders <= 1 or len(data_files) <= 1:
-            _import_serial(conn, loader, data_files, opts, summary, state, progress, on_chunk, cancel)
+        if opts.dry_run or opts.loaders <= 1 or len(data_files) <= 1:
+            _import_serial(conn, loader, run, data_files)
         else:
-            import_parallel(conninfo, loader.on_committed, catalog.timescaledb_active(conn), data_files, opts, summary,
-                            state, progress, on_chunk, cancel)
+            import_parallel(run, loader.on_committed, catalog.timescaledb_active(conn), data_files)
         if opts.include_logbook and not summary.cancelled:
             _import_logbooks(conn, logbooks, opts, summary)
         if refresher is not None:
@@ -150,4 +148,4 @@ def _import_all(conn: psycopg.Connection, loader: Loader, refresher: RollupRefre
             refresher.finish()
             summary.rollup_seconds = time.perf_counter() - t_roll
         if not opts.dry_run:
-            summary.rollup_seconds += rollups.refresh(conn, conninfo=conninfo).seconds
+            summary.rollup_seconds += rollups.refresh(conn, conninfo=run.conninfo).seconds

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from typing import Protocol
+from collections.abc import Iterator
 
 import psycopg
 
@@ -15,16 +14,10 @@ from ..db import queries
 from ..errors import first_line
 from .loader import Loader, load_with_retry, row_suffix
 from .plan import Chunk, FilePlan, locate_lines, plan_file
-from .results import FileOutcome, ImportOptions, ImportSummary, Problem
+from .results import FileOutcome, ImportRun, ImportSummary, Problem
 from .scan import LabFile
 
 log = logging.getLogger(__name__)
-
-
-class Cancel(Protocol):
-    """What the import asks of a cancel flag (a ``threading.Event``)."""
-
-    def is_set(self) -> bool: ...
 
 
 _LOCK_RETRIES = 5  # a chunk's transaction is tried again after a deadlock or lock timeout
@@ -64,22 +57,19 @@ def _load_chunk(loader: Loader, f: LabFile, chunk: Chunk, suffix: bytes) -> int:
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def import_file(loader: Loader, f: LabFile, opts: ImportOptions, summary: ImportSummary,
-                on_chunk: Callable[[int, int], None], cancel: Cancel,
-                plan: FilePlan | None = None) -> FileOutcome:
+def import_file(loader: Loader, f: LabFile, run: ImportRun, plan: FilePlan | None = None) -> FileOutcome:
     out = FileOutcome(f.rel, f.kind, f.target, "imported")
-    for _ in file_steps(loader, f, opts, summary, on_chunk, cancel, out, plan):
+    for _ in file_steps(loader, f, run, out, plan):
         pass
     return out
 
 
-def file_steps(loader: Loader, f: LabFile, opts: ImportOptions, summary: ImportSummary,
-               on_chunk: Callable[[int, int], None], cancel: Cancel, out: FileOutcome,
+def file_steps(loader: Loader, f: LabFile, run: ImportRun, out: FileOutcome,
                plan: FilePlan | None = None) -> Iterator[None]:
     """``import_file`` one committed chunk at a time (it yields after each), so that a loader can
     take the files of several series in turn, in time order (``importer.parallel``); ``out`` is
     the file's outcome, complete when the iteration ends."""
-    conn = loader.conn
+    conn, opts, summary = loader.conn, run.opts, run.summary
     plan = plan or plan_file(conn, f, opts)
     if plan.unchanged:
         out.status = "unchanged"
@@ -89,7 +79,7 @@ def file_steps(loader: Loader, f: LabFile, opts: ImportOptions, summary: ImportS
     suffix = row_suffix(f, sensor_id or f.sensor_id)
     listed = 0
     for chunk in plan:
-        if cancel.is_set():
+        if run.cancel.is_set():
             out.status = "cancelled"
             break
         cleaned = chunk.cleaned
@@ -104,7 +94,7 @@ def file_steps(loader: Loader, f: LabFile, opts: ImportOptions, summary: ImportS
         room = max(opts.keep_problems - listed, 0)
         summary.problems.extend(Problem(f.rel, b.line or None, b.reason) for b in cleaned.bad[:room])
         listed += min(room, len(cleaned.bad))
-        on_chunk(chunk.size, cleaned.good)
+        run.on_chunk(chunk.size, cleaned.good)
         yield
     out.mode = plan.mode
     out.duplicates = out.good - out.inserted
@@ -143,14 +133,13 @@ def count_outcome(summary: ImportSummary, f: LabFile, out: FileOutcome) -> None:
     summary.lines += out.lines
 
 
-def import_one(loader: Loader, f: LabFile, opts: ImportOptions, summary: ImportSummary, on_chunk,
-                cancel: Cancel, plan: FilePlan | None = None) -> FileOutcome:
+def import_one(loader: Loader, f: LabFile, run: ImportRun, plan: FilePlan | None = None) -> FileOutcome:
     """``import_file``; a file the database refuses (or that cannot be read) is reported, not fatal."""
     try:
-        return import_file(loader, f, opts, summary, on_chunk, cancel, plan)
+        return import_file(loader, f, run, plan)
     except (psycopg.errors.DataError, psycopg.errors.IntegrityError, OSError) as exc:
         out = FileOutcome(f.rel, f.kind, f.target, "failed", message=first_line(exc))
-        summary.problems.append(Problem(f.rel, None, f"file not imported: {out.message}"))
+        run.summary.problems.append(Problem(f.rel, None, f"file not imported: {out.message}"))
         log.error("%s not imported: %s", f.rel, out.message)
         return out
 

@@ -17,6 +17,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import psycopg
@@ -24,9 +25,9 @@ import psycopg
 from ..db import rollups
 from ..db import session as db_session
 from ..errors import first_line
-from .files import Cancel, count_outcome, file_steps
+from .files import count_outcome, file_steps
 from .loader import Loader
-from .results import FileOutcome, ImportOptions, ImportSummary, Problem, Progress
+from .results import Cancel, FileOutcome, ImportRun, Problem
 from .scan import LabFile
 
 log = logging.getLogger(__name__)
@@ -102,26 +103,26 @@ class RollupFollower:
                 running = self.queue.get()
 
 
-def _series_steps(ld: Loader, k: int, group: list[LabFile], opts: ImportOptions, summary: ImportSummary,
-                  record: Callable[[LabFile, FileOutcome, int], None], on_chunk, cancel: Cancel,
-                  horizon: Horizon, after_chunk: Callable[[], None]) -> Iterator[None]:
-    """One series' files, one committed chunk per step."""
+def _series_steps(ld: Loader, k: int, group: list[LabFile], run: ImportRun,
+                  record: Callable[[LabFile, FileOutcome, int], None], horizon: Horizon,
+                  after_chunk: Callable[[], None]) -> Iterator[None]:
+    """One series' files, one committed chunk per step (``run``: this loader's, see ``import_parallel``)."""
     for f in group:
         out = FileOutcome(f.rel, f.kind, f.target, "imported")
         done = [0]
 
         def counted(nbytes: int, rows: int, done=done) -> None:
             done[0] += nbytes
-            on_chunk(nbytes, rows)
+            run.on_chunk(nbytes, rows)
 
         try:
-            for _ in file_steps(ld, f, opts, summary, counted, cancel, out):
+            for _ in file_steps(ld, f, replace(run, on_chunk=counted), out):
                 horizon.advance(k, ld.last_hi)
                 after_chunk()
                 yield
         except (psycopg.errors.DataError, psycopg.errors.IntegrityError, OSError) as exc:
             out = FileOutcome(f.rel, f.kind, f.target, "failed", message=first_line(exc))
-            summary.problems.append(Problem(f.rel, None, f"file not imported: {out.message}"))
+            run.summary.problems.append(Problem(f.rel, None, f"file not imported: {out.message}"))
             log.error("%s not imported: %s", f.rel, out.message)
         record(f, out, done[0])
         if out.status == "cancelled":
@@ -130,8 +131,8 @@ def _series_steps(ld: Loader, k: int, group: list[LabFile], opts: ImportOptions,
     after_chunk()
 
 
-def import_parallel(conninfo: str, on_committed, timescaledb: bool, data_files: list[LabFile], opts: ImportOptions,
-                    summary: ImportSummary, state: Progress, progress, on_chunk, cancel: threading.Event) -> None:
+def import_parallel(run: ImportRun, on_committed, timescaledb: bool, data_files: list[LabFile]) -> None:
+    conninfo, opts, summary, state, cancel = run.conninfo, run.opts, run.summary, run.state, run.cancel
     groups = series_groups(data_files)
     n = max(1, min(opts.loaders, len(groups)))
     lock = threading.Lock()
@@ -141,7 +142,7 @@ def import_parallel(conninfo: str, on_committed, timescaledb: bool, data_files: 
 
     def locked_chunk(nbytes: int, rows: int) -> None:
         with lock:
-            on_chunk(nbytes, rows)
+            run.on_chunk(nbytes, rows)
 
     def record(f: LabFile, out: FileOutcome, counted: int) -> None:
         with lock:
@@ -150,8 +151,7 @@ def import_parallel(conninfo: str, on_committed, timescaledb: bool, data_files: 
             state.current = f.rel
             if out.status != "failed":  # an unchanged file, an incomplete last line
                 state.bytes_done += f.size - counted
-            if progress:
-                progress(state)
+            run.report()
 
     conns: list[psycopg.Connection] = []
 
@@ -162,9 +162,9 @@ def import_parallel(conninfo: str, on_committed, timescaledb: bool, data_files: 
                 conns.append(c)
             ld = Loader(c, opts.timezone)
             ld.on_committed = on_committed
-            either = _Either(cancel, stop)
-            active = [_series_steps(ld, k, groups[k], opts, summary, record, locked_chunk, either, horizon,
-                                    follower.poke if follower else lambda: None)
+            # this loader's run: its chunks counted under the lock; it stops on a cancel or another's failure
+            own = replace(run, on_chunk=locked_chunk, cancel=_Either(cancel, stop))
+            active = [_series_steps(ld, k, groups[k], own, record, horizon, follower.poke if follower else lambda: None)
                       for k in range(w, len(groups), n)]
             while active:  # (a cancel ends each series at its next chunk, counted as cancelled)
                 for steps in list(active):  # one chunk of each series in turn: through time together
@@ -207,7 +207,7 @@ def _cancel_statements(stop: threading.Event, conns: list[psycopg.Connection], l
 class _Either(Cancel):
     """``is_set`` of either event (the user's cancel, or another loader's failure)."""
 
-    def __init__(self, a: threading.Event, b: threading.Event) -> None:
+    def __init__(self, a: Cancel, b: Cancel) -> None:
         self.a, self.b = a, b
 
     def is_set(self) -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from ..protocol import KINDS
 from ..units import plural
@@ -19,6 +21,12 @@ class ImportOptions:
     chunk_bytes: int = CHUNK_BYTES
     keep_problems: int = 1000  # problems listed per file (all are counted)
     loaders: int = 2  # connections loading files side by side (engine: one when there is one file)
+
+
+class Cancel(Protocol):
+    """What the import asks of a cancel flag (a ``threading.Event``)."""
+
+    def is_set(self) -> bool: ...
 
 
 @dataclass
@@ -102,3 +110,25 @@ def summary_csv(summary: ImportSummary, path: Path) -> None:
             w.writerow(["problem", p.file, p.line or "", "", "", "", "", "", "", p.reason])
         for s in summary.skipped_files:
             w.writerow(["skipped", s["file"], "", "", "", "", "", "", "skipped", s["reason"]])
+
+
+@dataclass(frozen=True)
+class ImportRun:
+    """One import as its parts share it, one object instead of a dozen parameters: where it loads
+    (``conninfo``), what was asked (``opts``), where the results go (``summary``, ``state``), whom to
+    tell (``on_chunk`` after each committed chunk, ``progress`` after each file) and when to stop
+    (``cancel``). Frozen: a part that needs its own callback or flag (a parallel loader counts under
+    its lock and also stops when another loader failed) makes a copy with ``dataclasses.replace``."""
+
+    conninfo: str
+    opts: ImportOptions
+    summary: ImportSummary
+    state: Progress
+    on_chunk: Callable[[int, int], None]
+    cancel: Cancel
+    progress: Callable[[Progress], None] | None = None
+
+    def report(self) -> None:
+        """The progress so far to whoever asked for it."""
+        if self.progress is not None:
+            self.progress(self.state)
