@@ -11,22 +11,20 @@ Life cycle (docs/operator.md):
 - ``--demo``: a database and buffer of its own, labelled DEMO;
 - SIGINT/SIGTERM and the Windows console close/logoff events close the window like the user does.
 
-Around the window (errors, stop requests, the smoke test): ``ui.session``; one instance: ``ui.single_instance``.
+The process around it (one instance, start, Qt's loop, exit): ``gui_process.run_gui``; around the window
+(errors, stop requests, the smoke test): ``ui.session``; one instance: ``ui.single_instance``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
-import sys
 import threading
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
-from . import paths, qt_setup
-from .config import ApiSettings, Settings, UserError
+from .config import ApiSettings, Settings
 from .errors import first_line
 
 if TYPE_CHECKING:  # the parts App composes; imported where they are made, so a start stays quick
@@ -45,7 +43,7 @@ log = logging.getLogger(__name__)
 DB_PAGES = ("registry", "import", "reports")
 
 
-class _Notifier(QObject):
+class Notifier(QObject):
     """Carries a call from a plain thread to the GUI thread."""
 
     database_ready = Signal()
@@ -73,8 +71,8 @@ class App:
         self.errors: list[str] = []
         self._stopped = False
         self._db_stop = threading.Event()
-        self._notifier = _Notifier()
-        self._notifier.database_ready.connect(self._database_ready)
+        self.notifier = Notifier()  # run_gui connects a second start to the window through it
+        self.notifier.database_ready.connect(self._database_ready)
 
     @property
     def conninfo(self) -> str:  # the database target's ("" before start() has resolved it)
@@ -96,7 +94,7 @@ class App:
         from .ui.bridge import IngestBridge
         from .ui.log_panel import QueueLogHandler
 
-        if isinstance(qt_app := QApplication.instance(), QApplication):  # made by run_gui (or a test) first
+        if isinstance(qt_app := QApplication.instance(), QApplication):  # made by gui_process.run_gui (or a test) first
             qt_app.setStyleSheet(resource_path("app.qss").read_text(encoding="utf-8"))
         handler = QueueLogHandler()
         logging.getLogger().addHandler(handler)
@@ -179,7 +177,7 @@ class App:
             self.window.lbl_backend.setText("database not reachable yet")
             self.window.show_error(f"database not reachable, receiving into the local buffer: {self.database_error}")
             connection.migrate_when_reachable(self.conninfo, self.settings.database.compress_after_days,
-                                              self._db_stop, self._notifier.database_ready.emit)
+                                              self._db_stop, self.notifier.database_ready.emit)
         self.window.show()
         if self.args.page:
             self.window.show_page(self.args.page)
@@ -315,89 +313,3 @@ class App:
         if self.target is not None:
             self.target.stop()
         log.info("shutdown complete")
-
-
-def _smoke_problem(app: App) -> str | None:
-    """What makes a smoke test fail: no font (every text an empty box), or no database."""
-    from PySide6.QtGui import QFontDatabase
-
-    if not QFontDatabase.families():
-        return "Qt found no font: every text is an empty box (offscreen on Windows: QT_QPA_FONTDIR, qt_setup.py)"
-    return None if app.database_ok else f"the database never answered: {app.database_error}"
-
-
-def run_gui(args: argparse.Namespace, settings: Settings) -> int:
-    """The GUI process: one per user and data folder, the App started and its window shown until
-    it is closed (by the user, a signal or the end of a smoke test), then everything stopped."""
-    from PySide6.QtWidgets import QApplication
-
-    from . import shutdown
-    from .ui.session import GuiSession
-    from .ui.single_instance import SingleInstance, instance_name
-
-    if args.smoke_test is not None:  # errors also on stderr, not only in the log file (CI, bundle checks)
-        stderr_handler = logging.StreamHandler()
-        stderr_handler.setLevel(logging.ERROR)
-        stderr_handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        logging.getLogger().addHandler(stderr_handler)
-    qt_setup.prepare()  # offscreen fonts on Windows, before the QApplication exists
-    qt_app = QApplication.instance() or QApplication(sys.argv[:1])
-    qt_app.setApplicationName("Perocube Desktop")
-    settings.demo = bool(args.demo)
-    guard = SingleInstance(instance_name(settings.demo_dir() if settings.demo else paths.data_dir()))
-    if guard.signal_running(page=args.page):  # the running window shows itself (on that page) and logs it
-        shown = f" on the {args.page} page" if args.page else ""
-        print(f"Perocube Desktop is already running for this user: its window was brought to the front{shown}",
-              file=sys.stderr)
-        return 0
-    app = App(args, settings)
-    session = GuiSession(qt_app, lambda: app.window)
-    stopped = threading.Event()
-    sys.excepthook = session.excepthook
-    shutdown.install(session.stop_requests.append, stopped)
-    if not _start(app, args):
-        return 1
-    app._notifier.raise_window.connect(session.bring_to_front)
-    guard.listen(app._notifier.raise_window.emit)
-    session.watch_stop_requests()
-    if args.smoke_test is not None:
-        session.finish_after(args.smoke_test, args.screenshot, lambda: _smoke_problem(app))
-    qt_app.aboutToQuit.connect(app.stop)
-    qt_app.exec()
-    app.stop()
-    session.stop_watching()
-    guard.close()
-    stopped.set()
-    sys.excepthook = sys.__excepthook__
-    return _exit(session.exit_code(), args)
-
-
-def _start(app: App, args: argparse.Namespace) -> bool:
-    """``app.start()``; False (the reason on stderr and, unless a smoke test, in a message box) if it failed."""
-    from PySide6.QtWidgets import QMessageBox
-
-    try:
-        app.start()
-    except UserError:
-        app.stop()
-        raise
-    except Exception as exc:
-        log.exception("start-up failed")
-        print(f"error: cannot start: {exc}", file=sys.stderr)
-        if args.smoke_test is None:
-            QMessageBox.critical(None, "Perocube Desktop", f"Cannot start:\n{exc}")
-        app.stop()
-        return False
-    return True
-
-
-def _exit(code: int, args: argparse.Namespace) -> int:
-    # Everything is stopped and flushed by now. PySide6 6.12 + pyqtgraph can crash in the
-    # interpreter's final garbage collection ("bool_dealloc"), turning a clean exit into
-    # SIGABRT; skip that finalisation (see docs/decisions.md).
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    if not getattr(args, "no_hard_exit", False):
-        os._exit(code)
-    return code

@@ -339,7 +339,7 @@ def _usage_error(args: argparse.Namespace) -> str | None:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     """The chosen command (the GUI without one); the services' own front ends load lazily."""
     if args.command is None:
-        from .app import run_gui
+        from .gui_process import run_gui
 
         return run_gui(args, settings)
     if args.command == "import":

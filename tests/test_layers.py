@@ -14,7 +14,8 @@ import pytest
 import perocube_desktop
 
 CORE = [m.name for m in pkgutil.walk_packages(perocube_desktop.__path__, "perocube_desktop.")
-        if not m.name.startswith(("perocube_desktop.ui", "perocube_desktop.app", "perocube_desktop.__main__"))]
+        if not m.name.startswith(("perocube_desktop.ui", "perocube_desktop.app", "perocube_desktop.gui_process",
+                                "perocube_desktop.__main__"))]
 
 
 def test_core_imports_no_qt():
