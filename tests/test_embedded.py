@@ -6,6 +6,7 @@ platform does (PostgreSQL 16 and ``postgres.exe`` on Windows)."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -163,3 +164,34 @@ def test_server_left_on_a_removed_data_folder_is_stopped_before_initdb(tmp_path)
     embedded._stop_leftovers_of_new_folder(pgdata)
     wait_until(lambda: not embedded.is_server_process(old), timeout=30)
     assert embedded.leftover_servers(pgdata) == []
+
+
+def test_port_of_the_last_start_is_kept_while_free(tmp_path):
+    """Windows: the server listens on a loopback port; a process that outlives a restart of the server
+    (``receive`` during an outage) reconnects only if the port stays the same."""
+    pgdata = tmp_path / "pgdata"
+    first = embedded.choose_port(pgdata)
+    assert embedded.port_file(pgdata).read_text() == str(first)
+    assert embedded.choose_port(pgdata) == first
+    with socket.socket() as busy:  # another program took it meanwhile: a new free port, remembered
+        busy.bind(("127.0.0.1", first))
+        busy.listen()
+        second = embedded.choose_port(pgdata)
+    assert second != first and embedded.port_file(pgdata).read_text() == str(second)
+    embedded.port_file(pgdata).write_text("not a port")
+    assert 0 < embedded.choose_port(pgdata) < 65536
+
+
+def test_a_restarted_server_has_the_same_address(tmp_path):
+    server = EmbeddedServer(tmp_path / "pgdata")
+    url = server.start()
+    client = psycopg.connect(url)  # connected while the server stops: the server's side waits (TIME_WAIT)
+    client.execute("SELECT 1")
+    server.stop()
+    client.close()
+    try:
+        assert server.start() == url
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        server.stop()

