@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -29,6 +30,9 @@ def test_db_commands_and_backup_restore(db_url, tmp_path, backend):
     out = run("db", "status", "--db", db_url)
     assert out.returncode == 0 and "schema:      version" in out.stdout
     assert ("timescaledb: active" if backend == "timescaledb" else "plain PostgreSQL") in out.stdout
+    if backend == "timescaledb":  # each hypertable and each of its background jobs, by name
+        assert re.search(r"^  mpp_measurement +\d+ chunks, \d+ compressed, ", out.stdout, re.M), out.stdout
+        assert re.search(r"^ +\d+ refresh +mpp_rollup_1m +last run ", out.stdout, re.M), out.stdout
     out = run("db", "migrate", "--db", db_url)
     assert out.returncode == 0 and "already current" in out.stdout
     with psycopg.connect(db_url) as conn:

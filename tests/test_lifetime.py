@@ -10,7 +10,7 @@ import pytest
 from perocube_desktop.config import AlarmSettings
 from perocube_desktop.importer.engine import run_import
 from perocube_desktop.monitor.alarms import AlarmEngine
-from perocube_desktop.monitor.lifetime import LifetimeMonitor, Trend, estimate, sibling_outliers
+from perocube_desktop.monitor.lifetime import HourlyPce, LifetimeMonitor, Trend, estimate, sibling_outliers
 from perocube_desktop.monitor.live import LiveStore
 from perocube_desktop.monitor.overview import Occupant, build_tiles
 from perocube_desktop.protocol import Sample
@@ -78,7 +78,7 @@ def test_projection_alarms_and_tile_text():
     rows = []
     for i, (p, rate) in enumerate(zip("ABCD", (0.0005, 0.0005, 0.0006, 0.0025)), 1):
         tr = trend(rate, hours=60, seed=i)
-        rows += [(1, i, "DEV", p, t, v) for t, v in zip(tr.t, tr.pce)]
+        rows += [HourlyPce(1, i, "DEV", p, t, v) for t, v in zip(tr.t, tr.pce)]
     mon.apply(rows)
     assert mon.trends[("DEV", "D")].t.size == 60
     mon.apply(rows[-3:])  # the newest hour again (incremental refresh): replaced, not duplicated

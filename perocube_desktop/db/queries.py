@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.abc import Params
+from psycopg.rows import namedtuple_row
 
 from ..paths import sql_dir
 
@@ -53,3 +54,16 @@ def one(conn: psycopg.Connection, query: Query, params: Params | None = None) ->
 def scalar(conn: psycopg.Connection, query: Query, params: Params | None = None) -> Any:
     """The first column of ``one``'s row."""
     return one(conn, query, params)[0]
+
+
+def named_rows(conn: psycopg.Connection, query: Query, params: Params | None = None) -> list[Any]:
+    """Every row as a named tuple whose fields are the query's column names (the SQL names each
+    column, ``AS`` where it computes one): read by name, never by position."""
+    with conn.cursor(row_factory=namedtuple_row) as cur:
+        return cur.execute(query, params).fetchall()
+
+
+def named_row(conn: psycopg.Connection, query: Query, params: Params | None = None) -> Any:
+    """The first row as a named tuple (see ``named_rows``), or None when there is none."""
+    with conn.cursor(row_factory=namedtuple_row) as cur:
+        return cur.execute(query, params).fetchone()

@@ -66,19 +66,23 @@ def replica_lines(conninfo: str) -> list[str]:
 
 def _timescaledb_lines(conn: psycopg.Connection) -> list[str]:
     out = ["hypertables:"]
-    for name, chunks, compressed, before, after, total in conn.execute(_q("hypertables")):
+    for h in queries.named_rows(conn, _q("hypertables")):
+        before, after = h.before_compression_total_bytes, h.after_compression_total_bytes
         ratio = f", compression ratio {before / after:.1f}x ({_size(before)} -> {_size(after)})" if before and after else ""
-        out.append(f"  {name:<26} {chunks} chunks, {compressed} compressed, {_size(total)}{ratio}")
+        out.append(f"  {h.hypertable_name:<26} {h.num_chunks} chunks, {h.compressed_chunks} compressed, "
+                   f"{_size(h.total_bytes)}{ratio}")
     out.append("background jobs:")
-    rows = conn.execute(_q("jobs")).fetchall()
-    if not rows:
+    jobs = queries.named_rows(conn, _q("jobs"))
+    if not jobs:
         out.append("  none")
-    for job_id, proc, target, scheduled, last, status, duration, nxt, runs, failures, err in rows:
+    for j in jobs:
+        proc = j.proc_name
         what = "refresh" if "refresh" in proc else "compression" if "compression" in proc or "columnstore" in proc else proc
-        line = (f"  {job_id:>5} {what:<11} {target:<24} last run {_when(last)} {status or '-'}"
-                f"{f' ({duration})' if duration else ''}, next {_when(nxt) if scheduled else 'paused'}, "
-                f"{runs or 0} runs, {failures or 0} failed")
-        if failures and err:
-            line += f"; last error: {err.splitlines()[0]}"
+        line = (f"  {j.job_id:>5} {what:<11} {j.target:<24} last run {_when(j.last_run_started_at)} "
+                f"{j.last_run_status or '-'}{f' ({j.last_run_duration})' if j.last_run_duration else ''}, "
+                f"next {_when(j.next_start) if j.scheduled else 'paused'}, "
+                f"{j.total_runs or 0} runs, {j.total_failures or 0} failed")
+        if j.total_failures and j.last_error:
+            line += f"; last error: {j.last_error.splitlines()[0]}"
         out.append(line)
     return out

@@ -14,12 +14,12 @@ class PastImports:
     rows: int
     bad_lines: int
     last: datetime | None
-    recent: list[tuple]  # (imported_at, path, kind, lines, rows_inserted, duplicates, bad_lines, size_bytes)
+    recent: list  # named rows: imported_at, path, kind, lines, rows_inserted, duplicates, bad_lines, size_bytes
 
 
 def past_imports(pool, limit: int = 500) -> PastImports:
     q = queries.named("import_history")
     with pool.connection() as conn:
-        files, rows, bad, last = conn.execute(q["import_totals"]).fetchone()
-        recent = conn.execute(q["past_imports"], {"limit": limit}).fetchall()
-    return PastImports(files, rows, bad, last, recent)
+        totals = queries.named_row(conn, q["import_totals"])
+        recent = queries.named_rows(conn, q["past_imports"], {"limit": limit})
+    return PastImports(totals.files, totals.rows_inserted, totals.bad_lines, totals.last_import, recent)

@@ -44,8 +44,8 @@ class FilePlan:
     import stopped, clean chunk by chunk. No database: it can run in a helper thread while the
     previous file is being loaded (``prefetch``)."""
 
-    def __init__(self, f: LabFile, rec: tuple | None, opts: ImportOptions) -> None:
-        self.f, self.rec, self.opts = f, rec, opts
+    def __init__(self, f: LabFile, rec, opts: ImportOptions) -> None:
+        self.f, self.rec, self.opts = f, rec, opts  # rec: the file's imported_file row (named), None if new
         self.mode = "new"
         self.tail = 0  # bytes of an incomplete last line, known once all chunks were read
         self.end = 0
@@ -54,7 +54,7 @@ class FilePlan:
 
     @property
     def unchanged(self) -> bool:
-        return self.rec is not None and self.rec[0] == self.f.size and self.rec[1] == self.f.mtime_ns
+        return self.rec is not None and self.rec.size_bytes == self.f.size and self.rec.mtime_ns == self.f.mtime_ns
 
     def prefetch(self) -> FilePlan:
         self.chunks = list(self._read())
@@ -68,10 +68,10 @@ class FilePlan:
         start, line_base, hasher = 0, 0, hashlib.sha256()
         with open(f.path, "rb") as fh:
             if self.rec:
-                _size, _mtime, done_bytes, prefix_hash, done_lines = self.rec
+                done_bytes = self.rec.imported_bytes
                 h = _file_hash_prefix(fh, done_bytes)
-                if f.size >= done_bytes and h.hexdigest() == prefix_hash:
-                    start, line_base, hasher, self.mode = done_bytes, done_lines, h, "tail"
+                if f.size >= done_bytes and h.hexdigest() == self.rec.prefix_sha256:
+                    start, line_base, hasher, self.mode = done_bytes, self.rec.lines, h, "tail"
                 else:
                     self.mode = "rewritten"
                     log.info("%s was rewritten since the last import: reading it again", f.rel)
@@ -93,8 +93,7 @@ class FilePlan:
 
 
 def plan_file(conn: psycopg.Connection, f: LabFile, opts: ImportOptions) -> FilePlan:
-    rec = conn.execute(queries.get("import", "get_imported_file"), (str(f.path),)).fetchone()
-    return FilePlan(f, rec, opts)
+    return FilePlan(f, queries.named_row(conn, queries.get("import", "get_imported_file"), (str(f.path),)), opts)
 
 
 def locate_lines(f: LabFile, chunk: Chunk, cleaned: lines_mod.CleanChunk) -> None:

@@ -38,11 +38,10 @@ def _ts_of(line: bytes) -> str:
 def preview(conninfo: str | None, result: ScanResult, progress: Callable[[Progress], None] | None = None,
             cancel: threading.Event | None = None) -> list[PreviewRow]:
     """What an import would do, per file, without writing: lines, time range, new rows expected."""
-    records: dict[str, tuple] = {}
+    records: dict = {}  # path -> its imported_file row (named)
     if conninfo:
         with db_session.connect(conninfo, connect_timeout=10) as conn:
-            for path, *record in conn.execute(queries.get("import", "imported_files")):
-                records[path] = tuple(record)
+            records = {r.path: r for r in queries.named_rows(conn, queries.get("import", "imported_files"))}
     rows = [PreviewRow(s.rel, "skipped", "", 0, status="skipped", problems=s.reason) for s in result.skipped]
     files = result.files
     state = Progress(0, len(files), 0, 0, sum(f.size for f in files))
@@ -74,10 +73,10 @@ def preview(conninfo: str | None, result: ScanResult, progress: Callable[[Progre
                 row.problems = "; ".join(p for p in (row.problems, "last line incomplete (left for later)") if p)
             if rec is None:
                 row.status, row.new_rows = "new", lines
-            elif rec[0] == f.size and rec[1] == f.mtime_ns:
+            elif rec.size_bytes == f.size and rec.mtime_ns == f.mtime_ns:
                 row.status, row.new_rows = "unchanged", 0
-            elif f.size >= rec[2]:
-                row.status, row.new_rows = "grown or changed", max(lines - rec[3], 0)
+            elif f.size >= rec.imported_bytes:
+                row.status, row.new_rows = "grown or changed", max(lines - rec.lines, 0)
             else:
                 row.status, row.new_rows = "rewritten", lines
         rows.append(row)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
+from psycopg.rows import class_row
 
 from ..db import queries
 from ..fitting import project_crossing
@@ -122,6 +124,17 @@ def sibling_outliers(estimates: list[Estimate], factor: float) -> dict[SeriesKey
     return out
 
 
+class HourlyPce(NamedTuple):
+    """One fully lit hour of a connected pixel (a row of ``hourly_pce``, whose columns it names)."""
+
+    board: int  # where the pixel is now
+    channel: int
+    device: str
+    pixel: str
+    hour: float  # epoch s
+    pce: float  # percent
+
+
 class LifetimeMonitor:
     """Hourly PCE trends of the connected pixels, refreshed incrementally from the database."""
 
@@ -131,19 +144,20 @@ class LifetimeMonitor:
         self.estimates: dict[SeriesKey, Estimate] = {}
         self._since: float | None = None
 
-    def fetch(self, conn) -> list[tuple]:
+    def fetch(self, conn) -> list[HourlyPce]:
         """Database part (run it in a worker): hourly rows since the last complete hour."""
         since = 0.0 if self._since is None else self._since
-        return conn.execute(queries.get("lifetime", "hourly_pce"),
-                            {"since": since, "threshold": self.light_threshold_wm2}).fetchall()
+        with conn.cursor(row_factory=class_row(HourlyPce)) as cur:
+            return cur.execute(queries.get("lifetime", "hourly_pce"),
+                               {"since": since, "threshold": self.light_threshold_wm2}).fetchall()
 
-    def apply(self, rows: list[tuple]) -> None:
-        """Merge fetched rows (b, c, device, pixel, hour, PCE) and re-estimate. Pure."""
+    def apply(self, rows: list[HourlyPce]) -> None:
+        """Merge fetched rows and re-estimate. Pure."""
         fresh: dict[tuple[str, str], tuple[SeriesKey, list[float], list[float]]] = {}
-        for b, c, device, pixel, hour, pce in rows:
-            _key, ts, vs = fresh.setdefault((device, pixel), (SeriesKey.mpp(b, c), [], []))
-            ts.append(float(hour))
-            vs.append(float(pce))
+        for r in rows:
+            _key, ts, vs = fresh.setdefault((r.device, r.pixel), (SeriesKey.mpp(r.board, r.channel), [], []))
+            ts.append(float(r.hour))
+            vs.append(float(r.pce))
         for ident, (key, ts, vs) in fresh.items():
             tr = self.trends.setdefault(ident, Trend(key, *ident))
             tr.key = key
@@ -151,7 +165,7 @@ class LifetimeMonitor:
             tr.t = np.r_[tr.t[keep], ts]
             tr.pce = np.r_[tr.pce[keep], vs]
         if rows:
-            self._since = max(float(r[4]) for r in rows)  # re-read the newest (maybe incomplete) hour
+            self._since = max(float(r.hour) for r in rows)  # re-read the newest (maybe incomplete) hour
         self.estimates = {tr.key: estimate(tr) for tr in self.trends.values()}
 
     def refresh(self, conn) -> None:

@@ -192,12 +192,12 @@ class DatabasePoller:
         def keep(key: SeriesKey, t: float) -> bool:  # newer than what this series already showed
             return t > self._seen.get(key, 0.0)
 
-        rows = conn.execute(q["new_mpp"], params).fetchall()
-        for board, channel, t, power, voltage, current in sorted(rows, key=lambda r: r[2]):
-            key = SeriesKey.mpp(board, channel)
-            if keep(key, t):
-                fresh.append(Sample(MPP, int(round(t * 1e6)), power, current, voltage, board=board, channel=channel))
-                self._seen[key] = t
+        for r in sorted(queries.named_rows(conn, q["new_mpp"], params), key=lambda r: r.t):
+            key = SeriesKey.mpp(r.board, r.channel)
+            if keep(key, r.t):
+                fresh.append(Sample(MPP, int(round(r.t * 1e6)), r.power, r.current, r.voltage, board=r.board,
+                                    channel=r.channel))
+                self._seen[key] = r.t
         for kind, query in ((TEMPERATURE, q["new_temperature"]), (IRRADIANCE, q["new_irradiance"])):
             for sensor, t, value in sorted(conn.execute(query, params).fetchall(), key=lambda r: r[1]):
                 key = SeriesKey.of_sensor(kind, sensor)

@@ -53,22 +53,29 @@ class WiringService:
         self.pool = repo.pool
 
     # queries ----------------------------------------------------------------
-    def pixel_events(self, conn, cell: str, pixel: str) -> list[tuple]:
-        return conn.execute(_q("pixel_events"), (cell, pixel)).fetchall()
+    def pixel_events(self, conn, cell: str, pixel: str) -> list:
+        """The pixel's events in time order, named rows (connection_datetime, event_type,
+        tracking_channel_board, tracking_channel_channel)."""
+        return queries.named_rows(conn, _q("pixel_events"), (cell, pixel))
 
     def occupant(self, conn, board: int, channel: int, at: datetime) -> tuple[str, str] | None:
         """The pixel on board/channel at time ``at`` (its period contains ``at``), if any."""
         row = conn.execute(_q("occupant"), {"board": board, "channel": channel, "at": at}).fetchone()
         return tuple(row) if row else None
 
-    def wiring_at(self, at: datetime) -> list[tuple]:
+    def wiring_at(self, at: datetime) -> list:
+        """Every channel at ``at``, named rows (board_number, channel_number, solar_cell_name,
+        pixel_identifier, is_active, last_event_time, last_event_type)."""
         with self.pool.connection() as conn:
-            return conn.execute(_q("wiring_at"), (at,)).fetchall()
+            return queries.named_rows(conn, _q("wiring_at"), (at,))
 
     def timeline(self, cell: str | None = None, pixel: str | None = None, board: int | None = None,
-                 channel: int | None = None) -> list[tuple]:
+                 channel: int | None = None) -> list:
+        """Events in time order, named rows (connection_datetime, event_type, solar_cell_id, pixel,
+        tracking_channel_board, tracking_channel_channel)."""
         with self.pool.connection() as conn:
-            return conn.execute(_q("timeline"), {"cell": cell, "pixel": pixel, "board": board, "channel": channel}).fetchall()
+            return queries.named_rows(conn, _q("timeline"),
+                                      {"cell": cell, "pixel": pixel, "board": board, "channel": channel})
 
     # rules --------------------------------------------------------------------
     def _check_time(self, at: datetime) -> None:
@@ -77,9 +84,10 @@ class WiringService:
         if at > datetime.now(timezone.utc) + FUTURE_SLACK:
             raise WiringError(f"{at:%Y-%m-%d %H:%M} is in the future")
 
-    def _neighbours(self, events: list[tuple], at: datetime) -> tuple[tuple | None, tuple | None]:
-        before = [e for e in events if e[0] <= at]
-        after = [e for e in events if e[0] > at]
+    def _neighbours(self, events: list, at: datetime) -> tuple:
+        """The pixel's last event at or before ``at`` and its first after it (None where there is none)."""
+        before = [e for e in events if e.connection_datetime <= at]
+        after = [e for e in events if e.connection_datetime > at]
         return (before[-1] if before else None), (after[0] if after else None)
 
     def _check_connect(self, conn, ev: Event) -> None:
@@ -87,21 +95,22 @@ class WiringService:
             raise WiringError("a CONNECTED event needs a board and a channel")
         events = self.pixel_events(conn, ev.cell, ev.pixel)
         prev, nxt = self._neighbours(events, ev.at)
-        if prev and prev[1] == "CONNECTED":
-            raise WiringError(f"{ev.cell} / {ev.pixel} is already connected to board {prev[2]} channel {prev[3]} "
-                              f"since {prev[0]:%Y-%m-%d %H:%M}; disconnect or move it")
-        if nxt and nxt[1] == "CONNECTED":
-            raise WiringError(f"{ev.cell} / {ev.pixel} has a later CONNECTED event at {nxt[0]:%Y-%m-%d %H:%M}: "
-                              "two connects in a row")
+        if prev and prev.event_type == "CONNECTED":
+            raise WiringError(f"{ev.cell} / {ev.pixel} is already connected to board {prev.tracking_channel_board} "
+                              f"channel {prev.tracking_channel_channel} since {prev.connection_datetime:%Y-%m-%d %H:%M}; "
+                              "disconnect or move it")
+        if nxt and nxt.event_type == "CONNECTED":
+            raise WiringError(f"{ev.cell} / {ev.pixel} has a later CONNECTED event at "
+                              f"{nxt.connection_datetime:%Y-%m-%d %H:%M}: two connects in a row")
         holder = self.occupant(conn, ev.board, ev.channel, ev.at)
         if holder:
             raise WiringError(f"board {ev.board} channel {ev.channel} holds {holder[0]} / {holder[1]} at that time")
-        end = nxt[0] if nxt else None
-        later = conn.execute(_q("next_connect_on_channel"),
-                             {"board": ev.board, "channel": ev.channel, "at": ev.at, "end": end}).fetchone()
+        end = nxt.connection_datetime if nxt else None
+        later = queries.named_row(conn, _q("next_connect_on_channel"),
+                                  {"board": ev.board, "channel": ev.channel, "at": ev.at, "end": end})
         if later:
-            raise WiringError(f"board {ev.board} channel {ev.channel} gets {later[0]} / {later[1]} at "
-                              f"{later[2]:%Y-%m-%d %H:%M}, while this pixel would still be on it")
+            raise WiringError(f"board {ev.board} channel {ev.channel} gets {later.solar_cell_id} / {later.pixel} at "
+                              f"{later.connection_datetime:%Y-%m-%d %H:%M}, while this pixel would still be on it")
 
     def _insert(self, conn, ev: Event) -> None:
         conn.execute(
@@ -129,11 +138,13 @@ class WiringService:
     def _disconnect(self, conn, cell: str, pixel: str, at: datetime) -> tuple:
         events = self.pixel_events(conn, cell, pixel)
         prev, nxt = self._neighbours(events, at)
-        if not prev or prev[1] != "CONNECTED":
+        if not prev or prev.event_type != "CONNECTED":
             raise WiringError(f"{cell} / {pixel} is not connected at {at:%Y-%m-%d %H:%M}: nothing to disconnect")
-        if nxt and nxt[1] == "DISCONNECTED":
-            raise WiringError(f"{cell} / {pixel} already has a DISCONNECTED event at {nxt[0]:%Y-%m-%d %H:%M}")
-        self._insert(conn, Event(cell, pixel, prev[2], prev[3], at, "DISCONNECTED"))
+        if nxt and nxt.event_type == "DISCONNECTED":
+            raise WiringError(f"{cell} / {pixel} already has a DISCONNECTED event at "
+                              f"{nxt.connection_datetime:%Y-%m-%d %H:%M}")
+        self._insert(conn, Event(cell, pixel, prev.tracking_channel_board, prev.tracking_channel_channel, at,
+                                 "DISCONNECTED"))
         return prev
 
     def disconnect(self, cell: str, pixel: str, at: datetime) -> None:
@@ -156,17 +167,19 @@ class WiringService:
     def impact(self, cell: str, pixel: str, at: datetime, kind: str, new_at: datetime | None) -> str:
         """What changes owner if the event is moved to ``new_at`` (None: deleted)."""
         with self.pool.connection() as conn:
-            row = conn.execute(_q("event_channel"), (cell, pixel, at, kind)).fetchone()
-            if row is None:
+            channel = queries.named_row(conn, _q("event_channel"), (cell, pixel, at, kind))
+            if channel is None:
                 raise WiringError("no such event")
+            board, number = channel.tracking_channel_board, channel.tracking_channel_channel
             events = self.pixel_events(conn, cell, pixel)
-            idx = next(i for i, e in enumerate(events) if e[0] == at and e[1] == kind)
+            idx = next(i for i, e in enumerate(events) if e.connection_datetime == at and e.event_type == kind)
             if new_at is None:
-                lo, hi = at, (events[idx + 1][0] if idx + 1 < len(events) else datetime.now(timezone.utc))
+                lo, hi = at, (events[idx + 1].connection_datetime if idx + 1 < len(events)
+                              else datetime.now(timezone.utc))
             else:
                 lo, hi = min(at, new_at), max(at, new_at)
-            n = conn.execute(_q("channel_rows_between"), (row[0], row[1], lo, hi)).fetchone()[0]
-        return (f"{n:,} measurements of board {row[0]} channel {row[1]} between {lo:%Y-%m-%d %H:%M} and "
+            n = queries.scalar(conn, _q("channel_rows_between"), (board, number, lo, hi))
+        return (f"{n:,} measurements of board {board} channel {number} between {lo:%Y-%m-%d %H:%M} and "
                 f"{hi:%Y-%m-%d %H:%M} change owner ({'no longer' if kind == 'CONNECTED' and (new_at is None or new_at > at) else 'now'} "
                 f"attributed to {cell} / {pixel})")
 
@@ -177,7 +190,7 @@ class WiringService:
             if cur.rowcount != 1:
                 raise WiringError("the event no longer exists (someone else changed it)")
             events = self.pixel_events(conn, cell, pixel)
-            kinds = [e[1] for e in events]
+            kinds = [e.event_type for e in events]
             if any(a == b for a, b in zip(kinds, kinds[1:])) or (kinds and kinds[0] == "DISCONNECTED"):
                 raise WiringError("deleting it would leave two events of the same kind in a row; "
                                   "delete or move the neighbouring event instead")
@@ -188,11 +201,11 @@ class WiringService:
         with self.pool.connection() as conn, conn.transaction():
             conn.execute(_q("lock"), (_LOCK,))
             events = self.pixel_events(conn, cell, pixel)
-            idx = next((i for i, e in enumerate(events) if e[0] == at and e[1] == kind), None)
+            idx = next((i for i, e in enumerate(events) if e.connection_datetime == at and e.event_type == kind), None)
             if idx is None:
                 raise WiringError("the event no longer exists (someone else changed it)")
-            lo = events[idx - 1][0] if idx > 0 else None
-            hi = events[idx + 1][0] if idx + 1 < len(events) else None
+            lo = events[idx - 1].connection_datetime if idx > 0 else None
+            hi = events[idx + 1].connection_datetime if idx + 1 < len(events) else None
             if (lo and new_at <= lo) or (hi and new_at >= hi):
                 raise WiringError("the new time must stay between the neighbouring events of this pixel")
             try:
@@ -200,7 +213,7 @@ class WiringService:
             except psycopg.errors.UniqueViolation:
                 raise WiringError("an identical event exists at that time") from None
             if kind == "CONNECTED":
-                b, c = events[idx][2], events[idx][3]
+                b, c = events[idx].tracking_channel_board, events[idx].tracking_channel_channel
                 holder = self.occupant(conn, b, c, new_at)
                 if holder and holder != (cell, pixel):
                     raise WiringError(f"board {b} channel {c} holds {holder[0]} / {holder[1]} at that time")

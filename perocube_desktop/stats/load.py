@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import numpy as np
+from psycopg.rows import dict_row
 
 from ..config import ReportSettings
 from ..db import queries
@@ -211,11 +212,9 @@ def sensor_series(conn, kind: str, items: list[tuple[str, float, float]]) -> lis
 def _registry(conn, out: Loaded) -> None:
     q = queries.named("report")
     names = sorted({ps.device for ps in out.series})
-    cols = ("name", "technology", "structure", "form_factor", "encapsulation", "date_produced", "date_encapsulated", "area",
-            "initial_pce", "experiment", "owner", "producer")
-    for row in conn.execute(q["device_info"], (names,)):
-        out.devices[row[0]] = dict(zip(cols, row))
+    with conn.cursor(row_factory=dict_row) as cur:  # the SQL names the columns the report shows
+        out.devices.update({row["name"]: row for row in cur.execute(q["device_info"], (names,))})
     irr = sorted({p.irr_id for ps in out.periods.values() for p in ps if p.irr_id})
     temp = sorted({p.temp_id for ps in out.periods.values() for p in ps if p.temp_id})
-    for kind, sid, label, location, angle in conn.execute(q["sensor_info"], (irr, temp)):
-        out.sensors[sid] = {"kind": kind, "label": label, "location": location, "angle": angle}
+    for s in queries.named_rows(conn, q["sensor_info"], (irr, temp)):
+        out.sensors[s.sensor_id] = {"kind": s.kind, "label": s.label, "location": s.location, "angle": s.angle}

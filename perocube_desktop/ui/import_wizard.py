@@ -383,8 +383,8 @@ class ImportPage(QWidget):
             shown = f" (the newest {len(h.recent)} below)" if len(h.recent) < h.files else ""
             self.past_summary.setText(f"{h.files:,} files, {h.rows:,} rows, {h.bad_lines:,} bad lines; "
                                       f"last import {h.last:%Y-%m-%d %H:%M}{shown}.")
-        _fill(self.past, [(f"{at.astimezone():%Y-%m-%d %H:%M}", path, kind, lines, rows, dup, bad)
-                          for at, path, kind, lines, rows, dup, bad, _size in h.recent])
+        _fill(self.past, [(f"{r.imported_at.astimezone():%Y-%m-%d %H:%M}", r.path, r.kind, r.lines, r.rows_inserted,
+                           r.duplicates, r.bad_lines) for r in h.recent])
         self.past.setColumnWidth(1, max(300, self.past.width() // 2))
         self.history_loaded.emit()
 

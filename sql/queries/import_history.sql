@@ -6,5 +6,6 @@ ORDER BY imported_at DESC, path
 LIMIT %(limit)s
 
 -- name: import_totals
-SELECT count(*), coalesce(sum(rows_inserted), 0), coalesce(sum(bad_lines), 0), max(imported_at)
+SELECT count(*) AS files, coalesce(sum(rows_inserted), 0) AS rows_inserted,
+       coalesce(sum(bad_lines), 0) AS bad_lines, max(imported_at) AS last_import
 FROM imported_file

@@ -5,7 +5,7 @@
 -- the hour "since" on. Hourly rollups keep the query light on years of data; hours with a dark or dead
 -- minute are left out. Irradiance: the sensor in the CONNECTED event, else the sensor whose channel
 -- number is the board's (the report's fallback). Columns: board, channel (where the pixel is now),
--- device, pixel, hour (epoch s), PCE (percent).
+-- device, pixel, hour (epoch s), pce (percent): monitor.lifetime.HourlyPce.
 WITH active AS (
     SELECT board_number AS b, channel_number AS c, solar_cell_name AS d, pixel_identifier AS p
     FROM get_board_connection_status(now()) WHERE is_active = 1
@@ -26,8 +26,8 @@ WITH active AS (
     JOIN solar_cell_device dev ON dev.name = ev.d
     WHERE ev.event_type = 'CONNECTED'
 )
-SELECT a.b, a.c, pe.d, pe.p, date_part('epoch', m.bucket),
-       m.power_mean / (g.irradiance_mean * pe.area * 0.1) * 100
+SELECT a.b AS board, a.c AS channel, pe.d AS device, pe.p AS pixel, date_part('epoch', m.bucket) AS hour,
+       m.power_mean / (g.irradiance_mean * pe.area * 0.1) * 100 AS pce
 FROM periods pe
 JOIN active a ON a.d = pe.d AND a.p = pe.p
 JOIN mpp_rollup_1h m ON m.tracking_channel_board = pe.b AND m.tracking_channel_channel = pe.c

@@ -25,7 +25,7 @@ FROM ev WHERE event_type = 'CONNECTED' ORDER BY connection_datetime
 
 -- name: device_info
 SELECT d.name, d.technology, d.structure, d.form_factor, d.encapsulation, d.date_produced, d.date_encapsulated,
-       d.area, d.initial_pce, x.name, o.name, pr.name
+       d.area, d.initial_pce, x.name AS experiment, o.name AS owner, pr.name AS producer
 FROM solar_cell_device d
 LEFT JOIN experiment x ON x.experiment_id = d.experiment_id
 LEFT JOIN scientist o ON o.scientist_id = d.owner_id
@@ -33,7 +33,8 @@ LEFT JOIN scientist pr ON pr.scientist_id = d.producer_id
 WHERE d.name = ANY(%s)
 
 -- name: sensor_info
-SELECT 'irradiance', irradiance_sensor_id::text, sensor_identifier || ' ch ' || channel, location, installation_angle
+SELECT 'irradiance' AS kind, irradiance_sensor_id::text AS sensor_id, sensor_identifier || ' ch ' || channel AS label,
+       location, installation_angle AS angle
 FROM irradiance_sensor WHERE irradiance_sensor_id = ANY(%s::uuid[])
 UNION ALL
 SELECT 'temperature', temperature_sensor_id::text, sensor_identifier, location, NULL

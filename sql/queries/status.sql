@@ -8,9 +8,9 @@ SELECT count(*), min(t0), max(t1) FROM rollup_dirty
 SELECT h.hypertable_name, h.num_chunks,
        (SELECT count(*) FROM timescaledb_information.chunks c
         WHERE c.hypertable_schema = h.hypertable_schema AND c.hypertable_name = h.hypertable_name
-          AND c.is_compressed),
+          AND c.is_compressed) AS compressed_chunks,
        s.before_compression_total_bytes, s.after_compression_total_bytes,
-       hypertable_size(format('%I.%I', h.hypertable_schema, h.hypertable_name)::regclass)
+       hypertable_size(format('%I.%I', h.hypertable_schema, h.hypertable_name)::regclass) AS total_bytes
 FROM timescaledb_information.hypertables h
 LEFT JOIN LATERAL hypertable_compression_stats(format('%I.%I', h.hypertable_schema,
                                                       h.hypertable_name)::regclass) s ON true
@@ -18,13 +18,13 @@ WHERE h.hypertable_schema = current_schema() ORDER BY 1
 
 -- Background jobs on the app's hypertables and aggregates, with their last run and last error
 -- name: jobs
-SELECT j.job_id, j.proc_name, coalesce(ca.view_name, j.hypertable_name, ''), j.scheduled,
-       CASE WHEN s.last_run_started_at > '1900-01-01' THEN s.last_run_started_at END,
+SELECT j.job_id, j.proc_name, coalesce(ca.view_name, j.hypertable_name, '') AS target, j.scheduled,
+       CASE WHEN s.last_run_started_at > '1900-01-01' THEN s.last_run_started_at END AS last_run_started_at,
        s.last_run_status, s.last_run_duration,
-       CASE WHEN s.next_start > '1900-01-01' AND s.next_start < '9999-01-01' THEN s.next_start END,
+       CASE WHEN s.next_start > '1900-01-01' AND s.next_start < '9999-01-01' THEN s.next_start END AS next_start,
        s.total_runs, s.total_failures,
        (SELECT e.err_message FROM timescaledb_information.job_errors e WHERE e.job_id = j.job_id
-        ORDER BY e.start_time DESC LIMIT 1)
+        ORDER BY e.start_time DESC LIMIT 1) AS last_error
 FROM timescaledb_information.jobs j
 LEFT JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id
 LEFT JOIN timescaledb_information.continuous_aggregates ca

@@ -2,7 +2,7 @@
 -- per series through its (series, "timestamp") key, so the cost does not grow with the table.
 
 -- name: new_mpp
-SELECT c.board, c.channel, extract(epoch FROM m."timestamp")::float8, m.power, m.voltage, m.current
+SELECT c.board, c.channel, extract(epoch FROM m."timestamp")::float8 AS t, m.power, m.voltage, m.current
 FROM mpp_tracking_channel c
 CROSS JOIN LATERAL (SELECT "timestamp", power, voltage, current FROM mpp_measurement x
                     WHERE x.tracking_channel_board = c.board AND x.tracking_channel_channel = c.channel

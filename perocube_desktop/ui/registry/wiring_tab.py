@@ -44,7 +44,7 @@ class WiringTab(QWidget):
         lay.addWidget(self._build_action_box())
         lay.addLayout(self._build_history_row())
         self.table = QTableWidget(0, 6)
-        self._timeline: list[tuple] = []
+        self._timeline: list = []  # the timeline's events as shown (WiringService.timeline's named rows)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
@@ -219,24 +219,28 @@ class WiringTab(QWidget):
         at = self.at.dateTime().toPython().astimezone(timezone.utc)  # type: ignore[attr-defined]  # toPython() gives a datetime; PySide6's stubs say object
         worker.start(self.wiring.wiring_at, at, on_done=self._wiring_arrived, on_error=self._failed)
 
-    def _wiring_arrived(self, rows: list[tuple]) -> None:
+    def _wiring_arrived(self, rows: list) -> None:
         self._show_wiring_rows(rows)
         self.done.emit(self.message.text())
 
-    def _show_wiring_rows(self, rows: list[tuple]) -> None:
+    def _show_wiring_rows(self, rows: list) -> None:
+        """``WiringService.wiring_at``'s named rows."""
         self._timeline = []
         self._fill(["Board", "Channel", "Device", "Pixel", "State", "Since"],
-                   [(b, c, cell, px, "connected" if act else "free", f"{t:%Y-%m-%d %H:%M}" if t else "")
-                    for b, c, cell, px, act, t, _k in rows])
+                   [(r.board_number, r.channel_number, r.solar_cell_name, r.pixel_identifier,
+                     "connected" if r.is_active else "free",
+                     f"{r.last_event_time:%Y-%m-%d %H:%M}" if r.last_event_time else "") for r in rows])
 
     def show_timeline(self) -> None:
         worker.start(self.wiring.timeline, self.device.currentData(), self.pixel.currentText() or None,
                      on_done=self._timeline_arrived, on_error=self._failed)
 
-    def _timeline_arrived(self, rows: list[tuple]) -> None:
+    def _timeline_arrived(self, rows: list) -> None:
+        """``WiringService.timeline``'s named rows."""
         self._timeline = rows
         self._fill(["Time", "Event", "Device", "Pixel", "Board", "Channel"],
-                   [(f"{t:%Y-%m-%d %H:%M}", k, cell, px, b, c) for t, k, cell, px, b, c in rows])
+                   [(f"{e.connection_datetime:%Y-%m-%d %H:%M}", e.event_type, e.solar_cell_id, e.pixel,
+                     e.tracking_channel_board, e.tracking_channel_channel) for e in rows])
         self.done.emit(self.message.text())
 
     def correct_event(self, delete: bool, confirm=None) -> None:
@@ -247,13 +251,16 @@ class WiringTab(QWidget):
             self._say("Show a pixel's timeline and select one of its events first.", "#b00020")
             self.done.emit(self.message.text())
             return
-        at, kind, cell, px, _b, _c = self._timeline[idx]
+        event = self._timeline[idx]
         new_at = None if delete else self._when()
-        worker.start(self.wiring.impact, cell, px, at, kind, new_at, expected=(WiringError,),
-                     on_done=lambda impact: self._confirm(impact, delete, confirm, at, kind, cell, px, new_at),
+        worker.start(self.wiring.impact, event.solar_cell_id, event.pixel, event.connection_datetime,
+                     event.event_type, new_at, expected=(WiringError,),
+                     on_done=lambda impact: self._confirm(impact, delete, confirm, event, new_at),
                      on_exception=self._refused)
 
-    def _confirm(self, impact: str, delete: bool, confirm, at, kind, cell, px, new_at) -> None:
+    def _confirm(self, impact: str, delete: bool, confirm, event, new_at) -> None:
+        """``event``: the timeline's row to move to ``new_at`` or delete."""
+        at, kind, cell, px = event.connection_datetime, event.event_type, event.solar_cell_id, event.pixel
         what = (f"Delete the {kind} event of {cell} / {px} at {at:%Y-%m-%d %H:%M}?" if delete else
                 f"Move the {kind} event of {cell} / {px} from {at:%Y-%m-%d %H:%M} to {new_at:%Y-%m-%d %H:%M}?")
         question = f"{what}\n\n{impact}."
