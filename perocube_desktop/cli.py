@@ -83,12 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="statistics and stability (ISOS) report")
     _add_db(p)
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--device", help="device name")
-    g.add_argument("--board", type=int)
-    g.add_argument("--all", action="store_true")
-    g.add_argument("--experiment", help="all pixels of an experiment's devices")
-    g.add_argument("--project", help="all pixels of a project's devices")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--device", help="device name")
+    which.add_argument("--board", type=int)
+    which.add_argument("--all", action="store_true")
+    which.add_argument("--experiment", help="all pixels of an experiment's devices")
+    which.add_argument("--project", help="all pixels of a project's devices")
     p.add_argument("--pixel")
     p.add_argument("--from", dest="start", help="ISO time")
     p.add_argument("--to", dest="end", help="ISO time")
@@ -364,8 +364,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         if args.command == "simulate":
             return ingest_cli.run_simulate(args, settings)
         clock_said: dict[str, float] = {}
-        return ingest_cli.run_receive(args, settings, on_status=lambda st: _warn_samples_ahead(
-            st.last_sample, settings.receiver.source_timezone, clock_said))
+        return ingest_cli.run_receive(args, settings, on_status=lambda status: _warn_samples_ahead(
+            status.last_sample, settings.receiver.source_timezone, clock_said))
     handlers = {"db": cmd_db, "config": cmd_config}
     return handlers[args.command](args, settings)
 

@@ -266,13 +266,13 @@ def _mpp_rows(request: Request, rows: list, meta: dict, tz: ZoneInfo | timezone,
     slow = []
     for row in rows:
         if type(row) is dict:
-            g = row.get
-            ts = g("timestamp", m_ts)
-            b = g("board", m_board)
-            c = g("channel", m_chan)
-            p = g("power", m_p)
-            i = g("current", m_i)
-            v = g("voltage", m_v)
+            get = row.get
+            ts = get("timestamp", m_ts)
+            b = get("board", m_board)
+            c = get("channel", m_chan)
+            p = get("power", m_p)
+            i = get("current", m_i)
+            v = get("voltage", m_v)
             if (type(p) is float and type(i) is float and type(v) is float and type(b) is int and type(c) is int
                     and p - p == 0.0 and i - i == 0.0 and v - v == 0.0
                     and INT_MIN <= b <= INT_MAX and INT_MIN <= c <= INT_MAX):

@@ -32,18 +32,18 @@ def _size(n: int | None) -> str:
 
 
 def report_lines(conninfo: str, description: str) -> list[str]:
-    st = migrate.status(conninfo)
-    lines = [f"database:    {description}", f"server:      PostgreSQL {st.server_version}",
-             f"schema:      version {st.version} (this app knows up to {st.known_version})"
-             + ("  -> run 'perocube-desktop db migrate'" if st.version < st.known_version else "")]
-    if st.timescaledb_active:
-        lines.append(f"timescaledb: active, version {st.timescaledb_version}")
-    elif st.timescaledb_problem:
-        lines.append(f"timescaledb: not used: plain PostgreSQL. {st.timescaledb_problem}")
+    schema = migrate.status(conninfo)
+    lines = [f"database:    {description}", f"server:      PostgreSQL {schema.server_version}",
+             f"schema:      version {schema.version} (this app knows up to {schema.known_version})"
+             + ("  -> run 'perocube-desktop db migrate'" if schema.version < schema.known_version else "")]
+    if schema.timescaledb_active:
+        lines.append(f"timescaledb: active, version {schema.timescaledb_version}")
+    elif schema.timescaledb_problem:
+        lines.append(f"timescaledb: not used: plain PostgreSQL. {schema.timescaledb_problem}")
     else:
         lines.append("timescaledb: not available: plain PostgreSQL")
     with db_session.connect(conninfo, autocommit=True) as conn:
-        if st.timescaledb_active:
+        if schema.timescaledb_active:
             lines += _timescaledb_lines(conn)
         if catalog.has_table(conn, "rollup_dirty"):
             row = conn.execute(_q("pending_rollups")).fetchone()
@@ -51,7 +51,7 @@ def report_lines(conninfo: str, description: str) -> list[str]:
             lines.append("rollups:     " + ("up to date" if not n else
                          f"{n} changed ranges waiting for a refresh ({_when(t0)} .. {_when(t1)}); reads use raw rows there"))
     lines.append("migrations:")
-    lines += [f"  {v:04d} {n:<36} {at}" for v, n, at in st.applied]
+    lines += [f"  {v:04d} {n:<36} {at}" for v, n, at in schema.applied]
     return lines
 
 

@@ -20,10 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "report's figures, the raw samples and the report into a zip for NOMAD; with "
                                     "--upload, send it to a NOMAD API and process it (never publishes). The token "
                                     "comes from NOMAD_TOKEN or the OS keyring ('config set-nomad-token').")
-    g = q.add_mutually_exclusive_group(required=True)
-    g.add_argument("--device", help="device name")
-    g.add_argument("--experiment", help="all devices of an experiment")
-    g.add_argument("--project", help="all devices of a project")
+    which = q.add_mutually_exclusive_group(required=True)
+    which.add_argument("--device", help="device name")
+    which.add_argument("--experiment", help="all devices of an experiment")
+    which.add_argument("--project", help="all devices of a project")
     q.add_argument("--from", dest="start", help="ISO time")
     q.add_argument("--to", dest="end", help="ISO time")
     q.add_argument("--out", type=Path, required=True, help="the zip to write (upload.zip)")

@@ -159,7 +159,7 @@ def scan(root: Path, progress: Callable[[int, int], None] | None = None) -> Scan
                 continue
             kind, info = kind_info
             try:
-                st = path.stat()
+                stat = path.stat()
                 with open(path, "rb"):
                     pass
             except OSError as exc:
@@ -168,8 +168,8 @@ def scan(root: Path, progress: Callable[[int, int], None] | None = None) -> Scan
             if kind != "logbook" and not in_data:
                 skipped.append(Skipped(rel, "not inside a data* folder (old copy or scratch)"))
                 continue
-            if st.st_size == 0:
+            if stat.st_size == 0:
                 skipped.append(Skipped(rel, "empty file"))
                 continue
-            files.append(LabFile(path.resolve(), rel, kind, st.st_size, st.st_mtime_ns, **info))
+            files.append(LabFile(path.resolve(), rel, kind, stat.st_size, stat.st_mtime_ns, **info))
     return ScanResult(root, files, skipped)

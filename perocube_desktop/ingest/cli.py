@@ -56,12 +56,12 @@ def run_receive(args, settings: Settings, on_status: Callable[[IngestStatus], No
             print(f"receiving on {service.receiver.address}, writing to {target.description}", flush=True)
             meter = RateMeter(LOG_EVERY_S)
             while not stop.wait(LOG_EVERY_S):
-                st = service.status()
-                rate, over = meter.update(st.rows_accepted)
-                log.info("clients %d, %.0f rows/s over the last %.0f s, %d buffered, database %s%s", st.clients,
-                         rate, over, st.buffered_rows, st.db_state, f" ({st.db_error})" if st.db_error else "")
+                status = service.status()
+                rate, over = meter.update(status.rows_accepted)
+                log.info("clients %d, %.0f rows/s over the last %.0f s, %d buffered, database %s%s", status.clients,
+                         rate, over, status.buffered_rows, status.db_state, f" ({status.db_error})" if status.db_error else "")
                 if on_status is not None:
-                    on_status(st)
+                    on_status(status)
         finally:
             log.info("shutdown: flushing the buffer and stopping the receiver")
             accepted, written = service.receiver.counters.rows_accepted, service.writer.rows_written

@@ -101,8 +101,8 @@ class GroupCommitter:
         if len(groups) == 1:
             requests, quarantined = groups[0].requests, groups[0].quarantined
         else:
-            requests = [r for g in groups for r in g.requests]
-            quarantined = [q for g in groups for q in g.quarantined]
+            requests = [r for group in groups for r in group.requests]
+            quarantined = [q for group in groups for q in group.quarantined]
         exc: BaseException | None = None
         try:
             self.buffer.append_requests(requests, quarantined)
@@ -111,11 +111,11 @@ class GroupCommitter:
             exc = e
             self.last_error, self.last_error_at = f"{type(e).__name__}: {e}", time.time()
         by_loop: dict[asyncio.AbstractEventLoop, list[Done]] = {}
-        for g in groups:
-            if g.loop is None:
-                _run_all([g.done], exc)
+        for group in groups:
+            if group.loop is None:
+                _run_all([group.done], exc)
             else:
-                by_loop.setdefault(g.loop, []).append(g.done)
+                by_loop.setdefault(group.loop, []).append(group.done)
         for loop, callbacks in by_loop.items():
             try:
                 loop.call_soon_threadsafe(_run_all, callbacks, exc)

@@ -31,7 +31,7 @@ class IngestService:
     def __init__(self, settings: Settings, conninfo: str, buffer_file: Path | None = None,
                  port: int | None = None, host: str | None = None, allow: list[str] | None = None,
                  tap_size: int = 500_000) -> None:
-        rs = settings.receiver
+        receiver_settings = settings.receiver
         self.buffer = DiskBuffer(buffer_file or settings.buffer_file())
         self.tap: deque[Sample] = deque(maxlen=tap_size)
         self._last_sample: dict[SeriesKey, float] = {}
@@ -44,8 +44,8 @@ class IngestService:
             settings.writer.max_backoff_s,
         )
         self.receiver = Receiver(
-            self.committer, host or rs.host, rs.port if port is None else port, allow or rs.allow,
-            rs.source_timezone, rs.max_line_bytes, live_samples=tap_size > 0,
+            self.committer, host or receiver_settings.host, receiver_settings.port if port is None else port, allow or receiver_settings.allow,
+            receiver_settings.source_timezone, receiver_settings.max_line_bytes, live_samples=tap_size > 0,
         )
 
     def _committed(self, requests: list[Request]) -> None:
@@ -67,15 +67,15 @@ class IngestService:
             if samples[0].kind == MPP:
                 get = channels.get
                 for s in samples:
-                    k = (s.board, s.channel)
-                    if s.ts_us > get(k, 0):
-                        channels[k] = s.ts_us
+                    channel = (s.board, s.channel)
+                    if s.ts_us > get(channel, 0):
+                        channels[channel] = s.ts_us
             else:
                 get = sensors.get
                 for s in samples:
-                    ks = (s.kind, s.sensor)
-                    if s.ts_us > get(ks, 0):
-                        sensors[ks] = s.ts_us
+                    sensor = (s.kind, s.sensor)
+                    if s.ts_us > get(sensor, 0):
+                        sensors[sensor] = s.ts_us
         if not channels and not sensors:
             return
         newest = [(SeriesKey.mpp(*k), us) for k, us in channels.items()]

@@ -184,11 +184,11 @@ class Simulator:
         for b in self.boards():
             target = 25.0 + 20.0 * lit
             self.temp[b] += (target - self.temp[b]) * min(1.0, dt_h / 0.5)
-            g = self.lamp[b] * lit * (1 + self._rnd.gauss(0, 0.003)) if lit else abs(self._rnd.gauss(0, 0.3))
+            irradiance_wm2 = self.lamp[b] * lit * (1 + self._rnd.gauss(0, 0.003)) if lit else abs(self._rnd.gauss(0, 0.3))
             rows = []
             for c in range(1, self.config.channels + 1):
                 px = self.pixels[(b, c)]
-                p = g * px.area * 0.1 * px.pce(age_h, self.temp[b]) / 100 * (1 + self._rnd.gauss(0, 0.002))
+                p = irradiance_wm2 * px.area * 0.1 * px.pce(age_h, self.temp[b]) / 100 * (1 + self._rnd.gauss(0, 0.002))
                 v = (1.05 - 0.0022 * (self.temp[b] - 25)) * (1 + self._rnd.gauss(0, 0.001)) if lit else abs(self._rnd.gauss(0.02, 0.01))
                 i = p / v if v > 0 else 0.0
                 rows.append({"channel": c, "power": round(p, 5), "current": round(i, 5), "voltage": round(v, 5)})
@@ -199,7 +199,7 @@ class Simulator:
                     out.append({"type": "mpp", "data": dict(r, timestamp=ts), "metadata": {"board": b, "channel": r["channel"]}})
             out.append({"type": "temperature", "data": {"timestamp": ts, "temperature": round(self.temp[b], 3)},
                         "metadata": {"sensor_identifier": temperature_identifier(b)}})
-            out.append({"type": "irradiance", "data": {"timestamp": ts, "raw_reading": int(g * 40), "irradiance": round(g, 2)},
+            out.append({"type": "irradiance", "data": {"timestamp": ts, "raw_reading": int(irradiance_wm2 * 40), "irradiance": round(irradiance_wm2, 2)},
                         "metadata": {"sensor_identifier": IRRADIANCE_IDENTIFIER, "channel": b}})
         return out
 

@@ -140,42 +140,42 @@ class RegistryRepository:
 
     # reading -----------------------------------------------------------------
     def list(self, name: str, search: str = "") -> list[dict]:
-        e = ENTITIES[name]
-        cols = sql.SQL(", ").join(map(sql.Identifier, e.columns))
-        order = sql.SQL(", ").join(map(sql.Identifier, e.order_by or e.key_fields))
-        text_cols = [c for c in e.columns]
+        entity = ENTITIES[name]
+        cols = sql.SQL(", ").join(map(sql.Identifier, entity.columns))
+        order = sql.SQL(", ").join(map(sql.Identifier, entity.order_by or entity.key_fields))
+        text_cols = [c for c in entity.columns]
         where: sql.Composable = sql.SQL("TRUE")
         params: list = []
         if search:
             where = sql.SQL(" OR ").join(sql.SQL("{}::text ILIKE %s").format(sql.Identifier(c)) for c in text_cols)
             params = [f"%{search}%"] * len(text_cols)
         query = sql.SQL("SELECT {}, row_version FROM {} WHERE {} ORDER BY {}").format(
-            cols, sql.Identifier(e.table), where, order)
+            cols, sql.Identifier(entity.table), where, order)
         with self.pool.connection() as conn:
             rows = conn.cursor(row_factory=dict_row).execute(query, params).fetchall()
-            for lk_field, lk_table, mine, other in e.links:
+            for lk_field, lk_table, mine, other in entity.links:
                 links = dict(conn.execute(sql.SQL("SELECT DISTINCT ON ({m}) {m}, {o} FROM {t} ORDER BY {m}, {o}").format(
                     m=sql.Identifier(mine), o=sql.Identifier(other), t=sql.Identifier(lk_table))).fetchall())
                 for r in rows:
-                    r[lk_field] = links.get(r[e.key_fields[0]])
+                    r[lk_field] = links.get(r[entity.key_fields[0]])
         return rows
 
     def options(self, name: str) -> builtins.list[tuple[Any, str]]:
         """(key value, display text) for reference pickers."""
-        e = ENTITIES[name]
-        key = e.key_fields[0] if name != "pixel" else "pixel"
+        entity = ENTITIES[name]
+        key = entity.key_fields[0] if name != "pixel" else "pixel"
         with self.pool.connection() as conn:
             return [(k, d) for k, d in conn.execute(sql.SQL("SELECT {}, {}::text FROM {} ORDER BY 2").format(
-                sql.Identifier(key), sql.Identifier(e.display), sql.Identifier(e.table))).fetchall()]
+                sql.Identifier(key), sql.Identifier(entity.display), sql.Identifier(entity.table))).fetchall()]
 
-    def _get(self, conn, e: Entity, key: dict) -> dict | None:
-        where = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in e.key_fields)
+    def _get(self, conn, entity: Entity, key: dict) -> dict | None:
+        where = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in entity.key_fields)
         row = conn.cursor(row_factory=dict_row).execute(
             sql.SQL("SELECT {}, row_version FROM {} WHERE {}").format(
-                sql.SQL(", ").join(map(sql.Identifier, e.columns)), sql.Identifier(e.table), where),
-            [key[k] for k in e.key_fields]).fetchone()
+                sql.SQL(", ").join(map(sql.Identifier, entity.columns)), sql.Identifier(entity.table), where),
+            [key[k] for k in entity.key_fields]).fetchone()
         if row is not None:
-            for lk_field, lk_table, mine, other in e.links:
+            for lk_field, lk_table, mine, other in entity.links:
                 r = conn.execute(sql.SQL("SELECT {} FROM {} WHERE {} = %s LIMIT 1").format(
                     sql.Identifier(other), sql.Identifier(lk_table), sql.Identifier(mine)), (row[mine],)).fetchone()
                 row[lk_field] = r[0] if r else None
@@ -201,28 +201,28 @@ class RegistryRepository:
         return device
 
     def _save(self, conn, name: str, raw: dict[str, Any], original: dict | None) -> dict:
-        e = ENTITIES[name]
-        values = coerce(e, raw)
-        for f in e.fields:
+        entity = ENTITIES[name]
+        values = coerce(entity, raw)
+        for f in entity.fields:
             if f.auto_uuid and values.get(f.name) is None:
                 values[f.name] = original[f.name] if original else uuid.uuid4()
-        self._check_unique(conn, e, values, original)
+        self._check_unique(conn, entity, values, original)
         if original is None:
-            self._insert(conn, e, values)
+            self._insert(conn, entity, values)
             action = "insert"
         else:
-            self._update(conn, e, values, original)
+            self._update(conn, entity, values, original)
             action = "update"
-        self._links(conn, e, values)
-        key = {k: values[k] for k in e.key_fields}
-        saved = self._get(conn, e, key)
+        self._links(conn, entity, values)
+        key = {k: values[k] for k in entity.key_fields}
+        saved = self._get(conn, entity, key)
         assert saved is not None, "the row was written in this transaction"
-        self._audit(conn, e, action, key, original, saved)
+        self._audit(conn, entity, action, key, original, saved)
         return saved
 
-    def _check_unique(self, conn, e: Entity, values: dict, original: dict | None) -> None:
+    def _check_unique(self, conn, entity: Entity, values: dict, original: dict | None) -> None:
         errors = {}
-        checks = [(f.name,) for f in e.fields if f.unique] + ([e.key_fields] if original is None else [])
+        checks = [(f.name,) for f in entity.fields if f.unique] + ([entity.key_fields] if original is None else [])
         for cols in checks:
             if any(values.get(c) is None for c in cols):
                 continue
@@ -230,42 +230,42 @@ class RegistryRepository:
             params = [values[c] for c in cols]
             if original is not None:
                 where = sql.SQL("{} AND NOT ({})").format(where, sql.SQL(" AND ").join(
-                    sql.SQL("{} = %s").format(sql.Identifier(k)) for k in e.key_fields))
-                params += [original[k] for k in e.key_fields]
+                    sql.SQL("{} = %s").format(sql.Identifier(k)) for k in entity.key_fields))
+                params += [original[k] for k in entity.key_fields]
             if conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {})").format(
-                    sql.Identifier(e.table), where), params).fetchone()[0]:
+                    sql.Identifier(entity.table), where), params).fetchone()[0]:
                 errors[cols[-1]] = "already exists"
-        if e.name == "irradiance_sensor" and original is None and conn.execute(queries.get("registry", "irradiance_sensor_exists"),
+        if entity.name == "irradiance_sensor" and original is None and conn.execute(queries.get("registry", "irradiance_sensor_exists"),
                 (values["sensor_identifier"], values["channel"])).fetchone()[0]:
             errors["channel"] = "this sensor and channel already exist"
         if errors:
             raise ValidationError(errors)
 
-    def _insert(self, conn, e: Entity, values: dict) -> None:
-        cols = e.columns
+    def _insert(self, conn, entity: Entity, values: dict) -> None:
+        cols = entity.columns
         conn.execute(sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-            sql.Identifier(e.table), sql.SQL(", ").join(map(sql.Identifier, cols)),
+            sql.Identifier(entity.table), sql.SQL(", ").join(map(sql.Identifier, cols)),
             sql.SQL(", ").join(sql.Placeholder() * len(cols))), [values[c] for c in cols])
 
-    def _update(self, conn, e: Entity, values: dict, original: dict) -> None:
-        cols = [c for c in e.columns if c not in e.key_fields]
+    def _update(self, conn, entity: Entity, values: dict, original: dict) -> None:
+        cols = [c for c in entity.columns if c not in entity.key_fields]
         sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in cols)
-        where = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in e.key_fields)
+        where = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in entity.key_fields)
         cur = conn.execute(sql.SQL("UPDATE {} SET {}, row_version = row_version + 1 WHERE {} AND row_version = %s").format(
-            sql.Identifier(e.table), sets, where),
-            [values[c] for c in cols] + [original[k] for k in e.key_fields] + [original["row_version"]])
+            sql.Identifier(entity.table), sets, where),
+            [values[c] for c in cols] + [original[k] for k in entity.key_fields] + [original["row_version"]])
         if cur.rowcount == 1:
             return
-        current = self._get(conn, e, {k: original[k] for k in e.key_fields})
+        current = self._get(conn, entity, {k: original[k] for k in entity.key_fields})
         if current is None:
             raise ConflictError("this row was deleted by someone else since you opened it", {})
-        changes = {c: (original.get(c), current.get(c)) for c in e.columns if original.get(c) != current.get(c)}
-        names = ", ".join(f"{e.field(c).label}: {a!r} → {b!r}" for c, (a, b) in changes.items()) or "nothing visible"
+        changes = {c: (original.get(c), current.get(c)) for c in entity.columns if original.get(c) != current.get(c)}
+        names = ", ".join(f"{entity.field(c).label}: {a!r} → {b!r}" for c, (a, b) in changes.items()) or "nothing visible"
         raise ConflictError(f"someone else saved this row since you opened it ({names}); reopen it and "
                             "apply your change again", changes)
 
-    def _links(self, conn, e: Entity, values: dict) -> None:
-        for lk_field, lk_table, mine, other in e.links:
+    def _links(self, conn, entity: Entity, values: dict) -> None:
+        for lk_field, lk_table, mine, other in entity.links:
             conn.execute(sql.SQL("DELETE FROM {} WHERE {} = %s").format(sql.Identifier(lk_table), sql.Identifier(mine)),
                          (values[mine],))
             if values.get(lk_field) is not None:
@@ -273,9 +273,9 @@ class RegistryRepository:
                     sql.Identifier(lk_table), sql.Identifier(mine), sql.Identifier(other)),
                     (values[mine], values[lk_field]))
 
-    def references(self, conn, e: Entity, key: dict) -> builtins.list[Reference]:
+    def references(self, conn, entity: Entity, key: dict) -> builtins.list[Reference]:
         """Rows elsewhere that point at this one (foreign keys read from the catalogue)."""
-        fks = conn.execute(queries.get("registry", "foreign_keys_to"), (e.table,)).fetchall()
+        fks = conn.execute(queries.get("registry", "foreign_keys_to"), (entity.table,)).fetchall()
         refs = []
         for table, cols, fcols in fks:
             if not all(fc in key for fc in fcols):
@@ -288,26 +288,26 @@ class RegistryRepository:
         return refs
 
     def delete(self, name: str, original: dict) -> None:
-        e = ENTITIES[name]
-        key = {k: original[k] for k in e.key_fields}
+        entity = ENTITIES[name]
+        key = {k: original[k] for k in entity.key_fields}
         with self.pool.connection() as conn, conn.transaction():
-            for _field, lk_table, mine, _other in e.links:
+            for _field, lk_table, mine, _other in entity.links:
                 conn.execute(sql.SQL("DELETE FROM {} WHERE {} = %s").format(sql.Identifier(lk_table), sql.Identifier(mine)),
                              (original[mine],))
-            refs = self.references(conn, e, {**key, **{c: original.get(c) for c in e.columns}})
+            refs = self.references(conn, entity, {**key, **{c: original.get(c) for c in entity.columns}})
             if refs:
                 raise ReferencedError("cannot delete: still referred to by " +
                                       ", ".join(f"{r.count} rows in {r.table}" for r in refs))
-            where = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in e.key_fields)
+            where = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in entity.key_fields)
             cur = conn.execute(sql.SQL("DELETE FROM {} WHERE {} AND row_version = %s").format(
-                sql.Identifier(e.table), where), [key[k] for k in e.key_fields] + [original["row_version"]])
+                sql.Identifier(entity.table), where), [key[k] for k in entity.key_fields] + [original["row_version"]])
             if cur.rowcount != 1:
                 raise ConflictError("someone else changed or deleted this row since you opened it; reopen it", {})
-            self._audit(conn, e, "delete", key, original, None)
+            self._audit(conn, entity, "delete", key, original, None)
 
-    def _audit(self, conn, e: Entity, action: str, key: dict, old: dict | None, new: dict | None) -> None:
+    def _audit(self, conn, entity: Entity, action: str, key: dict, old: dict | None, new: dict | None) -> None:
         conn.execute(queries.get("registry", "audit_insert"),
-                     (self.user, self.host, e.table, action, jsonable(key),
+                     (self.user, self.host, entity.table, action, jsonable(key),
                       jsonable(old) if old else None, jsonable(new) if new else None))
 
     def audit(self, limit: int = 500) -> builtins.list[tuple]:

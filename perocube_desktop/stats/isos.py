@@ -185,13 +185,13 @@ class Cycle:
     partial: str = ""  # why the cycle is partial ("" = complete)
 
 
-def light_cycles(t_s: np.ndarray, g: np.ndarray, threshold: float, min_dark_s: float = 300.0) -> list[tuple[float, float]]:
+def light_cycles(t_s: np.ndarray, irradiance: np.ndarray, threshold: float, min_dark_s: float = 300.0) -> list[tuple[float, float]]:
     """Runs of irradiance above the threshold; dark or missing stretches under ``min_dark_s`` do not split a run."""
-    return [(float(t_s[a]), float(t_s[b])) for a, b in _lit_runs(t_s, g, threshold, min_dark_s)]
+    return [(float(t_s[a]), float(t_s[b])) for a, b in _lit_runs(t_s, irradiance, threshold, min_dark_s)]
 
 
-def _lit_runs(t_s: np.ndarray, g: np.ndarray, threshold: float, min_dark_s: float) -> list[tuple[int, int]]:
-    idx = np.flatnonzero(np.isfinite(g) & (g > threshold))
+def _lit_runs(t_s: np.ndarray, irradiance: np.ndarray, threshold: float, min_dark_s: float) -> list[tuple[int, int]]:
+    idx = np.flatnonzero(np.isfinite(irradiance) & (irradiance > threshold))
     if idx.size == 0:
         return []
     cut = np.flatnonzero(np.diff(t_s[idx]) > min_dark_s)
@@ -200,7 +200,7 @@ def _lit_runs(t_s: np.ndarray, g: np.ndarray, threshold: float, min_dark_s: floa
     return list(zip(starts.tolist(), ends.tolist()))
 
 
-def light_cycles_checked(t_s: np.ndarray, g: np.ndarray, threshold: float, max_gap_s: float,
+def light_cycles_checked(t_s: np.ndarray, irradiance: np.ndarray, threshold: float, max_gap_s: float,
                          excluded: np.ndarray | None = None, min_dark_s: float = 300.0) -> list[tuple[int, int, str]]:
     """Light runs as sample index ranges with the reason each is partial ('' = complete).
 
@@ -209,9 +209,9 @@ def light_cycles_checked(t_s: np.ndarray, g: np.ndarray, threshold: float, max_g
     the start or end of the data, by a data gap, or holding excluded samples is partial.
     """
     out = []
-    dark = np.isfinite(g) & (g <= threshold)
+    dark = np.isfinite(irradiance) & (irradiance <= threshold)
     dt = np.diff(t_s)
-    for a, b in _lit_runs(t_s, g, threshold, min_dark_s):
+    for a, b in _lit_runs(t_s, irradiance, threshold, min_dark_s):
         why = []
         if a == 0:
             why.append("cut by the start of the data")

@@ -160,11 +160,11 @@ def load(conn, pixels: list[tuple[str, str]], sel, settings: ReportSettings) -> 
                           len(wanted))
     for (ps, per, _a, _z), m in zip(wanted, arrays):
         t = m[0]
-        g = aligned(t, sensor_cache.get(per.irr_id or ""))
+        irradiance = aligned(t, sensor_cache.get(per.irr_id or ""))
         temp = aligned(t, sensor_cache.get(per.temp_id or ""))
         n, power, power_min, power_max, voltage, current = m[1:7]
         ps.segments.append(Segment(per.board, per.channel, per.t0, per.t1, t, n, power, power_min, power_max, voltage,
-                                   current, g, temp, move_in=per.move_in))
+                                   current, irradiance, temp, move_in=per.move_in))
     _registry(conn, out)
     return out
 

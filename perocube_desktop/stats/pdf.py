@@ -106,10 +106,7 @@ def _overview_plot(fig, y: float, report) -> None:
     for p in report.pixels:
         if p.smooth_pce is None or not p.smooth_pce.size or not p.pce_initial_pct:
             continue
-        st, sv = p.smooth_t_h, p.smooth_pce / p.pce_initial_pct
-        brk = np.flatnonzero(np.diff(st) > 2.5 * (np.median(np.diff(st)) if st.size > 1 else 1)) + 1
-        ax.plot(np.insert(st, brk, np.nan), np.insert(sv, brk, np.nan), lw=0.9,
-                color=colours[devices.index(p.device) % len(colours)], rasterized=True)
+        ax.plot(*_normalised_pce(p), lw=0.9, color=colours[devices.index(p.device) % len(colours)], rasterized=True)
     for i, d in enumerate(devices):
         ax.plot([], [], color=colours[i % len(colours)], label=d)
     ax.axhline(0.8, color=GREY, ls="--", lw=0.8)
@@ -155,13 +152,21 @@ def _device_pages(pdf: PdfPages, report, device: str) -> None:
     groups = time_groups(px)
     if groups:
         groups[-1] += [p for p in px if not p.has_data]
-    for g in groups:
+    for group in groups:
         title = f"Device {device}"
         if len(groups) > 1:
-            t0, t1 = min(p.start for p in g if p.has_data), max(p.end for p in g if p.has_data)
+            t0, t1 = min(p.start for p in group if p.has_data), max(p.end for p in group if p.has_data)
             title += (f" · data {datetime.fromtimestamp(t0, timezone.utc):%Y-%m-%d} – "
                       f"{datetime.fromtimestamp(t1, timezone.utc):%Y-%m-%d}")
-        _device_page(pdf, report, device, g, title)
+        _device_page(pdf, report, device, group, title)
+
+
+def _normalised_pce(p) -> tuple[np.ndarray, np.ndarray]:
+    """A pixel's smoothed PCE over its initial PCE against ageing hours, NaN in its gaps (no line drawn
+    across a gap longer than 2.5 times the usual step)."""
+    hours, normalised = p.smooth_t_h, p.smooth_pce / p.pce_initial_pct
+    gaps = np.flatnonzero(np.diff(hours) > 2.5 * (np.median(np.diff(hours)) if hours.size > 1 else 1)) + 1
+    return np.insert(hours, gaps, np.nan), np.insert(normalised, gaps, np.nan)
 
 
 def _device_page(pdf: PdfPages, report, device: str, px: list, title: str) -> None:
@@ -183,9 +188,7 @@ def _device_page(pdf: PdfPages, report, device: str, px: list, title: str) -> No
         col = colours[i % len(colours)]
         name = p.label + ("" if p.has_data else " (no data)")
         if p.smooth_pce is not None and p.smooth_pce.size and p.pce_initial_pct:
-            st, sv = p.smooth_t_h, p.smooth_pce / p.pce_initial_pct
-            brk = np.flatnonzero(np.diff(st) > 2.5 * (np.median(np.diff(st)) if st.size > 1 else 1)) + 1
-            ax_pce.plot(np.insert(st, brk, np.nan), np.insert(sv, brk, np.nan), "-o" if st.size <= 150 else "-", ms=2,
+            ax_pce.plot(*_normalised_pce(p), "-o" if p.smooth_t_h.size <= 150 else "-", ms=2,
                         lw=1, color=col, label=name, rasterized=len(px) > 8)
         else:
             ax_pce.plot([], [], color=col, label=name)

@@ -65,11 +65,11 @@ def statistics_rows(report) -> tuple[list[str], list[float], list[list[str]]]:
             rows.append([p.device, p.label, "no data"] + [""] * (len(header) - 3))
             continue
 
-        def g(q: str, k: str, s: dict = s) -> str:
-            return fmt_sig(s[q][k]) if q in s else "—"
+        def stat(quantity: str, key: str, s: dict = s) -> str:
+            return fmt_sig(s[quantity][key]) if quantity in s else "—"
 
-        temp = f"{g('temperature', 'min')}–{g('temperature', 'max')}" if "temperature" in s else "—"
-        rows.append([p.device, p.label, str(s.get("power", {}).get("minutes", 0)), g("power", "min"), g("power", "max"),
-                     g("power", "mean"), g("voltage", "mean"), g("current", "mean"), g("irradiance", "mean"), temp,
-                     g("temperature", "mean")])
+        temp = f"{stat('temperature', 'min')}–{stat('temperature', 'max')}" if "temperature" in s else "—"
+        rows.append([p.device, p.label, str(s.get("power", {}).get("minutes", 0)), stat("power", "min"), stat("power", "max"),
+                     stat("power", "mean"), stat("voltage", "mean"), stat("current", "mean"), stat("irradiance", "mean"), temp,
+                     stat("temperature", "mean")])
     return header, widths, rows

@@ -211,35 +211,35 @@ class MainWindow(QMainWindow):
         self.lbl_error.setText(f"⚠ {text}")
         self.lbl_error.setToolTip(text)
 
-    def show_status(self, st: IngestStatus) -> None:
-        self.lbl_receiver.setText(f"Receiver {st.address} · {st.clients} client{'s' if st.clients != 1 else ''}")
-        self.lbl_rate.setText(f"{st.rows_per_s:,.0f} rows/s")
-        self.lbl_rate.setToolTip(f"{st.rows_accepted:,} rows accepted, {st.rows_written:,} written, "
-                                 f"{st.rows_rejected + st.rows_quarantined:,} rows and {st.lines_refused:,} lines "
-                                 f"quarantined, {st.peers_refused:,} connections refused")
-        failed = st.buffer_error is not None and time.time() - (st.buffer_error_at or 0) < 600  # the last 10 min
-        at = time.strftime("%H:%M:%S", time.localtime(st.buffer_error_at or 0))
-        self.lbl_buffer.setText(f"{st.buffered_rows:,} buffered" + (f" · ⚠ buffer commit failed at {at}" if failed else ""))
-        self.lbl_buffer.setToolTip(f"local disk buffer, commit failed at {at}: {st.buffer_error}" if failed else "")
+    def show_status(self, status: IngestStatus) -> None:
+        self.lbl_receiver.setText(f"Receiver {status.address} · {status.clients} client{'s' if status.clients != 1 else ''}")
+        self.lbl_rate.setText(f"{status.rows_per_s:,.0f} rows/s")
+        self.lbl_rate.setToolTip(f"{status.rows_accepted:,} rows accepted, {status.rows_written:,} written, "
+                                 f"{status.rows_rejected + status.rows_quarantined:,} rows and {status.lines_refused:,} lines "
+                                 f"quarantined, {status.peers_refused:,} connections refused")
+        failed = status.buffer_error is not None and time.time() - (status.buffer_error_at or 0) < 600  # the last 10 min
+        at = time.strftime("%H:%M:%S", time.localtime(status.buffer_error_at or 0))
+        self.lbl_buffer.setText(f"{status.buffered_rows:,} buffered" + (f" · ⚠ buffer commit failed at {at}" if failed else ""))
+        self.lbl_buffer.setToolTip(f"local disk buffer, commit failed at {at}: {status.buffer_error}" if failed else "")
         self.lbl_buffer.setStyleSheet("color: #b00020" if failed else "")
-        self._first_start_hint(st)
-        if st.db_state == "connected":
-            where = f" · {st.db_server}" if st.db_server else ""
+        self._first_start_hint(status)
+        if status.db_state == "connected":
+            where = f" · {status.db_server}" if status.db_server else ""
             # "from a:5432 to b:5432 at 12:03:04": the time in the bar, the whole of it in the tooltip
-            switched = f" · failed over at {st.db_switched.rsplit(' at ', 1)[-1]}" if st.db_switched else ""
+            switched = f" · failed over at {status.db_switched.rsplit(' at ', 1)[-1]}" if status.db_switched else ""
             self.lbl_db.setText(f"Database connected{where}{switched}")
-            self.lbl_db.setToolTip("the database failed over " + st.db_switched if st.db_switched else "")
-            self.lbl_db.setStyleSheet("color: #8a5a00" if st.db_switched else "color: #1b5e20")
+            self.lbl_db.setToolTip("the database failed over " + status.db_switched if status.db_switched else "")
+            self.lbl_db.setStyleSheet("color: #8a5a00" if status.db_switched else "color: #1b5e20")
         else:  # the state here, the error's text in the tooltip and the message on the left
-            self.lbl_db.setText(f"Database {st.db_state}")
-            self.lbl_db.setToolTip(st.db_error or "")
+            self.lbl_db.setText(f"Database {status.db_state}")
+            self.lbl_db.setToolTip(status.db_error or "")
             self.lbl_db.setStyleSheet("color: #b00020")
-            if st.db_error:
-                self.show_error(f"database writer: {st.db_error}")
+            if status.db_error:
+                self.show_error(f"database writer: {status.db_error}")
 
-    def _first_start_hint(self, st: IngestStatus) -> None:
-        viewer = st.address.startswith("viewer of")
-        text = first_start_hint(None if viewer else st.address, self.settings.receiver.host, self._pc_address, viewer)
+    def _first_start_hint(self, status: IngestStatus) -> None:
+        viewer = status.address.startswith("viewer of")
+        text = first_start_hint(None if viewer else status.address, self.settings.receiver.host, self._pc_address, viewer)
         if text != self.overview.hint.text():
             self.overview.set_hint(text)
 

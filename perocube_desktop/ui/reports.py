@@ -288,9 +288,9 @@ class ReportsPage(QWidget):
         self._groups = time_groups(report.pixels)
         self.period.blockSignals(True)
         self.period.clear()
-        for g in self._groups:
-            t0, t1 = min(p.start for p in g), max(p.end for p in g)
-            self.period.addItem(f"plots: {_day(t0)} – {_day(t1)} ({len(g)} of {len(report.pixels)})")
+        for group in self._groups:
+            t0, t1 = min(p.start for p in group), max(p.end for p in group)
+            self.period.addItem(f"plots: {_day(t0)} – {_day(t1)} ({len(group)} of {len(report.pixels)})")
         self.period.setCurrentIndex(len(self._groups) - 1)  # the latest data first
         self.period.setVisible(len(self._groups) > 1)
         self.period.blockSignals(False)
