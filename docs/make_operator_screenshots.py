@@ -16,24 +16,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "benchmarks"))
-sys.path.insert(0, str(HERE.parent))
+from _screens import CHROME_H, HERE, SCREENS, Gui
 
-from _common import scratch_database  # noqa: E402
+from _common import scratch_database  # benchmarks/, on the path through _screens
+from helpers import reused_channel  # tests/: the long-gap data the report test uses, on the path through _screens
 
-SCREENS = [(1366, 768), (1920, 1080)]
-CHROME_H = 70  # taskbar + title bar of a maximised window
 SAMPLE = HERE.parent / "tests" / "data" / "sample_data"
 
 
@@ -47,53 +41,26 @@ def send(port: int, rows: list[tuple[float, int, int, float]]) -> None:
             replies.readline()
 
 
-def reused_channel(lab: Path, later: str = "2026-11") -> None:
-    """B1 C3 and the sensors again 2.5 years later: pixel C of OK_240415_02 gets a second ageing run."""
-    for day in ("03", "04"):
-        src = lab / "data_2024-05" / f"data_2024-05-{day}"
-        dest = lab / f"data_{later}" / f"data_{later}-{day}"
-        dest.mkdir(parents=True)
-        for f in src.glob("*.txt"):
-            if f.name.startswith("output_") and f.name != "output_board1_channel3.txt":
-                continue
-            (dest / f.name).write_text(f.read_text().replace("2024-05-", f"{later}-"))
-
-
 def main() -> None:  # noqa: C901 - a script: one screen after the other
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=HERE / "screenshots")
     args = ap.parse_args()
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QColor, QImage, QPainter
-    from PySide6.QtWidgets import QApplication
-
-    from perocube_desktop.app import App
     from perocube_desktop.config import ReportSettings, Settings
     from perocube_desktop.importer.engine import run_import
     from perocube_desktop.stats.report import Selection, build, export
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    qt = QApplication.instance() or QApplication(sys.argv[:1])
-
-    def pump(seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            qt.processEvents()
-            time.sleep(0.01)
-
-    def wait(cond, timeout: float = 60) -> None:
-        end = time.monotonic() + timeout
-        while not cond() and time.monotonic() < end:
-            pump(0.1)
+    gui = Gui()
+    pump, wait = gui.pump, gui.wait
 
     lab = Path(tempfile.mkdtemp(prefix="perocube-shots-")) / "lab"
     shutil.copytree(SAMPLE, lab)
     reused_channel(lab)
     with scratch_database() as (url, _work, _server):
-        app = App(argparse.Namespace(db=url, port=0, demo=False, page=None, smoke_test=None, screenshot=None),
-                  Settings())
-        app.start()
+        app = gui.start_app(url, Settings())
         w = app.window
         port = app.service.receiver.port
         pump(2)

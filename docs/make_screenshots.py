@@ -11,29 +11,16 @@ taskbar and a 30-px title bar. Files are ``<page>-<screen>.png``, e.g. ``plots-1
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import threading
-import time
-from perocube_desktop.series_key import SeriesKey  # noqa: E402
-
 from pathlib import Path
 
+from _screens import CHROME_H, HERE, SCREENS, Gui
+
+from _common import scratch_database  # benchmarks/, on the path through _screens
+
+from perocube_desktop.series_key import SeriesKey
+
 K = SeriesKey.parse
-
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "benchmarks"))
-sys.path.insert(0, str(HERE.parent))
-
-from _common import scratch_database  # noqa: E402
-
-from perocube_desktop import qt_setup  # noqa: E402
-
-qt_setup.prepare()  # offscreen fonts on Windows
-
-SCREENS = [(1366, 768), (1920, 1080)]
-CHROME_H = 70  # taskbar + title bar of a maximised window
 
 
 def main() -> None:
@@ -42,35 +29,20 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "screenshots")
     ap.add_argument("--live-seconds", type=float, default=30)
     args = ap.parse_args()
-    from PySide6.QtWidgets import QApplication
-
-    from perocube_desktop.app import App
     from perocube_desktop.config import Settings
     from perocube_desktop.importer.engine import run_import
     from perocube_desktop.ingest.simulator import SimConfig, Simulator
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    qt = QApplication.instance() or QApplication(sys.argv[:1])
-
-    def pump(seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            qt.processEvents()
-            time.sleep(0.01)
-
-    def wait(cond, timeout: float = 30) -> None:
-        end = time.monotonic() + timeout
-        while not cond() and time.monotonic() < end:
-            pump(0.1)
+    gui = Gui()
+    pump, wait = gui.pump, gui.wait
 
     with scratch_database() as (url, _work, _server):
         run_import(url, Path(args.sample))
         settings = Settings()
         settings.alarms.temperature_max_c = 60.0  # so that the screenshots show an alarm
-        app = App(argparse.Namespace(db=url, port=0, demo=False, page=None, smoke_test=None, screenshot=None),
-                  settings)
-        app.start()
+        app = gui.start_app(url, settings)
         w = app.window
         sim = Simulator(SimConfig(port=app.service.receiver.port, boards=2, channels=8, interval_s=1.0))
         threading.Thread(target=sim.run, daemon=True).start()

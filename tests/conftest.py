@@ -255,3 +255,27 @@ def pytest_configure(config):
 def pytest_sessionfinish(session, exitstatus):
     # the embedded server is stopped by its fixture; its 80 MB data folder and the tmp_paths go too
     shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
+@pytest.fixture
+def gui_app(qtbot):
+    """``start(settings=None, **args)``: the real App as ``perocube-desktop`` builds it (``args`` as in
+    ``helpers.gui_args``), its window under qtbot; every App started is stopped after the test."""
+    from helpers import gui_args
+    from perocube_desktop.app import App
+    from perocube_desktop.config import Settings
+
+    apps = []
+
+    def start(settings=None, **kw):
+        a = App(gui_args(**kw), settings or Settings())
+        apps.append(a)
+        a.start()
+        qtbot.addWidget(a.window)
+        return a
+
+    yield start
+    for a in apps:
+        if a.window is not None:
+            a.window.close()
+        a.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import socket
 import time
@@ -14,6 +15,27 @@ def pg_connect(url: str, **kwargs):
     import psycopg
 
     return psycopg.connect(url, prepare_threshold=None, **kwargs)
+
+
+def gui_args(**kw) -> argparse.Namespace:
+    """The arguments ``perocube-desktop`` (the GUI) parses, as a test's App gets them: no --db, a free
+    receiver port, no demo, page, smoke test or screenshot unless ``kw`` says so."""
+    base = dict(db=None, port=0, demo=False, page=None, smoke_test=None, screenshot=None)
+    base.update(kw)
+    return argparse.Namespace(**base)
+
+
+def reused_channel(sample_dir, years_later: str = "2026-11") -> None:
+    """Channel B1 C3 and the sensors' two days again, 2.5 years later in a folder of their own: pixel C
+    then has 48 h from 2024 and 48 h from 2026 with ~920 days between (a reused channel, an old import)."""
+    for day in ("03", "04"):
+        src = sample_dir / "data_2024-05" / f"data_2024-05-{day}"
+        dest = sample_dir / f"data_{years_later}" / f"data_{years_later}-{day}"
+        dest.mkdir(parents=True)
+        for f in src.glob("*.txt"):
+            if f.name.startswith("output_") and f.name != "output_board1_channel3.txt":
+                continue
+            (dest / f.name).write_text(f.read_text().replace("2024-05-", f"{years_later}-"))
 
 
 def free_port() -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -13,7 +12,6 @@ import psycopg
 import pytest
 from PySide6.QtCore import Qt
 
-from perocube_desktop.app import App
 from perocube_desktop.config import Settings
 from perocube_desktop.monitor.overview import LIVE, STALE
 from perocube_desktop.series_key import SeriesKey
@@ -26,28 +24,17 @@ K = SeriesKey.parse  # "mpp:1/3" -> the key
 pytestmark = pytest.mark.gui
 
 
-def make_args(db_url, demo=False, page=None):
-    return argparse.Namespace(db=db_url, port=0, demo=demo, page=page, smoke_test=None, screenshot=None)
-
-
 @pytest.fixture
-def app(qtbot, db_url):
-    apps = []
+def app(gui_app, db_url):
+    """``start(demo=False, **alarm_settings)``: the App on this test's database (conftest's ``gui_app``)."""
 
     def start(demo=False, **alarm_settings):
         settings = Settings()
         for k, v in alarm_settings.items():
             setattr(settings.alarms, k, v)
-        a = App(make_args(db_url, demo), settings)
-        a.start()
-        qtbot.addWidget(a.window)
-        apps.append(a)
-        return a
+        return gui_app(settings, db=db_url, demo=demo)
 
-    yield start
-    for a in apps:
-        a.window.close()
-        a.stop()
+    return start
 
 
 def npoints(curve) -> int:

@@ -6,7 +6,6 @@ demo's own database, one-line user errors, a start without the database, viewer 
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import signal
@@ -192,34 +191,6 @@ def test_second_start_brings_the_first_to_the_front(db_url):
 
 
 # --- 4. the demo's own database -------------------------------------------------------------------------
-
-
-def gui_args(**kw) -> argparse.Namespace:
-    base = dict(db=None, port=0, demo=False, page=None, smoke_test=None, screenshot=None)
-    base.update(kw)
-    return argparse.Namespace(**base)
-
-
-@pytest.fixture
-def gui_app(qtbot):
-    from perocube_desktop.app import App
-
-    apps = []
-
-    def start(settings=None, **kw):
-        from perocube_desktop.config import Settings
-
-        a = App(gui_args(**kw), settings or Settings())
-        apps.append(a)
-        a.start()
-        qtbot.addWidget(a.window)
-        return a
-
-    yield start
-    for a in apps:
-        if a.window is not None:
-            a.window.close()
-        a.stop()
 
 
 @pytest.mark.gui

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 import conftest
-from helpers import LineClient, free_port
+from helpers import LineClient, free_port, gui_args
 
 DEAD_DB = "postgresql://nobody@127.0.0.1:1/never_used"
 
@@ -150,12 +150,10 @@ def test_receive_on_a_busy_port_says_the_address_once_and_names_the_holder(busy_
 
 @pytest.mark.gui
 def test_gui_api_switch_on_a_busy_port_says_so_in_the_status_bar(qtbot, db_url, busy_port):
-    import argparse
-
     from perocube_desktop.app import App
     from perocube_desktop.config import ApiSettings, Settings
 
-    a = App(argparse.Namespace(db=db_url, port=0, demo=False, page=None, smoke_test=None, screenshot=None), Settings())
+    a = App(gui_args(db=db_url), Settings())
     a.start()
     qtbot.addWidget(a.window)
     try:

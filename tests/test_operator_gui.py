@@ -3,7 +3,6 @@ pytest-qt with the real App for what is on the screen."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import subprocess
@@ -35,30 +34,6 @@ def logged_at(text: str, what: str) -> float:
     """Time of the first log line containing ``what``."""
     line = next(line for line in text.splitlines() if what in line)
     return datetime.strptime(LOG_TIME.match(line).group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
-
-
-@pytest.fixture
-def gui_app(qtbot):
-    """``start(settings=None, **args)``: the real App (as ``perocube-desktop`` builds it), stopped after the test."""
-    from perocube_desktop.app import App
-    from perocube_desktop.config import Settings
-
-    apps = []
-
-    def start(settings=None, **kw):
-        args = dict(db=None, port=0, demo=False, page=None, smoke_test=None, screenshot=None)
-        args.update(kw)
-        a = App(argparse.Namespace(**args), settings or Settings())
-        apps.append(a)
-        a.start()
-        qtbot.addWidget(a.window)
-        return a
-
-    yield start
-    for a in apps:
-        if a.window is not None:
-            a.window.close()
-        a.stop()
 
 
 # --- 4. an unreachable --db ------------------------------------------------------------------------------
@@ -287,7 +262,7 @@ def test_import_preview_columns_are_not_cut(qtbot, db_url, sample_dir, size):
 @pytest.mark.gui
 def test_reports_page_plots_one_period_at_a_time(qtbot, db_url, sample_dir):
     from psycopg_pool import ConnectionPool
-    from test_report import reused_channel
+    from helpers import reused_channel
 
     from perocube_desktop.config import Settings
     from perocube_desktop.importer.engine import run_import

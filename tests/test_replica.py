@@ -16,7 +16,7 @@ import httpx
 import psycopg
 import pytest
 from conftest import MPP_GOOD
-from helpers import LineClient, free_port, mpp, wait_until
+from helpers import LineClient, free_port, gui_args, mpp, wait_until
 from pgcluster import StreamingPair, missing
 
 from perocube_desktop.api.server import ApiServer
@@ -168,15 +168,13 @@ def test_writer_and_importer_follow_a_failover_exactly_once(pair, sample_dir, tm
 @pytest.mark.gui
 def test_gui_status_bar_shows_the_failover(pair, qtbot, tmp_path):
     """The operator sees where the app writes and that it failed over (status bar, in words)."""
-    import argparse
-
     from perocube_desktop.app import App
 
     url = pair.multi_host_url()
     settings = Settings()
     settings.writer.max_backoff_s = 0.5
     settings.api.enabled = False
-    app = App(argparse.Namespace(db=url, port=0, demo=False, page=None, smoke_test=None, screenshot=None), settings)
+    app = App(gui_args(db=url), settings)
     app.start()
     qtbot.addWidget(app.window)
     try:

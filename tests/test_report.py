@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 import openpyxl
 import pytest
 from conftest import MANIFEST
+from helpers import reused_channel
 
 from perocube_desktop.config import ReportSettings
 from perocube_desktop.importer.engine import run_import
@@ -168,19 +169,6 @@ def test_selection_by_project(imported):
     devices = {p.device for p in rep.pixels}
     assert devices == {"OK_240415_02", "OK_240309_01", "SC_240315_03"}
     assert build(imported, Selection(experiment="nope"), ReportSettings()).pixels == []
-
-
-def reused_channel(sample_dir, years_later: str = "2026-11") -> None:
-    """Channel B1 C3 and the sensors' two days again, 2.5 years later in a folder of their own: pixel C
-    then has 48 h from 2024 and 48 h from 2026 with ~920 days between (a reused channel, an old import)."""
-    for day in ("03", "04"):
-        src = sample_dir / "data_2024-05" / f"data_2024-05-{day}"
-        dest = sample_dir / f"data_{years_later}" / f"data_{years_later}-{day}"
-        dest.mkdir(parents=True)
-        for f in src.glob("*.txt"):
-            if f.name.startswith("output_") and f.name != "output_board1_channel3.txt":
-                continue
-            (dest / f.name).write_text(f.read_text().replace("2024-05-", f"{years_later}-"))
 
 
 def test_long_gap_splits_the_pixel_into_ageing_runs(db_url, sample_dir, tmp_path):

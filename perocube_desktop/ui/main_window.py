@@ -10,7 +10,7 @@ import shiboken6
 from psycopg.rows import namedtuple_row
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QListWidget, QMainWindow, QStackedWidget, QWidget)
+from PySide6.QtWidgets import (QDockWidget, QLabel, QListWidget, QMainWindow, QStackedWidget, QWidget)
 
 from ..config import Settings
 from ..db import queries
@@ -22,6 +22,7 @@ from ..monitor.overview import Occupant, build_tiles, first_start_hint, this_pc_
 from ..series_key import SeriesKey
 from . import worker
 from .alarms_widget import AlarmsWidget
+from .boxes import box
 from .bridge import IngestBridge
 from .elided_label import ElidedLabel
 from .log_panel import LogPanel, QueueLogHandler
@@ -96,12 +97,7 @@ class MainWindow(QMainWindow):
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.nav.currentRowChanged.connect(lambda _i: self.refresh_overview()
                                            if self.stack.currentWidget() is self.overview else None)
-        central = QWidget()
-        lay = QHBoxLayout(central)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.nav)
-        lay.addWidget(self.stack, 1)
-        self.setCentralWidget(central)
+        self.setCentralWidget(box(self.nav, self.stack, horizontal=True))
 
     def _build_docks(self, log_handler: QueueLogHandler, pool) -> None:
         """Alarms and log/quarantine docks, tabbed at the bottom."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPolygonF
-from PySide6.QtWidgets import QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QScrollArea, QSizePolicy, QWidget
 
 from ..monitor.overview import ALARM, IDLE, LIVE, STALE, Tile
 from ..series_key import SeriesKey
+from .boxes import box
 
 COLOURS = {LIVE: QColor("#d8f0d2"), STALE: QColor("#ffe7a8"), IDLE: QColor("#e4e6ea"), ALARM: QColor("#f7b6b2")}
 EDGES = {LIVE: QColor("#3b8f2e"), STALE: QColor("#c98a00"), IDLE: QColor("#9aa0a8"), ALARM: QColor("#c62828")}
@@ -176,12 +177,7 @@ class OverviewPage(QScrollArea):
         self.hint.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.hint.setContentsMargins(24, 16, 24, 16)
         self.hint.setMaximumWidth(900)
-        body = QWidget()
-        lay = QVBoxLayout(body)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.hint)
-        lay.addWidget(self.grid, 1)
-        self.setWidget(body)
+        self.setWidget(box(self.hint, self.grid))
         self.setWidgetResizable(True)
         self.set_tiles([])
 

@@ -24,6 +24,7 @@ from ..monitor.live import LiveStore
 from ..monitor.overview import Occupant
 from ..series_key import SeriesKey
 from . import worker
+from .boxes import box
 from .plot_data import (colour, fetch_history, merged, readout_text, stranded_points, visible_peaks, widen,
                         with_gaps)
 from .plot_panels import DEFAULT_PANELS, MPP_FIELDS, PANELS, SeriesCurve, arrange, make_panels, series_pen
@@ -132,16 +133,9 @@ class PlotsPage(QWidget):
         self._reload_timer.timeout.connect(self._reload_for_view)
 
     def _build_layout(self, bar: QHBoxLayout, bar2: QHBoxLayout) -> None:
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addLayout(bar)
-        rl.addLayout(bar2)
-        rl.addWidget(self.empty)
-        rl.addWidget(self.glw, 1)
         split = QSplitter()
         split.addWidget(self.list)
-        split.addWidget(right)
+        split.addWidget(box(bar, bar2, self.empty, self.glw))
         split.setStretchFactor(1, 1)
         split.setSizes([230, 1200])
         self.splitter = split
