@@ -315,9 +315,27 @@ class Page:
     total_exact: bool
 
 
-def page(conn: psycopg.Connection, kind: Kind, filters: dict, t0: datetime | None, t1: datetime | None,
-         limit: int, offset: int, order: str, timescaledb: bool, cache: _TTLCache | None = COUNTS) -> Page:
-    params = {**filters, "t0": t0, "t1": t1}
+@dataclass(frozen=True)
+class Rows:
+    """The rows a request selects: ``kind``'s rows matching ``filters`` (board/channel or sensor, None
+    matches any) from ``t0`` to ``t1`` (None: open)."""
+
+    kind: Kind
+    filters: dict
+    t0: datetime | None = None
+    t1: datetime | None = None
+
+    @property
+    def params(self) -> dict:
+        """The named queries' parameters."""
+        return {**self.filters, "t0": self.t0, "t1": self.t1}
+
+
+def page(conn: psycopg.Connection, rows: Rows, limit: int, offset: int, order: str, timescaledb: bool,
+         cache: _TTLCache | None = COUNTS) -> Page:
+    """``limit`` of ``rows`` from ``offset`` on, in time ``order`` (ASC | DESC), with their total."""
+    kind, filters, t0, t1 = rows.kind, rows.filters, rows.t0, rows.t1
+    params = rows.params
     key = (conn.info.dsn, kind.name, tuple(sorted(filters.items())), t0, t1)
     segs = cache.get(key) if cache is not None else None
     if segs is None:
