@@ -94,7 +94,7 @@ def main() -> None:  # noqa: C901 - a script: one screen after the other
         rows += [(now + 3600 - 60 + s, 2, c, 4.2) for s in range(0, 61, 5) for c in (1, 2)]  # an hour ahead
         send(port, rows)
         w.refresh_metadata()
-        wait(lambda: len(w.stored) >= 8 and bool(w.connections))
+        wait(lambda: len(w.known.stored) >= 8 and bool(w.known.connections))
         pump(2)
         w.alarm_dock.raise_()
         each_size("overview-stale-future")

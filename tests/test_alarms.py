@@ -6,7 +6,7 @@ from perocube_desktop.config import AlarmSettings
 from perocube_desktop.status import IngestStatus
 from perocube_desktop.monitor.alarms import AlarmEngine
 from perocube_desktop.monitor.live import LiveStore
-from perocube_desktop.monitor.overview import ALARM, IDLE, LIVE, STALE, Occupant, build_tiles
+from perocube_desktop.monitor.overview import ALARM, IDLE, LIVE, STALE, Known, Occupant, build_tiles
 from perocube_desktop.protocol import Sample
 from perocube_desktop.series_key import SeriesKey
 
@@ -59,8 +59,8 @@ def test_stale_temperature_and_database_alarms_and_tiles():
     eng = AlarmEngine(s)
     raised = {(a.key, a.rule) for a in eng.evaluate(store, status(down_since=T - 400), now=T + 106)}
     assert raised == {(K("mpp:1/1"), "stale"), (K("temperature:t1"), "temperature"), ("database", "database")}
-    tiles = {t.key: t for t in build_tiles([(1, 1), (1, 2), (1, 3), (2, 1)], {K("mpp:2/1"): Occupant("DEV", "A")},
-                                           {K("temperature:t1"): "m7004_ID_X"}, store, eng, 30, T + 106)}
+    known = Known([(1, 1), (1, 2), (1, 3), (2, 1)], {K("mpp:2/1"): Occupant("DEV", "A")}, {K("temperature:t1"): "m7004_ID_X"})
+    tiles = {t.key: t for t in build_tiles(known, store, eng, 30, T + 106)}
     assert tiles[K("mpp:1/1")].state == ALARM and tiles[K("mpp:1/2")].state == LIVE
     assert tiles[K("mpp:1/3")].state == IDLE  # nothing connected, no data
     assert tiles[K("mpp:2/1")].state == STALE  # a pixel sits there but no data arrives

@@ -12,7 +12,7 @@ from perocube_desktop.importer.engine import run_import
 from perocube_desktop.monitor.alarms import AlarmEngine
 from perocube_desktop.monitor.lifetime import HourlyPce, LifetimeMonitor, Trend, estimate, sibling_outliers
 from perocube_desktop.monitor.live import LiveStore
-from perocube_desktop.monitor.overview import Occupant, build_tiles
+from perocube_desktop.monitor.overview import Known, Occupant, build_tiles
 from perocube_desktop.protocol import Sample
 from perocube_desktop.series_key import SeriesKey
 
@@ -88,8 +88,8 @@ def test_projection_alarms_and_tile_text():
     raised = {(a.key, a.rule) for a in eng.evaluate(store, None, now=T, lifetime=mon)}
     assert (K("mpp:1/4"), "projected_t80") in raised and (K("mpp:1/4"), "faster_than_siblings") in raised
     assert not any(k == K("mpp:1/1") for k, _ in raised)
-    tiles = build_tiles([(1, 1), (1, 4)], {K("mpp:1/1"): Occupant("DEV", "A"), K("mpp:1/4"): Occupant("DEV", "D")}, {}, store, eng, 120, T,
-                        lifetime=mon)
+    known = Known([(1, 1), (1, 4)], {K("mpp:1/1"): Occupant("DEV", "A"), K("mpp:1/4"): Occupant("DEV", "D")})
+    tiles = build_tiles(known, store, eng, 120, T, lifetime=mon)
     assert tiles[0].lifetime.startswith("PCE ") and "T80" in tiles[1].lifetime
     assert tiles[1].state == "alarm"
 

@@ -81,7 +81,7 @@ def test_clock_alarm_names_board_offset_and_likely_cause():
     from perocube_desktop.config import AlarmSettings
     from perocube_desktop.monitor.alarms import AlarmEngine
     from perocube_desktop.monitor.live import LiveStore
-    from perocube_desktop.monitor.overview import ALARM, build_tiles, fmt_age
+    from perocube_desktop.monitor.overview import ALARM, Known, build_tiles, fmt_age
     from perocube_desktop.protocol import Sample
 
     now = time.time()
@@ -96,7 +96,7 @@ def test_clock_alarm_names_board_offset_and_likely_cause():
     assert "60 min ahead of this PC's clock" in texts["board 1"] and "source_timezone (Europe/Zurich)" in texts["board 1"]
     assert "17 min ahead" in texts["board 2"] and "clock is wrong" in texts["board 2"].split("Likely cause:")[1]
     assert all(t.endswith("Stored as sent") for t in texts.values())
-    tiles = {t.key: t for t in build_tiles([], {}, {}, store, engine, 120.0, now)}
+    tiles = {t.key: t for t in build_tiles(Known(), store, engine, 120.0, now)}
     assert tiles[SeriesKey.mpp(1, 1)].state == ALARM and tiles[SeriesKey.mpp(1, 1)].status == "60 min ahead"
     assert tiles[SeriesKey.mpp(3, 1)].status.startswith("live · ")
     for t in tiles.values():
@@ -183,11 +183,11 @@ def test_tiles_tell_the_age_of_the_stored_data_not_no_data(gui_app, qtbot, db_ur
     a = gui_app(db=db_url)
     w = a.window
     w.show_page("overview")
-    qtbot.waitUntil(lambda: len(w.overview.grid.tiles) >= 8 and bool(w.connections) and bool(w.stored), timeout=20000)
+    qtbot.waitUntil(lambda: len(w.overview.grid.tiles) >= 8 and bool(w.known.connections) and bool(w.known.stored), timeout=20000)
     qtbot.waitUntil(lambda: all(t.status != "" for t in w.overview.grid.tiles), timeout=5000)
     w.refresh_overview()
     tiles = {t.key: t for t in w.overview.grid.tiles}
-    connected = [tiles[k] for k in w.connections if k in tiles]
+    connected = [tiles[k] for k in w.known.connections if k in tiles]
     assert connected and not w.overview.hint.isVisible()
     for t in tiles.values():
         assert "no data" not in t.status

@@ -14,6 +14,7 @@ from .lifetime import LifetimeMonitor
 from .live import LiveStore
 
 LIVE, STALE, IDLE, ALARM = "live", "stale", "idle", "alarm"
+TREND_POINTS = 60  # the newest samples a tile's sparkline shows
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,18 @@ class Occupant:
 
     def __str__(self) -> str:
         return f"{self.device} / {self.pixel}"
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the database says about the lab (the main window reads it every 10 s), besides the live
+    samples: the known channels (board, channel), the pixel on each, each sensor's display name, and
+    each series' newest stored sample (time, value), so that a tile tells its age before live data."""
+
+    channels: list[tuple[int, int]] = field(default_factory=list)
+    connections: dict[SeriesKey, Occupant] = field(default_factory=dict)
+    sensors: dict[SeriesKey, str] = field(default_factory=dict)
+    stored: dict[SeriesKey, tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,14 +94,11 @@ def _newest(key: SeriesKey, store: LiveStore, stored: dict[SeriesKey, tuple[floa
     return (db[0], db[1]) if db is not None else (None, None)
 
 
-def build_tiles(channels: list[tuple[int, int]], connections: dict[SeriesKey, Occupant], sensors: dict[SeriesKey, str],
-                store: LiveStore, alarms: AlarmEngine, stale_after_s: float, now: float,
-                trend_points: int = 60, lifetime: LifetimeMonitor | None = None,
-                stored: dict[SeriesKey, tuple[float, float]] | None = None) -> list[Tile]:
-    """``channels``: known (board, channel); ``connections``: the pixel on each channel;
-    ``sensors``: key -> display name; ``stored``: key -> (time, value) of its newest row in the database."""
-    stored = stored or {}
-    keys = {SeriesKey.mpp(b, c) for b, c in channels} | {k for k in store.latest if k.is_mpp}
+def build_tiles(known: Known, store: LiveStore, alarms: AlarmEngine, stale_after_s: float, now: float,
+                lifetime: LifetimeMonitor | None = None) -> list[Tile]:
+    """A tile per known or live channel and sensor, in board/channel order, then the sensors."""
+    connections, sensors, stored = known.connections, known.sensors, known.stored
+    keys = {SeriesKey.mpp(b, c) for b, c in known.channels} | {k for k in store.latest if k.is_mpp}
     tiles = []
     for key in sorted(keys, key=SeriesKey.sort_key):
         b, c = key.board, key.channel
@@ -104,7 +114,7 @@ def build_tiles(channels: list[tuple[int, int]], connections: dict[SeriesKey, Oc
         else:
             state = IDLE
         value = "–" if power is None or np.isnan(power) else f"{power:.3g} mW"
-        trend = store.recent(key, trend_points)
+        trend = store.recent(key, TREND_POINTS)
         tiles.append(Tile(key, f"B{b} C{c}", str(connected) if connected else "nothing connected", value, age, state,
                           trend[:, 0] if trend.size else trend.reshape(0), f"Board {b}",
                           lifetime.tile_text(key) if lifetime is not None and connected else "",
@@ -122,7 +132,7 @@ def build_tiles(channels: list[tuple[int, int]], connections: dict[SeriesKey, Oc
             state = IDLE
         else:
             state = LIVE if age <= stale_after_s else STALE
-        trend = store.recent(key, trend_points)
+        trend = store.recent(key, TREND_POINTS)
         tiles.append(Tile(key, kind.capitalize(), sensors.get(key, key.ident), value, age, state,
                           trend[:, 0] if trend.size else trend.reshape(0), "Sensors",
                           status=status_text(age, True, stale_after_s) if age is not None else "no sample yet"))

@@ -18,7 +18,7 @@ from ..status import IngestStatus
 from ..monitor.alarms import AlarmEngine
 from ..monitor.lifetime import LifetimeMonitor
 from ..monitor.live import LiveStore
-from ..monitor.overview import Occupant, build_tiles, first_start_hint, this_pc_address
+from ..monitor.overview import Known, Occupant, build_tiles, first_start_hint, this_pc_address
 from ..series_key import SeriesKey
 from . import worker
 from .alarms_widget import AlarmsWidget
@@ -57,11 +57,8 @@ class MainWindow(QMainWindow):
         self.resize(1500, 950)
         self.alarms = AlarmEngine(settings.alarms, settings.receiver.source_timezone)
         self.lifetime = LifetimeMonitor(settings.alarms.light_threshold_wm2)
-        self.channels: list[tuple[int, int]] = []
-        self.connections: dict[SeriesKey, Occupant] = {}
-        self.sensor_names: dict[SeriesKey, str] = {}
+        self.known = Known()  # channels, pixels, sensor names, newest stored samples: refresh_metadata
         self.labels: dict[SeriesKey, str] = {}
-        self.stored: dict[SeriesKey, tuple[float, float]] = {}  # newest stored sample per series (time, value)
         self.last_error: str | None = None
 
         self._pc_address = this_pc_address()
@@ -255,13 +252,12 @@ class MainWindow(QMainWindow):
 
     def refresh_overview(self) -> None:
         raised = self.alarms.evaluate(self.store, self.bridge.last_status, labels=self.labels,
-                                      connected=set(self.connections), lifetime=self.lifetime)
+                                      connected=set(self.known.connections), lifetime=self.lifetime)
         for a in raised:
             log.warning("ALARM %s", a.text)
         if self.stack.currentWidget() is self.overview:  # tiles only while they are on screen
-            tiles = build_tiles(self.channels, self.connections, self.sensor_names, self.store, self.alarms,
-                                self.settings.alarms.stale_after_s, time.time(), lifetime=self.lifetime,
-                                stored=self.stored)
+            tiles = build_tiles(self.known, self.store, self.alarms, self.settings.alarms.stale_after_s, time.time(),
+                                lifetime=self.lifetime)
             self.overview.set_tiles(tiles)
         self.alarm_widget.refresh()
         n = sum(1 for a in self.alarms.alarms.values() if a.active and not a.acknowledged)
@@ -290,31 +286,32 @@ class MainWindow(QMainWindow):
         channels, conns, temps, irrs, newest_mpp, newest_sensors = result
         # each series' newest stored sample: a tile tells its age before live data arrives (data written
         # by a `receive` service, an import, an earlier session), never "no data" beside PCE and T80
-        self.stored = {SeriesKey.mpp(r.board, r.channel): (r.t, np.nan if r.value is None else r.value)
-                       for r in newest_mpp}
-        self.stored.update({SeriesKey.of_sensor(r.kind, r.sensor): (r.t, np.nan if r.value is None else r.value)
-                            for r in newest_sensors})
-        self.channels = [(r.board, r.channel) for r in channels]
-        self.connections = {SeriesKey.mpp(r.board_number, r.channel_number): Occupant(r.solar_cell_name, r.pixel_identifier)
-                            for r in conns if r.is_active}
-        self.plots.set_connections(self.connections)
+        stored = {SeriesKey.mpp(r.board, r.channel): (r.t, np.nan if r.value is None else r.value)
+                  for r in newest_mpp}
+        stored.update({SeriesKey.of_sensor(r.kind, r.sensor): (r.t, np.nan if r.value is None else r.value)
+                       for r in newest_sensors})
+        connections = {SeriesKey.mpp(r.board_number, r.channel_number): Occupant(r.solar_cell_name, r.pixel_identifier)
+                       for r in conns if r.is_active}
         # the sensor's identifier as written on it, and where it sits when the registry says so
-        self.sensor_names = {SeriesKey.of_sensor("temperature", r.temperature_sensor_id):
-                             r.sensor_identifier + (f" · {r.location}" if r.location else "") for r in temps}
-        self.sensor_names.update({SeriesKey.of_sensor("irradiance", r.irradiance_sensor_id):
-                                  f"{r.sensor_identifier} ch {r.channel}" + (f" · {r.location}" if r.location else "")
-                                  for r in irrs})
+        sensors = {SeriesKey.of_sensor("temperature", r.temperature_sensor_id):
+                   r.sensor_identifier + (f" · {r.location}" if r.location else "") for r in temps}
+        sensors.update({SeriesKey.of_sensor("irradiance", r.irradiance_sensor_id):
+                        f"{r.sensor_identifier} ch {r.channel}" + (f" · {r.location}" if r.location else "")
+                        for r in irrs})
+        self.known = Known([(r.board, r.channel) for r in channels], connections, sensors, stored)
+        self.plots.set_connections(connections)
         self._update_labels()
 
     def _update_labels(self) -> None:
         labels = {}
-        keys = {SeriesKey.mpp(b, c) for b, c in self.channels} | set(self.sensor_names) | set(self.store.keys())
+        known = self.known
+        keys = {SeriesKey.mpp(b, c) for b, c in known.channels} | set(known.sensors) | set(self.store.keys())
         for key in keys:
             if key.is_mpp:
-                conn = self.connections.get(key)
+                conn = known.connections.get(key)
                 labels[key] = f"B{key.board} C{key.channel}" + (f" · {conn}" if conn else "")
             else:
-                labels[key] = self.sensor_names.get(key, str(key))
+                labels[key] = known.sensors.get(key, str(key))
         self.labels = labels
 
         def order(k: SeriesKey):
