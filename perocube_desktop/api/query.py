@@ -253,8 +253,8 @@ def segments(conn: psycopg.Connection, kind: Kind, params: dict, t0: datetime | 
     return [s for s in segs if s.n > 0]
 
 
-def _locate(conn: psycopg.Connection, kind: Kind, params: dict, segs: list[Seg], index: int,
-            desc: bool, memo: dict) -> tuple[Seg, int]:
+def _locate(conn: psycopg.Connection, rows: Rows, segs: list[Seg], index: int, desc: bool,
+            memo: dict) -> tuple[Seg, int]:
     """The segment (at minute resolution) holding row ``index`` of ``segs`` (in their order), and
     the number of rows before it."""
     before = 0
@@ -263,9 +263,9 @@ def _locate(conn: psycopg.Connection, kind: Kind, params: dict, segs: list[Seg],
             if s.level != "1h":
                 return s, before
             if s.lo not in memo:  # the first and the last row of a page are often in the same hour
-                fine = _counts(conn, kind, params, "1m", (s.lo, s.hi))
+                fine = _counts(conn, rows.kind, rows.params, "1m", (s.lo, s.hi))
                 if sum(f.n for f in fine) != s.n:  # the two rollups disagree: count the hour from raw rows
-                    fine = _counts(conn, kind, params, "raw", (s.lo, s.hi))
+                    fine = _counts(conn, rows.kind, rows.params, "raw", (s.lo, s.hi))
                 memo[s.lo] = fine[::-1] if desc else fine
             fine = memo[s.lo]
             for f in fine:
@@ -357,8 +357,8 @@ def page(conn: psycopg.Connection, rows: Rows, limit: int, offset: int, order: s
     ordered = segs if order == "ASC" else segs[::-1]
     last = min(offset + limit, total) - 1
     memo: dict = {}
-    seg_a, before_a = _locate(conn, kind, params, ordered, offset, order == "DESC", memo)
-    seg_b, _ = _locate(conn, kind, params, ordered, last, order == "DESC", memo)
+    seg_a, before_a = _locate(conn, rows, ordered, offset, order == "DESC", memo)
+    seg_b, _ = _locate(conn, rows, ordered, last, order == "DESC", memo)
     w0, w1 = (seg_a.lo, seg_b.hi) if order == "ASC" else (seg_b.lo, seg_a.hi)
     data = one(conn, query, {**params, "w0": w0, "w1": w1, "limit": limit,
                                     "offset": offset - before_a})[0]
