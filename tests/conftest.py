@@ -279,3 +279,32 @@ def gui_app(qtbot):
         if a.window is not None:
             a.window.close()
         a.stop()
+
+
+@pytest.fixture
+def reports_page(qtbot, db_url, sample_dir):
+    """``open(before_import=None)``: the sample folder imported (``before_import(sample_dir)`` first, if
+    given) and the Reports page on it with OK_240415_02 chosen; its connection pool closed after the test."""
+    from psycopg_pool import ConnectionPool
+
+    from perocube_desktop.config import Settings
+    from perocube_desktop.importer.engine import run_import
+    from perocube_desktop.ui.reports import ReportsPage
+
+    pools = []
+
+    def open_page(before_import=None):
+        if before_import is not None:
+            before_import(sample_dir)
+        run_import(db_url, sample_dir)
+        pool = ConnectionPool(db_url, min_size=1, max_size=2, open=True)
+        pools.append(pool)
+        page = ReportsPage(Settings(), pool, db_url)
+        qtbot.addWidget(page)
+        qtbot.waitUntil(lambda: page.device.count() > 0, timeout=15000)
+        page.device.setCurrentText("OK_240415_02")
+        return page
+
+    yield open_page
+    for pool in pools:
+        pool.close()

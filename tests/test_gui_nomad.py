@@ -9,40 +9,31 @@ import zipfile
 import pytest
 from nomad_server import FakeNomad
 
-from perocube_desktop.config import Settings
 from perocube_desktop.export.nomad_upload import TOKEN_ENV
 
 TOKEN = "secret-token"
 
 
 @pytest.fixture
-def page(qtbot, db_url, sample_dir):
-    from psycopg_pool import ConnectionPool
+def page(reports_page):
+    return reports_page()
 
-    from perocube_desktop.importer.engine import run_import
-    from perocube_desktop.ui.reports import ReportsPage
 
-    run_import(db_url, sample_dir)
-    pool = ConnectionPool(db_url, min_size=1, max_size=2, open=True)
-    try:
-        page = ReportsPage(Settings(), pool, db_url)
-        qtbot.addWidget(page)
-        qtbot.waitUntil(lambda: page.device.count() > 0, timeout=15000)
-        page.device.setCurrentText("OK_240415_02")
-        yield page
-    finally:
-        pool.close()
+def upload_dialog(page, qtbot, server, out):
+    """The page's NOMAD dialog set to export to ``out`` and upload to ``server``."""
+    dialog = page.export_nomad()
+    qtbot.addWidget(dialog)
+    dialog.out.setText(str(out))
+    dialog.upload.setChecked(True)
+    dialog.url.setText(server.url)
+    return dialog
 
 
 def test_export_for_nomad_with_upload(page, qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     steps = []
     with FakeNomad(TOKEN) as server:
-        dialog = page.export_nomad()
-        qtbot.addWidget(dialog)
-        dialog.out.setText(str(tmp_path / "up.zip"))
-        dialog.upload.setChecked(True)
-        dialog.url.setText(server.url)
+        dialog = upload_dialog(page, qtbot, server, tmp_path / "up.zip")
         dialog.progress.valueChanged.connect(lambda v: steps.append((v, dialog.progress.maximum())))
         with qtbot.waitSignal(dialog.finished_job, timeout=120000) as blocker:
             dialog.start()
@@ -64,11 +55,7 @@ def test_export_for_nomad_with_upload(page, qtbot, tmp_path, monkeypatch):
 def test_export_for_nomad_errors_in_one_line(page, qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv(TOKEN_ENV, "expired")
     with FakeNomad(TOKEN) as server:
-        dialog = page.export_nomad()
-        qtbot.addWidget(dialog)
-        dialog.out.setText(str(tmp_path / "up.zip"))
-        dialog.upload.setChecked(True)
-        dialog.url.setText(server.url)
+        dialog = upload_dialog(page, qtbot, server, tmp_path / "up.zip")
         with qtbot.waitSignal(dialog.finished_job, timeout=120000) as blocker:
             dialog.start()
     assert blocker.args[0] is None

@@ -260,37 +260,23 @@ def test_import_preview_columns_are_not_cut(qtbot, db_url, sample_dir, size):
 
 
 @pytest.mark.gui
-def test_reports_page_plots_one_period_at_a_time(qtbot, db_url, sample_dir):
-    from psycopg_pool import ConnectionPool
+def test_reports_page_plots_one_period_at_a_time(qtbot, reports_page):
     from helpers import reused_channel
 
-    from perocube_desktop.config import Settings
-    from perocube_desktop.importer.engine import run_import
-    from perocube_desktop.ui.reports import ReportsPage
-
-    reused_channel(sample_dir)  # pixel C: 2024-05 and again 2026-11
-    run_import(db_url, sample_dir)
-    pool = ConnectionPool(db_url, min_size=1, max_size=2, open=True)
-    try:
-        page = ReportsPage(Settings(), pool, db_url)
-        qtbot.addWidget(page)
-        qtbot.waitUntil(lambda: page.device.count() > 0, timeout=15000)
-        page.device.setCurrentText("OK_240415_02")
-        with qtbot.waitSignal(page.report_ready, timeout=60000):
-            page.run()
-        labels = [page.table.item(i, 1).text() for i in range(page.table.rowCount())]
-        assert labels == ["A", "B", "C · run 2/2", "D"]
-        assert [page.period.itemText(i)[:33] for i in range(page.period.count())] == [
-            "plots: 2024-05-03 – 2024-05-05 (3", "plots: 2026-11-03 – 2026-11-05 (1"]
-        assert not page.period.isHidden() and page.period.currentIndex() == 1
-        x0, x1 = x_extent(page.power_plot)
-        assert x1 - x0 < 5 * 86400 and x0 > datetime(2026, 11, 1).timestamp()  # the data, not 2.5 years of gap
-        page.period.setCurrentIndex(0)
-        assert len(page.power_plot.listDataItems()) == 3
-        x0, x1 = x_extent(page.power_plot)
-        assert x1 < datetime(2024, 5, 7).timestamp()
-    finally:
-        pool.close()
+    page = reports_page(reused_channel)  # pixel C: 2024-05 and again 2026-11
+    with qtbot.waitSignal(page.report_ready, timeout=60000):
+        page.run()
+    labels = [page.table.item(i, 1).text() for i in range(page.table.rowCount())]
+    assert labels == ["A", "B", "C · run 2/2", "D"]
+    assert [page.period.itemText(i)[:33] for i in range(page.period.count())] == [
+        "plots: 2024-05-03 – 2024-05-05 (3", "plots: 2026-11-03 – 2026-11-05 (1"]
+    assert not page.period.isHidden() and page.period.currentIndex() == 1
+    x0, x1 = x_extent(page.power_plot)
+    assert x1 - x0 < 5 * 86400 and x0 > datetime(2026, 11, 1).timestamp()  # the data, not 2.5 years of gap
+    page.period.setCurrentIndex(0)
+    assert len(page.power_plot.listDataItems()) == 3
+    x0, x1 = x_extent(page.power_plot)
+    assert x1 < datetime(2024, 5, 7).timestamp()
 
 
 def x_extent(plot) -> tuple[float, float]:
