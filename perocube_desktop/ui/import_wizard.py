@@ -245,9 +245,9 @@ class RunPage(QWizardPage):
         frac = p.bytes_done / p.bytes_total if p.bytes_total else 1
         self.bar.setRange(0, 1000)
         self.bar.setValue(int(frac * 1000))
-        el = time.perf_counter() - self.t0
-        rate = p.rows_done / el if el > 0 else 0
-        left = el * (1 - frac) / frac if frac > 0 else 0
+        elapsed = time.perf_counter() - self.t0
+        rate = p.rows_done / elapsed if elapsed > 0 else 0
+        left = elapsed * (1 - frac) / frac if frac > 0 else 0
         self.line.setText(f"files {p.files_done}/{p.files_total} · rows {p.rows_done:,} · {rate:,.0f} rows/s · "
                           f"about {left:,.0f} s left · {p.current}")
 
@@ -288,11 +288,11 @@ class SummaryPage(QWizardPage):
         s = self.wiz.summary
         if s is None:
             return
-        ins = ", ".join(f"{k} {v:,}" for k, v in s.inserted.items())
-        dup = ", ".join(f"{k} {v:,}" for k, v in s.duplicates.items())
+        inserted = ", ".join(f"{k} {v:,}" for k, v in s.inserted.items())
+        duplicates = ", ".join(f"{k} {v:,}" for k, v in s.duplicates.items())
         self.text.setText(
             f"<b>{'Dry run — nothing written. ' if s.dry_run else ''}{'Cancelled. ' if s.cancelled else ''}</b>"
-            f"Inserted: {ins}.<br>Duplicates skipped: {dup}.<br>Bad lines (refused, listed below): {s.bad_lines:,}; "
+            f"Inserted: {inserted}.<br>Duplicates skipped: {duplicates}.<br>Bad lines (refused, listed below): {s.bad_lines:,}; "
             f"blank lines: {s.blank_lines:,}. "
             f"Files: {s.files['imported']} imported, {s.files['unchanged']} unchanged, {s.files['skipped']} skipped.<br>"
             f"Logbook: {s.logbook_text()}.")

@@ -137,10 +137,10 @@ class MainWindow(QMainWindow):
         self.lbl_backend = QLabel("TimescaleDB" if timescaledb else "plain PostgreSQL")
         self.lbl_error = ElidedLabel()  # gives way: the permanent labels on the right are never cut
         self.lbl_error.setStyleSheet("color: #b00020")
-        sb = self.statusBar()
+        status_bar = self.statusBar()
         for w in (self.lbl_receiver, self.lbl_rate, self.lbl_buffer, self.lbl_db, self.lbl_backend):
-            sb.addPermanentWidget(w)
-        sb.addWidget(self.lbl_error, 1)
+            status_bar.addPermanentWidget(w)
+        status_bar.addWidget(self.lbl_error, 1)
         self.status_message.connect(self.show_error)
 
     def _build_menus(self) -> None:
@@ -339,28 +339,28 @@ class MainWindow(QMainWindow):
             self.settings_dialog_factory(self).exec()
 
     def restore_layout(self) -> None:
-        qs = _qsettings()
-        geo = qs.value("geometry")
-        if isinstance(geo, QByteArray):
-            self.restoreGeometry(geo)
-        state = qs.value("state")
+        window_ini = _qsettings()
+        geometry = window_ini.value("geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        state = window_ini.value("state")
         if isinstance(state, QByteArray) and self.restoreState(state):
             self._docks_sized = True  # the dock height the user left, not the first-start default
-        split = qs.value("plots_splitter")
+        split = window_ini.value("plots_splitter")
         if isinstance(split, QByteArray):
             self.plots.splitter.restoreState(split)
-        saved = qs.value("selected") or []
+        saved = window_ini.value("selected") or []
         selected = [k for k in map(SeriesKey.try_parse, [saved] if isinstance(saved, str) else saved) if k]
         if selected:
             self._restored_selection = True
             QTimer.singleShot(0, lambda: self.plots.select(list(selected)))
 
     def save_layout(self) -> None:
-        qs = _qsettings()
-        qs.setValue("geometry", self.saveGeometry())
-        qs.setValue("state", self.saveState())
-        qs.setValue("plots_splitter", self.plots.splitter.saveState())
-        qs.setValue("selected", [str(k) for k in self.plots.selected])
+        window_ini = _qsettings()
+        window_ini.setValue("geometry", self.saveGeometry())
+        window_ini.setValue("state", self.saveState())
+        window_ini.setValue("plots_splitter", self.plots.splitter.saveState())
+        window_ini.setValue("selected", [str(k) for k in self.plots.selected])
 
     def closeEvent(self, event) -> None:
         self.save_layout()

@@ -67,13 +67,13 @@ class SettingsDialog(QDialog):
         return db
 
     def _build_receiver_box(self) -> QGroupBox:
-        rec = QGroupBox("Receiver")
-        f = QFormLayout(rec)
+        receiver_box = QGroupBox("Receiver")
+        f = QFormLayout(receiver_box)
         self.port = QSpinBox(minimum=1, maximum=65535, value=self.settings.receiver.port)
         self.allow = QLineEdit(", ".join(self.settings.receiver.allow))
         f.addRow("Port (applies at next start)", self.port)
         f.addRow("Allowed peers", self.allow)
-        return rec
+        return receiver_box
 
     def _build_api_box(self) -> QGroupBox:
         settings = self.settings
@@ -91,14 +91,14 @@ class SettingsDialog(QDialog):
         return api
 
     def _build_alarm_box(self) -> QGroupBox:
-        al = QGroupBox("Alarms")
-        f = QFormLayout(al)
+        alarms_box = QGroupBox("Alarms")
+        f = QFormLayout(alarms_box)
         self.alarm_edits = {}
         for name, label, lo, hi in ALARM_FIELDS:
             w = QDoubleSpinBox(minimum=lo, maximum=hi, decimals=1, value=getattr(self.settings.alarms, name))
             self.alarm_edits[name] = w
             f.addRow(label, w)
-        return al
+        return alarms_box
 
     def test_connection(self) -> None:
         url = self.db_url.text().strip()
