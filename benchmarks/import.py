@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import shutil
 import statistics
@@ -180,7 +181,7 @@ def rollups_exact(url: str) -> str:
     return f"rollups {'exact' if not bad else f'WRONG in {bad} buckets'}, {marks} marks left"
 
 
-def one_round(name: str, admin: str, ts: bool, data: list[bytes], root: Path, total: int, loaders: int | None,
+def one_round(name: str, admin: str, ts: bool, data: list[bytes], root: Path, total: int, opts: ImportOptions,
               keep: contextlib.ExitStack | None) -> tuple[dict[str, float], str | None]:
     """Bare floor, app floor and import, one after the other on one server; with ``keep`` the
     import's database stays (until that stack closes) for the follow-ups."""
@@ -198,7 +199,6 @@ def one_round(name: str, admin: str, ts: bool, data: list[bytes], root: Path, to
     print(f"  {name:18s} app floor    {out['app']:>10,.0f} rows/s   {load()}{cpu_note('app_cpu')}", flush=True)
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(fresh_database(admin))
-        opts = ImportOptions() if loaders is None else ImportOptions(loaders=loaders)
         with cpu_us_per_row(cpu, total, out, "import_cpu"):
             t = time.perf_counter()
             summary = run_import(url, root, opts)
@@ -238,6 +238,7 @@ def main() -> None:
     ap.add_argument("--interval", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--loaders", type=int, help="importer connections (default: the importer's own choice)")
+    ap.add_argument("--chunk-kb", type=int, help="bytes per chunk transaction, in KiB (default: the importer's own choice)")
     ap.add_argument("--db", help="admin URL of another server, e.g. TimescaleDB (scratch databases are created there)")
     ap.add_argument("--no-embedded", action="store_true", help="only the --db server")
     args = ap.parse_args()
@@ -272,12 +273,17 @@ def main() -> None:
               f" files, {total:,} rows, {size:.0f} MB in {time.perf_counter() - t:.1f} s; {load()}")
         data = payloads(files)
         results: dict[str, list[dict[str, float]]] = {b[0]: [] for b in backends}
+        opts = ImportOptions()
+        if args.loaders:
+            opts = dataclasses.replace(opts, loaders=args.loaders)
+        if args.chunk_kb:
+            opts = dataclasses.replace(opts, chunk_bytes=args.chunk_kb << 10)
         kept: dict[str, str] = {}
         for r in range(args.rounds):
             print(f"round {r + 1} of {args.rounds}")
             for name, admin, ts in backends:
                 last = r == args.rounds - 1
-                res, url = one_round(name, admin, ts, data, work / "lab", total, args.loaders, stack if last else None)
+                res, url = one_round(name, admin, ts, data, work / "lab", total, opts, stack if last else None)
                 results[name].append(res)
                 if url is not None:
                     kept[name] = url

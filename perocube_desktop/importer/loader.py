@@ -46,17 +46,15 @@ class Loader:
         self.last_hi: datetime | None = None  # the last chunk's later end (first or last line)
 
     def fast_session(self, f: LabFile | None = None, sensor_id: str | None = None) -> None:
-        """Per chunk transaction: the source time zone (naive timestamps) and the staging tables, for
-        this transaction only (behind a transaction-pooling PgBouncer the next chunk may run on
-        another server session, docs/dba.md); do not wait for the WAL flush at commit (a chunk lost
-        in a crash is lost together with its ``imported_file`` progress, same transaction, so the
-        next run simply loads it again); skip the per-row foreign-key triggers (``db.bulk``) and
-        check the file's channel or sensor once instead, with the lock the per-row check takes."""
-        catalog.set_local_timezone(self.conn, self.timezone)
-        self.conn.execute(queries.load("import_staging"))
-        self.conn.execute(catalog.q("local_async_commit"))
-        if self.skip_fk_triggers:
-            bulk.skip_fk_triggers(self.conn)
+        """Per chunk transaction, in one round trip (``local_import_chunk``): the source time zone
+        (naive timestamps), for this transaction only (behind a transaction-pooling PgBouncer the
+        next chunk may run on another server session, docs/dba.md); do not wait for the WAL flush
+        at commit (a chunk lost in a crash is lost together with its ``imported_file`` progress,
+        same transaction, so the next run simply loads it again); skip the per-row foreign-key
+        triggers where we may (``db.bulk``) and check the file's channel or sensor once instead,
+        with the lock the per-row check takes. Each statement is a round trip that waits for the
+        server; on a busy server each wait is a wake-up to schedule, so a chunk makes few."""
+        self.conn.execute(catalog.q("local_import_chunk"), {"tz": self.timezone, "skip_fk": self.skip_fk_triggers})
         if f is not None:
             q = queries.named("import")
             if f.kind == "mpp":
@@ -85,25 +83,26 @@ class Loader:
 
         Fast path (nothing stored within the chunk's first..last range): COPY straight into the
         table with ``WHERE "timestamp" BETWEEN first AND last`` and mark that range once, ourselves
-        (the rollup trigger skips these rows: migration 0011). A row outside the range (an
-        unordered file) makes the COPY insert fewer rows than the chunk holds, and a duplicate
-        inside the chunk makes it fail: both roll back to the staging path, which de-duplicates
-        and which the trigger marks."""
+        (the range query switches the rollup trigger off for these rows: migration 0011). A row
+        outside the range (an unordered file) makes the COPY insert fewer rows than the chunk
+        holds, and a duplicate inside the chunk makes it fail: both roll the savepoint back (the
+        switch with it) to the staging path, which de-duplicates and which the trigger marks. A
+        value the server refuses (``DataError``) leaves this call with the chunk's transaction
+        still usable (``load_with_retry``)."""
         if not data:
             return 0
         payload = data.replace(b"\n", suffix + b"\n")
         kind = f.kind
         cols = sql.SQL(", ").join(map(sql.Identifier, TABLE_COLUMNS[kind]))
         copy_opts = sql.SQL("(FORMAT csv, DELIMITER E'\\t')")
-        lo, hi, overlap = self._range(f, suffix, *first_last_ts(data))
-        self.last_hi = hi
         q = queries.named("import")
         with self.conn.cursor() as cur:
-            if not overlap:
-                rows = data.count(b"\n")
-                try:
-                    with self.conn.transaction():
-                        cur.execute(q["importer_marks"], ("on",))
+            try:
+                with self.conn.transaction():
+                    lo, hi, overlap = self._range(f, suffix, *first_last_ts(data))
+                    self.last_hi = hi
+                    if not overlap:
+                        rows = data.count(b"\n")
                         with cur.copy(sql.SQL('COPY {} ({}) FROM STDIN {} WHERE "timestamp" BETWEEN {} AND {}').format(
                                 sql.Identifier(TABLES[kind]), cols, copy_opts, sql.Literal(lo), sql.Literal(hi))) as copy:
                             copy.write(payload)
@@ -111,12 +110,12 @@ class Loader:
                             raise _OutsideRange
                         key = (f.board, f.channel) if kind == "mpp" else (None, None)
                         cur.execute(q["mark_chunk"], (kind, lo, hi, *key))
-                        cur.execute(q["importer_marks"], ("off",))
                         return rows
-                except (psycopg.errors.UniqueViolation, _OutsideRange):
-                    pass
+            except (psycopg.errors.UniqueViolation, _OutsideRange):
+                pass
             stage = sql.Identifier(f"_import_{kind}")
             with self.conn.transaction():
+                cur.execute(queries.load("import_staging"))
                 cur.execute(sql.SQL("TRUNCATE {}").format(stage))
                 with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN {}").format(stage, cols, copy_opts)) as copy:
                     copy.write(payload)
@@ -126,15 +125,11 @@ class Loader:
             return inserted
 
     def _range(self, f: LabFile, suffix: bytes, first_ts: str, last_ts: str) -> tuple:
-        """(first, last, whether the series holds a row within a second of that range); (None,
-        None, True) when the server cannot read the first or last timestamp."""
+        """(first, last, whether the series holds a row within a second of that range); the
+        query also switches the rollup trigger off for this transaction when it does not."""
         key = {"b": f.board, "c": f.channel} if f.kind == "mpp" else {"s": suffix[1:].decode()}
-        try:
-            with self.conn.transaction():
-                row = self.conn.execute(queries.get("import", f"chunk_range_{f.kind}"),
-                                        {**key, "t0": first_ts, "t1": last_ts}).fetchone()
-        except psycopg.errors.DataError:
-            return None, None, True  # first/last line unreadable for the server: take the safe path
+        row = self.conn.execute(queries.get("import", f"chunk_range_{f.kind}"),
+                                {**key, "t0": first_ts, "t1": last_ts}).fetchone()
         return (row[0], row[1], bool(row[2])) if row is not None else (None, None, True)
 
 
@@ -190,8 +185,7 @@ def load_with_retry(loader: Loader, f: LabFile, cleaned: lines_mod.CleanChunk, s
     in Python, move them to the bad list, and try once more; if the server still refuses, halve
     the rows until each refused line is found. A value in one line never costs the file."""
     try:
-        with loader.conn.transaction():
-            return loader.load(f, cleaned.data, suffix)
+        return loader.load(f, cleaned.data, suffix)  # (a refused value rolls back its savepoint only)
     except psycopg.errors.DataError as exc:
         log.info("%s: server refused a value (%s); checking line by line", f.rel, first_line(exc))
     keep = []
@@ -214,8 +208,7 @@ def _load_halving(loader: Loader, f: LabFile, rows: list[bytes], suffix: bytes, 
     if not rows:
         return 0
     try:
-        with loader.conn.transaction():
-            return loader.load(f, b"\n".join(rows) + b"\n", suffix)
+        return loader.load(f, b"\n".join(rows) + b"\n", suffix)
     except psycopg.errors.DataError as exc:
         if len(rows) == 1:
             refuse(rows[0], f"refused by the database: {first_line(exc)}")

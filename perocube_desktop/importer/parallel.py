@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 
 import psycopg
 
-from ..db import rollups
+from ..db import catalog, rollups
 from ..db import session as db_session
 from ..errors import first_line
 from .files import count_outcome, file_steps
@@ -88,6 +88,7 @@ class RollupFollower:
         running = True
         try:
             with db_session.connect(self.conninfo, autocommit=True, application_name="perocube-rollups") as conn:
+                conn.execute(catalog.q("session_rollup_follower"))
                 while running:
                     running = self.queue.get()
                     while not self.queue.empty():  # pokes that came during the last refresh

@@ -35,30 +35,34 @@ INSERT INTO irradiance_sensor (irradiance_sensor_id, sensor_identifier, channel)
 SELECT irradiance_sensor_id FROM irradiance_sensor WHERE sensor_identifier = %s AND channel = %s
 
 -- A chunk's time range (its first and last line, in either order) and whether the series already
--- holds a row within a second of it: if not, the chunk is COPYed straight into the table
+-- holds a row within a second of it: if not, the chunk is COPYed straight into the table, and the
+-- rollup trigger skips this transaction's inserts (migration 0011: the importer marks the chunk
+-- itself, mark_chunk); else the staging path's rows are marked by the trigger as any writer's. A
+-- savepoint around this and the COPY undoes the switch when the COPY falls back to staging.
 -- name: chunk_range_mpp
-SELECT r.lo, r.hi, EXISTS (SELECT 1 FROM mpp_measurement WHERE tracking_channel_board = %(b)s
+SELECT c.lo, c.hi, c.overlap, set_config('perocube.importer_marks', CASE WHEN c.overlap THEN 'off' ELSE 'on' END, true)
+FROM (SELECT r.lo, r.hi, EXISTS (SELECT 1 FROM mpp_measurement WHERE tracking_channel_board = %(b)s
                            AND tracking_channel_channel = %(c)s
-                           AND "timestamp" BETWEEN r.lo - interval '1 second' AND r.hi + interval '1 second')
-FROM (SELECT least(%(t0)s::timestamptz, %(t1)s::timestamptz) AS lo, greatest(%(t0)s::timestamptz, %(t1)s::timestamptz) AS hi) r
+                           AND "timestamp" BETWEEN r.lo - interval '1 second' AND r.hi + interval '1 second') AS overlap
+      FROM (SELECT least(%(t0)s::timestamptz, %(t1)s::timestamptz) AS lo, greatest(%(t0)s::timestamptz, %(t1)s::timestamptz) AS hi) r) c
 
 -- name: chunk_range_temperature
-SELECT r.lo, r.hi, EXISTS (SELECT 1 FROM temperature_measurement WHERE temperature_sensor_id = %(s)s
-                           AND "timestamp" BETWEEN r.lo - interval '1 second' AND r.hi + interval '1 second')
-FROM (SELECT least(%(t0)s::timestamptz, %(t1)s::timestamptz) AS lo, greatest(%(t0)s::timestamptz, %(t1)s::timestamptz) AS hi) r
+SELECT c.lo, c.hi, c.overlap, set_config('perocube.importer_marks', CASE WHEN c.overlap THEN 'off' ELSE 'on' END, true)
+FROM (SELECT r.lo, r.hi, EXISTS (SELECT 1 FROM temperature_measurement WHERE temperature_sensor_id = %(s)s
+                           AND "timestamp" BETWEEN r.lo - interval '1 second' AND r.hi + interval '1 second') AS overlap
+      FROM (SELECT least(%(t0)s::timestamptz, %(t1)s::timestamptz) AS lo, greatest(%(t0)s::timestamptz, %(t1)s::timestamptz) AS hi) r) c
 
 -- name: chunk_range_irradiance
-SELECT r.lo, r.hi, EXISTS (SELECT 1 FROM irradiance_measurement WHERE irradiance_sensor_id = %(s)s
-                           AND "timestamp" BETWEEN r.lo - interval '1 second' AND r.hi + interval '1 second')
-FROM (SELECT least(%(t0)s::timestamptz, %(t1)s::timestamptz) AS lo, greatest(%(t0)s::timestamptz, %(t1)s::timestamptz) AS hi) r
+SELECT c.lo, c.hi, c.overlap, set_config('perocube.importer_marks', CASE WHEN c.overlap THEN 'off' ELSE 'on' END, true)
+FROM (SELECT r.lo, r.hi, EXISTS (SELECT 1 FROM irradiance_measurement WHERE irradiance_sensor_id = %(s)s
+                           AND "timestamp" BETWEEN r.lo - interval '1 second' AND r.hi + interval '1 second') AS overlap
+      FROM (SELECT least(%(t0)s::timestamptz, %(t1)s::timestamptz) AS lo, greatest(%(t0)s::timestamptz, %(t1)s::timestamptz) AS hi) r) c
 
--- The importer marks its own chunk (migration 0011): the rollup trigger skips this transaction's
--- inserts while the setting is on; the staging path turns it off again and is marked by the trigger
--- name: importer_marks
-SELECT set_config('perocube.importer_marks', %s, true)
-
+-- The importer's own mark for a chunk it COPYed straight into the table, and the trigger's switch
+-- back off in the same round trip (rows inserted from here on in this transaction are marked again)
 -- name: mark_chunk
-INSERT INTO rollup_dirty (kind, t0, t1, board, channel) VALUES (%s, %s, %s, %s, %s)
+WITH mark AS (INSERT INTO rollup_dirty (kind, t0, t1, board, channel) VALUES (%s, %s, %s, %s, %s))
+SELECT set_config('perocube.importer_marks', 'off', true)
 
 -- Foreign keys checked once per channel and chunk instead of once per row: the same lock the
 -- per-row check takes (FOR KEY SHARE: the channel cannot be deleted before this chunk commits)

@@ -33,8 +33,12 @@ SELECT to_regclass(%s) IS NOT NULL
 -- name: local_skip_fk_triggers
 SET LOCAL session_replication_role = replica
 
--- name: local_async_commit
-SET LOCAL synchronous_commit = off
+-- A historical import's chunk transaction (importer/loader.py), in one round trip: the source time
+-- zone, no wait for the WAL flush at commit, and, where the importer may (db/bulk.py), no per-row
+-- foreign-key triggers (it locks the chunk's channel or sensor once instead)
+-- name: local_import_chunk
+SELECT set_config('TimeZone', %(tz)s, true), set_config('synchronous_commit', 'off', true),
+       CASE WHEN %(skip_fk)s THEN set_config('session_replication_role', 'replica', true) END
 
 -- name: local_work_mem_large
 SET LOCAL work_mem = '256MB'
@@ -48,6 +52,14 @@ SELECT set_config('TimeZone', %s, true)
 -- The background rollup refresher of an import: rollups can always be recomputed
 -- name: local_rollup_refresher
 SELECT set_config('work_mem', '64MB', true), set_config('synchronous_commit', 'off', true)
+
+-- The session that refreshes the continuous aggregates beside a TimescaleDB import (importer/parallel.py).
+-- A session setting on purpose: refresh_continuous_aggregate cannot run inside a transaction, so SET
+-- LOCAL cannot reach it; a TimescaleDB import needs a session of its own anyway (docs/dba.md: direct or
+-- session pooling). work_mem: the aggregation hashes a slice in memory instead of sorting it on disk;
+-- no parallel workers: the loaders have the other cores, and each worker costs more than it saves here.
+-- name: session_rollup_follower
+SELECT set_config('work_mem', '64MB', false), set_config('max_parallel_workers_per_gather', '0', false)
 
 -- The read API's transactions (read-only by BEGIN READ ONLY, whatever the role may do): UTC so that
 -- JSON and CSV timestamps are unambiguous; work_mem: a month of minute rollups for one pixel sorts in memory
