@@ -34,7 +34,7 @@ def _folder(root: Path, channels: int, rows: int) -> Path:
     folder = root / "lab" / "data_gen"
     folder.mkdir(parents=True)
     for c in range(1, channels + 1):
-        (folder / f"output_board7_channel{c}.txt").write_text("".join(_lines(rows, seed=c)))
+        (folder / f"output_board7_channel{c}.txt").write_text("".join(_lines(rows, seed=c)), newline="\n")  # LF on Windows too
     return root / "lab"
 
 
