@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 
 from perocube_desktop.monitor.history import Series
 from perocube_desktop.monitor.live import LiveStore
-from perocube_desktop.ui.plot_data import stranded_points
+from perocube_desktop.ui.plot_data import stranded_points, whole_run_span
 from perocube_desktop.ui.plots import PlotsPage, visible_peaks
 from perocube_desktop.series_key import SeriesKey
 
@@ -127,6 +127,20 @@ def test_sparse_history_next_to_live_data_is_drawn(page, qtbot):
     assert drawable.sum() >= len(old) // 2, "the history is a line, not points cut apart by the live spacing"
     between = (x > old[-1]) & (x < now - 61)
     assert np.isnan(y[between]).all()  # and no line across the 400 days without data
+
+
+def test_whole_run_of_an_ended_run_ends_at_its_last_sample():
+    day = 86400.0
+    now = 1_000 * day
+    # a run that ended 944 days ago (the imported sample folder): the axis ends just after its data
+    t0, t1 = whole_run_span(now - 946 * day, now - 944 * day, now)
+    assert t0 == now - 946 * day and now - 944 * day < t1 < now - 943.9 * day
+    # a run that goes on (last sample a minute ago) or paused briefly: up to now
+    assert whole_run_span(now - 30 * day, now - 60, now) == (now - 30 * day, now)
+    assert whole_run_span(now - 30 * day, now - day, now) == (now - 30 * day, now)  # 1 day of 30: within 5 %
+    # a short run that stopped two hours ago: its own span, not two hours of nothing
+    t0, t1 = whole_run_span(now - 3 * 3600, now - 2 * 3600, now)
+    assert t1 < now - 2 * 3600 + 120
 
 
 def test_stranded_points_are_the_runs_no_segment_shows():

@@ -137,6 +137,15 @@ def merged(h: history.Series | None, store: LiveStore, key: SeriesKey,
     return np.concatenate([t1, t2]), np.concatenate([v1, v2])
 
 
+def whole_run_span(first: float, last: float, now: float) -> tuple[float, float]:
+    """The time axis of "Whole run": up to now while the run goes on (its last sample recent:
+    within an hour, or within 5 % of the run's length), else up to its last sample: a run that ended
+    years ago fills the plot instead of a sliver at the left of years without data."""
+    if now - last <= max(3600.0, 0.05 * (last - first)):
+        return first, max(last, now)
+    return first, last + 0.02 * max(last - first, 60.0)
+
+
 def fetch_history(pool, keys: list[SeriesKey], t0: float, t1: float, whole: bool):
     """Runs in a worker: downsampled history of ``keys`` in [t0, t1] (``whole``: from the first
     sample of the channels). Returns (series by key, t0, t1)."""
@@ -148,7 +157,7 @@ def fetch_history(pool, keys: list[SeriesKey], t0: float, t1: float, whole: bool
         if whole and "mpp" in by_kind:
             first, last = history.extent(conn, by_kind["mpp"])
             if first is not None and last is not None:
-                t0, t1 = first, max(last, time.time())
+                t0, t1 = whole_run_span(first, last, time.time())
         for kind, of_kind in by_kind.items():
             out.update(history.load(conn, kind, of_kind, t0, t1))
     return out, t0, t1
