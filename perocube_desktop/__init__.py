@@ -1,6 +1,6 @@
 """Perocube Desktop: operator application for the PeroCube perovskite ageing lab.
 
-Only ``perocube_desktop.ui``, ``.app`` and ``.gui_process`` import Qt; everything else
+Only ``perocube_desktop.ui`` and ``.app`` import Qt; everything else
 is plain Python and is tested without a GUI.
 """
 

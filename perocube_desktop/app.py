@@ -11,7 +11,7 @@ Life cycle (docs/operator.md):
 - ``--demo``: a database and buffer of its own, labelled DEMO;
 - SIGINT/SIGTERM and the Windows console close/logoff events close the window like the user does.
 
-The process around it (one instance, start, Qt's loop, exit): ``gui_process.run_gui``; around the window
+The process around it (one instance, start, Qt's loop, exit): ``ui.process.run_gui``; around the window
 (errors, stop requests, the smoke test): ``ui.session``; one instance: ``ui.single_instance``.
 """
 
@@ -94,7 +94,7 @@ class App:
         from .ui.bridge import IngestBridge
         from .ui.log_panel import QueueLogHandler
 
-        if isinstance(qt_app := QApplication.instance(), QApplication):  # made by gui_process.run_gui (or a test) first
+        if isinstance(qt_app := QApplication.instance(), QApplication):  # made by ui.process.run_gui (or a test) first
             qt_app.setStyleSheet(resource_path("app.qss").read_text(encoding="utf-8"))
         handler = QueueLogHandler()
         logging.getLogger().addHandler(handler)

@@ -339,9 +339,10 @@ def _usage_error(args: argparse.Namespace) -> str | None:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     """The chosen command (the GUI without one); the services' own front ends load lazily."""
     if args.command is None:
-        from .gui_process import run_gui
+        from .app import App
+        from .ui.process import run_gui
 
-        return run_gui(args, settings)
+        return run_gui(args, settings, App)
     if args.command == "import":
         from .importer.cli import run as run_import
 

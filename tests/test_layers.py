@@ -14,7 +14,7 @@ import pytest
 import perocube_desktop
 
 CORE = [m.name for m in pkgutil.walk_packages(perocube_desktop.__path__, "perocube_desktop.")
-        if not m.name.startswith(("perocube_desktop.ui", "perocube_desktop.app", "perocube_desktop.gui_process",
+        if not m.name.startswith(("perocube_desktop.ui", "perocube_desktop.app",
                                 "perocube_desktop.__main__"))]
 
 

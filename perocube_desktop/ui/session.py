@@ -1,4 +1,4 @@
-"""The process around the main window while Qt's loop runs (``gui_process.run_gui``): unhandled errors
+"""The process around the main window while Qt's loop runs (``ui.process.run_gui``): unhandled errors
 shown and counted, stop requests from the signal handlers acted on in the GUI thread, a second
 start's request to show the window, and the end of a smoke test (screenshot, then close)."""
 

@@ -1,5 +1,5 @@
 """One GUI per PC, user and data folder: a second start asks the running one to show its window
-(``gui_process.run_gui``), on the page it was started with (``--page``).
+(``ui.process.run_gui``), on the page it was started with (``--page``).
 
 The request is one line: ``raise`` or ``raise page=<name>``; an older first instance that reads
 only ``raise`` still shows its window."""

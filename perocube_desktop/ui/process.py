@@ -1,6 +1,7 @@
-"""The GUI process: one per user and data folder; the ``App`` (``app.py``) started, its window shown
-until it is closed (by the user, a signal or the end of a smoke test), everything stopped, and the
-process ended without Python's final garbage collection (docs/decisions.md)."""
+"""The GUI process: one per user and data folder; the ``App`` (``app.py``, handed in by ``cli``, which
+composes: this layer does not import the one above it) started, its window shown until it is closed
+(by the user, a signal or the end of a smoke test), everything stopped, and the process ended without
+Python's final garbage collection (docs/decisions.md)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,36 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from . import paths, qt_setup
-from .app import App
-from .config import Settings, UserError
+from .. import paths, qt_setup
+from ..config import Settings, UserError
 
 log = logging.getLogger(__name__)
 
 
-def _smoke_problem(app: App) -> str | None:
+class GuiApp(Protocol):
+    """What the process asks of the ``App`` it runs (``app.App``)."""
+
+    @property
+    def window(self) -> Any: ...
+
+    @property
+    def notifier(self) -> Any: ...  # its ``raise_window`` signal
+
+    @property
+    def database_ok(self) -> bool: ...
+
+    @property
+    def database_error(self) -> str | None: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def _smoke_problem(app: GuiApp) -> str | None:
     """What makes a smoke test fail: no font (every text an empty box), or no database."""
     from PySide6.QtGui import QFontDatabase
 
@@ -26,14 +48,15 @@ def _smoke_problem(app: App) -> str | None:
     return None if app.database_ok else f"the database never answered: {app.database_error}"
 
 
-def run_gui(args: argparse.Namespace, settings: Settings) -> int:
+def run_gui(args: argparse.Namespace, settings: Settings,
+            make_app: Callable[[argparse.Namespace, Settings], GuiApp]) -> int:
     """The GUI process: one per user and data folder, the App started and its window shown until
     it is closed (by the user, a signal or the end of a smoke test), then everything stopped."""
     from PySide6.QtWidgets import QApplication
 
-    from . import shutdown
-    from .ui.session import GuiSession
-    from .ui.single_instance import SingleInstance, instance_name
+    from .. import shutdown
+    from .session import GuiSession
+    from .single_instance import SingleInstance, instance_name
 
     if args.smoke_test is not None:  # errors also on stderr, not only in the log file (CI, bundle checks)
         stderr_handler = logging.StreamHandler()
@@ -50,7 +73,7 @@ def run_gui(args: argparse.Namespace, settings: Settings) -> int:
         print(f"Perocube Desktop is already running for this user: its window was brought to the front{shown}",
               file=sys.stderr)
         return 0
-    app = App(args, settings)
+    app = make_app(args, settings)
     session = GuiSession(qt_app, lambda: app.window)
     stopped = threading.Event()
     sys.excepthook = session.excepthook
@@ -72,7 +95,7 @@ def run_gui(args: argparse.Namespace, settings: Settings) -> int:
     return _exit(session.exit_code(), args)
 
 
-def _start(app: App, args: argparse.Namespace) -> bool:
+def _start(app: GuiApp, args: argparse.Namespace) -> bool:
     """``app.start()``; False (the reason on stderr and, unless a smoke test, in a message box) if it failed."""
     from PySide6.QtWidgets import QMessageBox
 
