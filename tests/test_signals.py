@@ -72,6 +72,22 @@ def hold_tables(db_url: str, tables: str = TABLES) -> psycopg.Connection:
     return conn
 
 
+def signal_while_blocked(db_url: str, tables: str, application: str, sig: int, *args: str) -> tuple[int, str, str]:
+    """Start the command, wait until its session (``application``) waits for the lock held on
+    ``tables``, send it ``sig``, and return its (exit code, stdout, stderr); the lock is released after."""
+    lock = hold_tables(db_url, tables)
+    admin = psycopg.connect(db_url, autocommit=True)
+    try:
+        proc = start(*args)
+        wait_until(lambda: waiting_for_lock(admin, application), timeout=60)
+        proc.send_signal(sig)
+        return finish(proc, timeout=30)
+    finally:
+        lock.rollback()
+        lock.close()
+        admin.close()
+
+
 def all_rows(db_url: str) -> int:
     with psycopg.connect(db_url) as conn:
         return sum(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES.split(", "))
@@ -140,17 +156,8 @@ def test_report_interrupted_leaves_no_file(db_url, sample_dir, tmp_path):
     run_import(db_url, sample_dir)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    lock = hold_tables(db_url, "mpp_measurement, mpp_rollup_1m")
-    admin = psycopg.connect(db_url, autocommit=True)
-    try:
-        proc = start("report", "--all", "--out", str(out_dir / "r.pdf"), "--db", db_url)
-        wait_until(lambda: waiting_for_lock(admin, "perocube-report"), timeout=60)
-        proc.send_signal(signal.SIGTERM)
-        code, out, err = finish(proc, timeout=30)
-    finally:
-        lock.rollback()
-        lock.close()
-        admin.close()
+    code, out, err = signal_while_blocked(db_url, "mpp_measurement, mpp_rollup_1m", "perocube-report", signal.SIGTERM,
+                                          "report", "--all", "--out", str(out_dir / "r.pdf"), "--db", db_url)
     assert code == 143
     assert last_line(err) == f"interrupted by SIGTERM: {out_dir / 'r.pdf'} was not written; run the same command again"
     assert list(out_dir.iterdir()) == []
@@ -158,19 +165,10 @@ def test_report_interrupted_leaves_no_file(db_url, sample_dir, tmp_path):
 
 @pytest.mark.direct_connection("holds a transaction open and watches pg_stat_activity for the command's session")
 def test_backup_interrupted_leaves_no_file(db_url, tmp_path):
-    lock = hold_tables(db_url)
-    admin = psycopg.connect(db_url, autocommit=True)
     (tmp_path / "backups").mkdir()
     dump = tmp_path / "backups" / "lab.dump"
-    try:
-        proc = start("db", "backup", str(dump), "--db", db_url)
-        wait_until(lambda: waiting_for_lock(admin, "pg_dump"), timeout=60)
-        proc.send_signal(signal.SIGINT)
-        code, _out, err = finish(proc, timeout=30)
-    finally:
-        lock.rollback()
-        lock.close()
-        admin.close()
+    code, _out, err = signal_while_blocked(db_url, TABLES, "pg_dump", signal.SIGINT,
+                                           "db", "backup", str(dump), "--db", db_url)
     assert code == 130
     assert last_line(err) == f"interrupted by SIGINT: no backup was written to {dump}; run " \
                              f"'perocube-desktop db backup {dump}' again"
