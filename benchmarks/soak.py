@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from pgcluster import PgBouncer, StreamingPair, free_port, missing  # noqa: E402
+from pgcluster import PgBouncer, StreamingPair, free_port, missing, wait_port  # noqa: E402
 
 from perocube_desktop.ingest.simulator import SimConfig, Simulator  # noqa: E402
 
@@ -87,19 +87,6 @@ def _env(work: Path, name: str) -> dict:
     d = work / name
     return {**os.environ, "PEROCUBE_CONFIG_DIR": str(d / "config"), "PEROCUBE_DATA_DIR": str(d / "data"),
             "PEROCUBE_LOG_DIR": str(d / "log"), "QT_QPA_PLATFORM": "offscreen", "PYTHONUNBUFFERED": "1"}
-
-
-def _wait_port(port: int, timeout: float = 120.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"nothing listens on {port}")
 
 
 def _buffered(path: Path) -> int:
@@ -150,7 +137,7 @@ class Soak:
                 stderr=subprocess.PIPE)
             ports.append(port)
         for port in ports:
-            _wait_port(port)
+            wait_port(port, 120)
         return ports
 
     def start_readers(self) -> None:
@@ -165,7 +152,7 @@ class Soak:
                 [sys.executable, str(ROOT / "benchmarks" / "_soak_viewer.py"), "--db", self.write_url,
                  "--read", self.read_url, "--seconds", str(self.cfg.seconds + 20), *shot],
                 env=_env(self.work, f"viewer{i}"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        _wait_port(self.api_port)
+        wait_port(self.api_port, 120)
 
     # load ---------------------------------------------------------------------------------
     def api_client(self, seed: int) -> None:

@@ -48,7 +48,7 @@ def _give(path: Path, user: str | None) -> None:
         os.chown(p, pw.pw_uid, pw.pw_gid)
 
 
-def _wait_port(port: int, timeout: float = 30.0) -> None:
+def wait_port(port: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -119,7 +119,7 @@ class PgBouncer:
         self.proc = subprocess.Popen([PGBOUNCER, "-q", str(self.workdir / "pgbouncer.ini")], user=self.run_as,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            _wait_port(self.port, 15)
+            wait_port(self.port, 15)
         except TimeoutError as exc:
             self.stop()
             log = self.workdir / "pgbouncer.log"
