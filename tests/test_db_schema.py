@@ -120,18 +120,21 @@ def test_lab_functions_on_known_history(db_url):
         assert [(r[3], r[6]) for r in ev] == [("P1", "DISCONNECTED"), ("P2", "CONNECTED"), ("P1", "CONNECTED")]
 
 
-def test_rollups_follow_rows_written_by_any_client(db_url):
+def test_rollups_follow_rows_written_by_any_client(db_url, backend):
     """Plain SQL inserts, updates and deletes (as psql or a notebook would) reach the rollups."""
     with psycopg.connect(db_url, autocommit=True) as conn:
         _history(conn)
-        assert conn.execute("SELECT count(*) FROM rollup_dirty").fetchone()[0] > 0  # marked by the triggers
+        # plain PostgreSQL: marked by the triggers; TimescaleDB: nothing materialised yet, so the
+        # continuous aggregates compute these rows from the raw ones (real-time aggregation)
+        marks = conn.execute("SELECT count(*) FROM perocube_rollup_marks('mpp', 'mpp_rollup_1m')").fetchone()[0]
+        assert marks > 0 if backend == "plain" else marks == 0
         rollups.refresh(conn)
         n, pmax, pmean = conn.execute(
             "SELECT sum(n), max(power_max), sum(power_mean * n) / sum(n) FROM mpp_rollup_1h"
             " WHERE tracking_channel_channel = 1").fetchone()
         assert n == 240 and pmax == 239.0 and pmean == pytest.approx(119.5)
         assert conn.execute("SELECT count(*) FROM mpp_rollup_1m").fetchone()[0] == 480
-        assert conn.execute("SELECT count(*) FROM rollup_dirty").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM perocube_rollup_marks('mpp', 'mpp_rollup_1m')").fetchone()[0] == 0
         assert_rollups_match(conn)
         # corrections by another client, below what is already rolled up
         conn.execute("UPDATE mpp_measurement SET power = power * 2 WHERE tracking_channel_channel = 2"

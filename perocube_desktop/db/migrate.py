@@ -258,6 +258,8 @@ def _maybe_enable_timescaledb(conn: psycopg.Connection, result: MigrationResult)
     try:
         with conn.transaction():
             converted = bool(scalar(conn, _q("enable_timescaledb")))
+            if converted and catalog.has_function(conn, "perocube_timescaledb_tracks_inserts"):
+                conn.execute(_q("timescaledb_tracks_inserts"))
     except (psycopg.errors.InsufficientPrivilege, psycopg.errors.FeatureNotSupported) as exc:
         log.info("TimescaleDB not enabled: %s", first_line(exc))
         return False

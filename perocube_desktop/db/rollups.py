@@ -1,15 +1,20 @@
 """Bring the rollups up to date with the raw rows, on either back end.
 
-Every write to a measurement table, by any client, leaves a mark in ``rollup_dirty`` (statement
-triggers, migration 0007). This module turns the marks into refreshed rollups:
+Every write to a measurement table, by any client, is tracked. On plain PostgreSQL every write
+leaves a mark in ``rollup_dirty`` (statement triggers, migration 0007). On TimescaleDB the
+importer marks its own ranges, UPDATE and DELETE leave marks, and inserted rows are logged by
+TimescaleDB itself (its continuous-aggregate invalidation logs, migration 0013): the reads and
+this module take both (``perocube_rollup_marks``, ``perocube_timescaledb_stale``). This module
+turns them into refreshed rollups:
 
 * plain PostgreSQL: ``perocube_refresh_rollups()`` recomputes the rollup tables over the marked
   ranges and deletes the marks, in one transaction;
 * TimescaleDB: each merged range is refreshed in both continuous aggregates with
   ``refresh_continuous_aggregate`` (which refuses to run inside a transaction block), retried
   while a policy job refreshes the same aggregate ("concurrent refresh"), and only then are
-  exactly the marks it covered deleted. A range that could not be refreshed keeps its marks:
-  reads fall back to raw rows there (migration 0008) and the next call tries again.
+  exactly the marks it covered deleted; what TimescaleDB logged itself is picked up by an
+  ordinary refresh. A range that could not be refreshed keeps its marks: reads fall back to raw
+  rows there (migrations 0008, 0013) and the next call tries again.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from . import session as db_session
 log = logging.getLogger(__name__)
 
 LEVELS = (("1m", timedelta(minutes=1)), ("1h", timedelta(hours=1)))
+KINDS = ("mpp", "temperature", "irradiance")
 # advisory lock (session, shared): an import holds the compression policies paused (migration 0009);
 # the one session-level lock of the app: a TimescaleDB import needs a session (docs/dba.md)
 IMPORT_HOLD_KEY = (1347571533, 1)
@@ -137,63 +143,80 @@ def refresh(conn: psycopg.Connection, *, below_watermark_only: bool = False, max
 
 def _refresh_timescaledb(conn: psycopg.Connection, result: RefreshResult, below_watermark_only: bool,
                          max_wait_s: float, conninfo: str | None = None) -> None:
-    """Each marked range is recomputed in both continuous aggregates with ``force``: TimescaleDB
-    2.28 logs no invalidation for rows written with COPY, so an ordinary refresh would consider a
-    back-filled range up to date. Then (not for the live writer) one ordinary refresh from the start
-    of time to the end of the marks picks up whatever TimescaleDB did log itself and leaves no
-    never-materialised range below the marks; it recomputes only invalidated buckets. With
-    ``conninfo`` the hourly aggregates are refreshed in a second session beside the minute ones."""
+    """Each marked range is recomputed in both continuous aggregates with ``force`` (the marks are
+    the importer's own ranges, UPDATEs and DELETEs; ``force`` also covers a database whose INSERT
+    triggers are still there, before migration 0013, where TimescaleDB logs nothing for a COPY).
+    Then (not for the live writer) one ordinary refresh from the start of time to the end of the
+    marks, or of what TimescaleDB logged itself (rows inserted by any client, migration 0013),
+    picks up every logged range and leaves no never-materialised range below; it recomputes only
+    invalidated buckets. The live writer refreshes only what TimescaleDB logged below each
+    aggregate's watermark. With ``conninfo`` the hourly aggregates are refreshed in a second
+    session beside the minute ones."""
     pending = conn.execute(_q("pending")).fetchall()
     by_kind: dict[str, list[tuple[datetime, datetime, list[int]]]] = {}
     for kind, first, last, ids in pending:
         by_kind.setdefault(kind, []).append((first, last, ids))
-    if not by_kind:
-        return
-
-    def level(c: psycopg.Connection, suffix: str, width: timedelta) -> dict[str, tuple[int, bool]]:
-        out = {}
-        for kind, ranges in by_kind.items():
-            view, done, calls = f"{kind}_rollup_{suffix}", True, 0
-            wm = scalar(c, _q("watermark"), (view,)) \
-                if below_watermark_only else None
-            top: datetime | None = None
-            open_top = False  # a range in the last bucket of 9999: the final refresh has an open end
-            for first, last, _ids in ranges:
-                lo, hi = _floor(first, width), _end(last, width)
-                if below_watermark_only:
-                    if wm is None or lo >= wm:
-                        continue  # above the watermark: real-time aggregation and the policy cover it
-                    hi = wm if hi is None else min(hi, wm)
-                open_top = open_top or hi is None
-                top = top if hi is None else hi if top is None else max(top, hi)
-                if refresh_view(c, view, lo, hi, max_wait_s, force=True):
-                    calls += 1
-                else:
-                    done = False
-            if (top is not None or open_top) and not below_watermark_only \
-                    and not refresh_view(c, view, None, None if open_top else top, max_wait_s):
-                done = False
-            out[kind] = (calls, done)
-        return out
 
     def hourly() -> dict[str, tuple[int, bool]]:
         assert conninfo is not None
         with db_session.connect(conninfo, autocommit=True, application_name="perocube-rollups") as c2:
-            return level(c2, *LEVELS[1])
+            return _refresh_level(c2, *LEVELS[1], by_kind, below_watermark_only, max_wait_s)
 
     if conninfo is not None:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollup-1h") as pool:
             later = pool.submit(hourly)
-            results = [level(conn, *LEVELS[0]), later.result()]
+            results = [_refresh_level(conn, *LEVELS[0], by_kind, below_watermark_only, max_wait_s), later.result()]
     else:
-        results = [level(conn, suffix, width) for suffix, width in LEVELS]
+        results = [_refresh_level(conn, suffix, width, by_kind, below_watermark_only, max_wait_s)
+                   for suffix, width in LEVELS]
     for kind, ranges in by_kind.items():
-        result.refreshed += sum(r[kind][0] for r in results)
-        if all(r[kind][1] for r in results):
+        result.refreshed += sum(r.get(kind, (0, True))[0] for r in results)
+        if all(r.get(kind, (0, True))[1] for r in results):
             conn.execute(_q("forget_marks"), ([i for r in ranges for i in r[2]],))
             result.ranges += len(ranges)
         else:
             result.left += len(ranges)
+
+
+def _refresh_level(c: psycopg.Connection, suffix: str, width: timedelta, by_kind: dict[str, list],
+                   below_watermark_only: bool, max_wait_s: float) -> dict[str, tuple[int, bool]]:
+    """One level (minute or hour) of every kind: (refresh calls, whether all succeeded) per kind."""
+    out = {}
+    for kind in KINDS:
+        view, done, calls = f"{kind}_rollup_{suffix}", True, 0
+        ranges = by_kind.get(kind, [])
+        stale = c.execute(_q("stale"), (view,)).fetchall()
+        if not ranges and not stale:
+            continue
+        wm = scalar(c, _q("watermark"), (view,)) \
+            if below_watermark_only else None
+        top: datetime | None = None
+        open_top = False  # a range in the last bucket of 9999: the final refresh has an open end
+        for first, last, _ids in ranges:
+            lo, hi = _floor(first, width), _end(last, width)
+            if below_watermark_only:
+                if wm is None or lo >= wm:
+                    continue  # above the watermark: real-time aggregation and the policy cover it
+                hi = wm if hi is None else min(hi, wm)
+            open_top = open_top or hi is None
+            top = top if hi is None else hi if top is None else max(top, hi)
+            if refresh_view(c, view, lo, hi, max_wait_s, force=True):
+                calls += 1
+            else:
+                done = False
+        if stale:  # (below the watermark by construction)
+            s_lo = None if any(a is None for a, _ in stale) else _floor(min(a for a, _ in stale), width)
+            s_hi = None if any(b is None for _, b in stale) else _end(max(b for _, b in stale), width)
+            if below_watermark_only:
+                done = refresh_view(c, view, s_lo, s_hi, max_wait_s) and done
+            else:
+                open_top = open_top or s_hi is None
+                top = top if s_hi is None else s_hi if top is None else max(top, s_hi)
+        if (top is not None or open_top) and not below_watermark_only \
+                and not refresh_view(c, view, None, None if open_top else top, max_wait_s):
+            done = False
+        out[kind] = (calls, done)
+    return out
 
 
 def refresh_below(conn: psycopg.Connection, horizon: datetime, max_wait_s: float = 30.0) -> int:

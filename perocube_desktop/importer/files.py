@@ -12,6 +12,7 @@ import psycopg
 
 from ..db import queries
 from ..errors import first_line
+from .ahead import ReadAhead
 from .loader import Loader, load_with_retry, row_suffix
 from .plan import Chunk, FilePlan, locate_lines, plan_file
 from .results import FileOutcome, ImportRun, ImportSummary, Problem
@@ -65,10 +66,11 @@ def import_file(loader: Loader, f: LabFile, run: ImportRun, plan: FilePlan | Non
 
 
 def file_steps(loader: Loader, f: LabFile, run: ImportRun, out: FileOutcome,
-               plan: FilePlan | None = None) -> Iterator[None]:
+               plan: FilePlan | None = None, ahead: ReadAhead | None = None) -> Iterator[None]:
     """``import_file`` one committed chunk at a time (it yields after each), so that a loader can
     take the files of several series in turn, in time order (``importer.parallel``); ``out`` is
-    the file's outcome, complete when the iteration ends."""
+    the file's outcome, complete when the iteration ends. With ``ahead`` the chunks are read and
+    cleaned in the loader's reader thread (``importer.ahead``)."""
     conn, opts, summary = loader.conn, run.opts, run.summary
     plan = plan or plan_file(conn, f, opts)
     if plan.unchanged:
@@ -78,24 +80,28 @@ def file_steps(loader: Loader, f: LabFile, run: ImportRun, out: FileOutcome,
         sensor_id = loader.register(f)
     suffix = row_suffix(f, sensor_id or f.sensor_id)
     listed = 0
-    for chunk in plan:
-        if run.cancel.is_set():
-            out.status = "cancelled"
-            break
-        cleaned = chunk.cleaned
-        inserted = _load_chunk(loader, f, chunk, suffix)
-        out.lines += cleaned.lines
-        out.good += cleaned.good
-        out.inserted += inserted
-        out.bad_lines += cleaned.bad_count
-        out.blank_lines += cleaned.blank
-        if loader.on_committed is not None and not opts.dry_run:
-            loader.on_committed()
-        room = max(opts.keep_problems - listed, 0)
-        summary.problems.extend(Problem(f.rel, b.line or None, b.reason) for b in cleaned.bad[:room])
-        listed += min(room, len(cleaned.bad))
-        run.on_chunk(chunk.size, cleaned.good)
-        yield
+    try:
+        for chunk in plan if ahead is None else ahead.wrap(plan):
+            if run.cancel.is_set():
+                out.status = "cancelled"
+                break
+            cleaned = chunk.cleaned
+            inserted = _load_chunk(loader, f, chunk, suffix)
+            out.lines += cleaned.lines
+            out.good += cleaned.good
+            out.inserted += inserted
+            out.bad_lines += cleaned.bad_count
+            out.blank_lines += cleaned.blank
+            if loader.on_committed is not None and not opts.dry_run:
+                loader.on_committed()
+            room = max(opts.keep_problems - listed, 0)
+            summary.problems.extend(Problem(f.rel, b.line or None, b.reason) for b in cleaned.bad[:room])
+            listed += min(room, len(cleaned.bad))
+            run.on_chunk(chunk.size, cleaned.good)
+            yield
+    finally:
+        if ahead is not None:
+            ahead.release()
     out.mode = plan.mode
     out.duplicates = out.good - out.inserted
     if out.status == "cancelled":

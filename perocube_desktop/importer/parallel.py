@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -25,6 +25,7 @@ import psycopg
 from ..db import catalog, rollups
 from ..db import session as db_session
 from ..errors import first_line
+from .ahead import ReadAhead
 from .files import count_outcome, file_steps
 from .loader import Loader
 from .results import Cancel, FileOutcome, ImportRun, Problem
@@ -106,7 +107,7 @@ class RollupFollower:
 
 def _series_steps(ld: Loader, k: int, group: list[LabFile], run: ImportRun,
                   record: Callable[[LabFile, FileOutcome, int], None], horizon: Horizon,
-                  after_chunk: Callable[[], None]) -> Iterator[None]:
+                  after_chunk: Callable[[], None], ahead: ReadAhead) -> Generator[None, None, None]:
     """One series' files, one committed chunk per step (``run``: this loader's, see ``import_parallel``)."""
     for f in group:
         out = FileOutcome(f.rel, f.kind, f.target, "imported")
@@ -117,7 +118,7 @@ def _series_steps(ld: Loader, k: int, group: list[LabFile], run: ImportRun,
             run.on_chunk(nbytes, rows)
 
         try:
-            for _ in file_steps(ld, f, replace(run, on_chunk=counted), out):
+            for _ in file_steps(ld, f, replace(run, on_chunk=counted), out, ahead=ahead):
                 horizon.advance(k, ld.last_hi)
                 after_chunk()
                 yield
@@ -130,6 +131,26 @@ def _series_steps(ld: Loader, k: int, group: list[LabFile], run: ImportRun,
             return
     horizon.finish(k)
     after_chunk()
+
+
+def _in_turn(active: list[tuple[ReadAhead, Generator[None, None, None]]]) -> None:
+    """One chunk of each series in turn (through time together), the following series reading
+    its next chunk meanwhile. A cancel ends each series at its next chunk, counted as cancelled;
+    after a failed chunk the other series' files are closed here, their reads finished."""
+    i = 0
+    try:
+        while active:
+            i %= len(active)
+            following = active[(i + 1) % len(active)][0]
+            following.eager = len(active) == 1  # the last series reads its own next chunk ahead
+            following.prefetch()  # read while this chunk loads
+            if next(active[i][1], StopIteration) is StopIteration:
+                active.pop(i)
+            else:
+                i += 1
+    finally:
+        for _ahead, steps in active:
+            steps.close()
 
 
 def import_parallel(run: ImportRun, on_committed, timescaledb: bool, data_files: list[LabFile]) -> None:
@@ -165,12 +186,13 @@ def import_parallel(run: ImportRun, on_committed, timescaledb: bool, data_files:
             ld.on_committed = on_committed
             # this loader's run: its chunks counted under the lock; it stops on a cancel or another's failure
             own = replace(run, on_chunk=locked_chunk, cancel=_Either(cancel, stop))
-            active = [_series_steps(ld, k, groups[k], own, record, horizon, follower.poke if follower else lambda: None)
-                      for k in range(w, len(groups), n)]
-            while active:  # (a cancel ends each series at its next chunk, counted as cancelled)
-                for steps in list(active):  # one chunk of each series in turn: through time together
-                    if next(steps, StopIteration) is StopIteration:
-                        active.remove(steps)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"import-read-{w}") as reader:
+                active = []
+                for k in range(w, len(groups), n):
+                    ahead: ReadAhead = ReadAhead(reader)
+                    active.append((ahead, _series_steps(ld, k, groups[k], own, record, horizon,
+                                                        follower.poke if follower else lambda: None, ahead)))
+                _in_turn(active)
 
     try:
         with ThreadPoolExecutor(max_workers=n, thread_name_prefix="import-load") as pool:

@@ -73,27 +73,11 @@ FROM _timescaledb_catalog.continuous_agg c WHERE c.user_view_name = %(rollup)s
 SELECT t0, t1 FROM rollup_dirty WHERE kind = %(kind)s ORDER BY t0
 
 -- name: timescale_invalid_ranges
--- TimescaleDB: ranges of a continuous aggregate not materialised consistently (pending
--- invalidations of the hypertable and of the aggregate) below the aggregate's watermark (above
--- it the aggregate is computed from raw rows). Internal catalog, internal time = Unix
--- microseconds: any error here means "unknown" to the caller.
-WITH ca AS (
-    SELECT c.mat_hypertable_id, c.raw_hypertable_id,
-           _timescaledb_functions.cagg_watermark(c.mat_hypertable_id) AS wm
-    FROM _timescaledb_catalog.continuous_agg c WHERE c.user_view_name = %(rollup)s
-), inv AS (
-    SELECT l.lowest_modified_value AS lo, l.greatest_modified_value AS hi
-    FROM _timescaledb_catalog.continuous_aggs_hypertable_invalidation_log l JOIN ca ON l.hypertable_id = ca.raw_hypertable_id
-    UNION ALL
-    SELECT l.lowest_modified_value, l.greatest_modified_value
-    FROM _timescaledb_catalog.continuous_aggs_materialization_invalidation_log l JOIN ca ON l.materialization_id = ca.mat_hypertable_id
-)
--- open ends as the years 1 and 9999 (Python datetimes have no infinity)
-SELECT CASE WHEN inv.lo < -1e16 THEN '0001-01-02 00:00+00'::timestamptz ELSE to_timestamp(inv.lo / 1e6) END,
-       CASE WHEN least(inv.hi, ca.wm) > 1e16 THEN '9999-12-30 00:00+00'::timestamptz
-            ELSE to_timestamp(least(inv.hi, ca.wm) / 1e6) END
-FROM inv, ca
-WHERE inv.lo < ca.wm AND least(inv.hi, ca.wm) > -1e16
+-- TimescaleDB: ranges of a continuous aggregate not materialised consistently below its watermark
+-- (its invalidation logs, migration 0013); open ends as the years 1 and 9999 (Python datetimes
+-- have no infinity). Any error here means "unknown" to the caller.
+SELECT greatest(t0, '0001-01-02 00:00+00'), least(t1, '9999-12-30 00:00+00')
+FROM perocube_timescaledb_stale(%(rollup)s)
 
 -- name: mpp_statistics
 SELECT count(*), avg(current), avg(voltage), avg(power), max(power), min(power), min("timestamp"), max("timestamp")

@@ -38,3 +38,7 @@ SELECT perocube_set_compression_age(make_interval(days => %s))
 
 -- name: enable_timescaledb
 SELECT perocube_enable_timescaledb()
+
+-- name: timescaledb_tracks_inserts
+-- (after perocube_enable_timescaledb, which creates the INSERT triggers again: migration 0013)
+SELECT perocube_timescaledb_tracks_inserts()

@@ -4,7 +4,8 @@
 
 -- name: refresh_view_batched
 -- one batch (TimescaleDB 2.19+ would refresh ten buckets per transaction); force: recompute the
--- window even where TimescaleDB logged no invalidation (2.28 logs none for COPY)
+-- window even where TimescaleDB logged no invalidation (2.28 logs none for a COPY into a hypertable
+-- with an INSERT trigger that has a transition table: databases before migration 0013)
 CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, %s::timestamptz,
                                   force => %s, options => '{"buckets_per_batch": 0}')
 
@@ -16,6 +17,12 @@ SELECT perocube_refresh_rollups()
 
 -- name: pending
 SELECT kind, t0, t1, ids FROM perocube_rollup_pending()
+
+-- TimescaleDB: what one continuous aggregate has not materialised consistently below its watermark
+-- (its own invalidation logs, migration 0013); NULL for an open end
+-- name: stale
+SELECT CASE WHEN t0 > '-infinity' THEN t0 END, CASE WHEN t1 < 'infinity' THEN t1 END
+FROM perocube_timescaledb_stale(%s) ORDER BY t0
 
 -- name: watermark
 SELECT perocube_rollup_watermark(%s)

@@ -59,7 +59,8 @@ SELECT set_config('work_mem', '64MB', true), set_config('synchronous_commit', 'o
 -- session pooling). work_mem: the aggregation hashes a slice in memory instead of sorting it on disk;
 -- no parallel workers: the loaders have the other cores, and each worker costs more than it saves here.
 -- name: session_rollup_follower
-SELECT set_config('work_mem', '64MB', false), set_config('max_parallel_workers_per_gather', '0', false)
+SELECT set_config('work_mem', '64MB', false), set_config('max_parallel_workers_per_gather', '0', false),
+       set_config('enable_sort', 'off', false)
 
 -- The read API's transactions (read-only by BEGIN READ ONLY, whatever the role may do): UTC so that
 -- JSON and CSV timestamps are unambiguous; work_mem: a month of minute rollups for one pixel sorts in memory
