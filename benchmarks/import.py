@@ -144,10 +144,21 @@ def copy_seconds(url: str, data: list[bytes], table: str, timescaledb: bool, cpu
             conn.execute("SELECT perocube_hold_compression(false)")  # no compression racing the floor
             conn.execute("INSERT INTO mpp_tracking_channel (board, channel) SELECT b, c FROM generate_series(1, 8) b,"
                          " generate_series(1, 8) c ON CONFLICT DO NOTHING")
+        checkpoint(conn)
         with cpu_block():
             t = time.perf_counter()
             copy_all(conn, data, table)
             return time.perf_counter() - t
+
+
+def checkpoint(conn: psycopg.Connection) -> None:
+    """Every measured step starts from a finished checkpoint: otherwise the previous step's WAL
+    (about 1 GB) makes the server checkpoint during one step and not another, which moved the
+    floors by ±8 % between rounds. A role that may not (CHECKPOINT needs pg_checkpoint) skips it."""
+    try:
+        conn.execute("CHECKPOINT")
+    except psycopg.errors.InsufficientPrivilege:
+        print("  (this role may not CHECKPOINT: the figures include the server's own checkpoints)", flush=True)
 
 
 def copy_all(conn: psycopg.Connection, data: list[bytes], table: str) -> None:
@@ -199,6 +210,8 @@ def one_round(name: str, admin: str, ts: bool, data: list[bytes], root: Path, to
     print(f"  {name:18s} app floor    {out['app']:>10,.0f} rows/s   {load()}{cpu_note('app_cpu')}", flush=True)
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(fresh_database(admin))
+        with psycopg.connect(url, autocommit=True) as conn:
+            checkpoint(conn)
         with cpu_us_per_row(cpu, total, out, "import_cpu"):
             t = time.perf_counter()
             summary = run_import(url, root, opts)

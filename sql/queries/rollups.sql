@@ -32,7 +32,7 @@ DELETE FROM rollup_dirty WHERE id = ANY(%s)
 
 -- The marks below the time an import has reached on every series (refreshed beside the import)
 -- name: marks_below
-SELECT id, kind, t0, t1 FROM rollup_dirty WHERE t1 < %s ORDER BY kind, t0
+SELECT id, kind, t0, t1 FROM rollup_dirty WHERE t1 <= %s ORDER BY kind, t0
 
 -- name: continuous_aggregates
 SELECT view_name FROM timescaledb_information.continuous_aggregates
