@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -32,7 +33,7 @@ from .parallel import import_parallel
 from .plan import FilePlan, plan_file
 from .preview import PreviewRow, preview
 from ..protocol import KINDS
-from .results import ImportOptions, ImportRun, ImportSummary, Problem, Progress, summary_csv
+from .results import CHUNK_BYTES, ImportOptions, ImportRun, ImportSummary, Problem, Progress, chunk_bytes, summary_csv
 from .scan import LabFile, ScanResult, require_lab_files, scan
 from ..db import session as db_session
 
@@ -70,11 +71,12 @@ def run_import(
         if progress:
             progress(state)
 
-    run = ImportRun(conninfo, opts, summary, state, on_chunk, cancel, progress)
-
     with db_session.connect(conninfo, connect_timeout=10, application_name="perocube-import", autocommit=True) as conn:
+        timescaledb = catalog.timescaledb_active(conn)
+        opts = replace(opts, chunk_bytes=opts.chunk_bytes or chunk_bytes(timescaledb))
+        run = ImportRun(conninfo, opts, summary, state, on_chunk, cancel, progress)
         loader = Loader(conn, opts.timezone)
-        refresher = None if opts.dry_run or catalog.timescaledb_active(conn) else RollupRefresher(conninfo)
+        refresher = None if opts.dry_run or timescaledb else RollupRefresher(conninfo)
         hold = None if opts.dry_run else rollups.CompressionHold(conn)
         if refresher is not None:
             loader.on_committed = refresher.submit
@@ -93,7 +95,7 @@ def _prefetch(pool: ThreadPoolExecutor, conn: psycopg.Connection, nxt: LabFile |
               opts: ImportOptions) -> Future[FilePlan] | None:
     """Read and clean the next small file in a helper thread while this one loads (the server waits
     on COPY, Python's file work overlaps it); large files stream chunk by chunk instead."""
-    if nxt is None or nxt.size > opts.chunk_bytes:
+    if nxt is None or nxt.size > (opts.chunk_bytes or CHUNK_BYTES):
         return None
     plan = plan_file(conn, nxt, opts)
     return pool.submit(plan.prefetch) if not plan.unchanged else pool.submit(lambda: plan)
