@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from perocube_desktop.db import migrate, rollups
+from perocube_desktop.db import migrate, rollups, status
 from perocube_desktop.paths import sql_dir
 
 from helpers import assert_rollups_match
@@ -144,3 +144,21 @@ def test_rollups_follow_rows_written_by_any_client(db_url, backend):
         rollups.refresh(conn)
         assert_rollups_match(conn)
         assert conn.execute("SELECT sum(n) FROM mpp_rollup_1h WHERE tracking_channel_channel = 1").fetchone()[0] == 180
+
+
+def test_db_status_counts_what_is_waiting_for_a_refresh(db_url, backend):
+    """A row written by another client into rolled-up history is pending in ``db status`` until the
+    next refresh: a mark (plain PostgreSQL) or TimescaleDB's own invalidation log (migration 0013)."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        _history(conn)
+        rollups.refresh_all(conn)
+    assert "rollups:     up to date" in status.report_lines(db_url, "test")
+    with psycopg.connect(db_url, autocommit=True) as other:
+        other.execute("INSERT INTO mpp_measurement (\"timestamp\", tracking_channel_board, tracking_channel_channel, power)"
+                      " VALUES (%s, 1, 1, 5.0)", (T0 + timedelta(minutes=30, seconds=7),))
+    pending = [line for line in status.report_lines(db_url, "test") if line.startswith("rollups:")]
+    assert len(pending) == 1 and "changed ranges waiting for a refresh" in pending[0], pending
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        rollups.refresh(conn)
+        assert_rollups_match(conn)
+    assert "rollups:     up to date" in status.report_lines(db_url, "test")

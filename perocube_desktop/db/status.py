@@ -46,7 +46,8 @@ def report_lines(conninfo: str, description: str) -> list[str]:
         if schema.timescaledb_active:
             lines += _timescaledb_lines(conn)
         if catalog.has_table(conn, "rollup_dirty"):
-            row = conn.execute(_q("pending_rollups")).fetchone()
+            logged = catalog.has_function(conn, "perocube_timescaledb_stale")  # (migration 0013)
+            row = conn.execute(_q("pending_rollups_and_logged" if logged else "pending_rollups")).fetchone()
             n, t0, t1 = row if row else (0, None, None)
             lines.append("rollups:     " + ("up to date" if not n else
                          f"{n} changed ranges waiting for a refresh ({_when(t0)} .. {_when(t1)}); reads use raw rows there"))

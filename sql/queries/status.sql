@@ -3,6 +3,17 @@
 -- name: pending_rollups
 SELECT count(*), min(t0), max(t1) FROM rollup_dirty
 
+-- Since migration 0013: with TimescaleDB, what it logged itself is pending too (open ends clamped:
+-- Python datetimes have no infinity)
+-- name: pending_rollups_and_logged
+SELECT count(*), greatest(min(t0), '0001-01-02 00:00+00'), least(max(t1), '9999-12-30 00:00+00') FROM (
+    SELECT t0, t1 FROM rollup_dirty
+    UNION ALL
+    SELECT s.t0, s.t1 FROM unnest(ARRAY['mpp_rollup_1m', 'mpp_rollup_1h', 'temperature_rollup_1m',
+                                        'temperature_rollup_1h', 'irradiance_rollup_1m', 'irradiance_rollup_1h']) AS r(v),
+                           perocube_timescaledb_stale(r.v) s
+) pending
+
 -- Hypertables of the app's schema: chunks, compressed chunks, sizes before/after compression
 -- name: hypertables
 SELECT h.hypertable_name, h.num_chunks,
