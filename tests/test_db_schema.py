@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from perocube_desktop.db import migrate, rollups, status
 from perocube_desktop.paths import sql_dir
@@ -162,3 +164,34 @@ def test_db_status_counts_what_is_waiting_for_a_refresh(db_url, backend):
         rollups.refresh(conn)
         assert_rollups_match(conn)
     assert "rollups:     up to date" in status.report_lines(db_url, "test")
+
+
+def test_rollup_reads_survive_unreadable_timescaledb_internals(db_url, backend):
+    """Every rollup read consults TimescaleDB's invalidation logs (internal catalog). A role that may
+    not read them (or a TimescaleDB whose internals differ) gets right answers from raw rows and a
+    warning naming the cause, never an error."""
+    if backend != "timescaledb":
+        pytest.skip("TimescaleDB's internal catalog")
+    role = "perocube_t_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        _history(conn)
+        rollups.refresh_all(conn)
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        try:
+            conn.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+            conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+            conn.execute("REVOKE SELECT ON _timescaledb_catalog.continuous_aggs_hypertable_invalidation_log FROM PUBLIC")
+            # a later insert into rolled-up history: only the (unreadable) log knows it
+            conn.execute("INSERT INTO mpp_measurement (\"timestamp\", tracking_channel_board, tracking_channel_channel,"
+                         " power) VALUES (%s, 1, 1, 1000.0)", (T0 + timedelta(minutes=30, seconds=7),))
+            warnings: list[str] = []
+            with psycopg.connect(make_conninfo(db_url, user=role)) as reader:
+                reader.add_notice_handler(lambda d: warnings.append(d.message_primary or ""))
+                got = reader.execute("SELECT sum(n), max(power_max) FROM perocube_mpp_rollup('1 hour', ARRAY[1],"
+                                     " ARRAY[1], %s, %s)", (T0, T0 + timedelta(hours=4))).fetchone()
+            assert got == (241, 1000.0)  # the new row counted: raw rows, not the stale rollup
+            assert any("invalidation logs cannot be read" in w for w in warnings), warnings
+        finally:
+            conn.execute("GRANT SELECT ON _timescaledb_catalog.continuous_aggs_hypertable_invalidation_log TO PUBLIC")
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
