@@ -33,7 +33,7 @@ from .parallel import import_parallel
 from .plan import FilePlan, plan_file
 from .preview import PreviewRow, preview
 from ..protocol import KINDS
-from .results import CHUNK_BYTES, ImportOptions, ImportRun, ImportSummary, Problem, Progress, chunk_bytes, summary_csv
+from .results import ImportOptions, ImportRun, ImportSummary, Problem, Progress, chunk_bytes, summary_csv
 from .scan import LabFile, ScanResult, require_lab_files, scan
 from ..db import session as db_session
 
@@ -95,7 +95,7 @@ def _prefetch(pool: ThreadPoolExecutor, conn: psycopg.Connection, nxt: LabFile |
               opts: ImportOptions) -> Future[FilePlan] | None:
     """Read and clean the next small file in a helper thread while this one loads (the server waits
     on COPY, Python's file work overlaps it); large files stream chunk by chunk instead."""
-    if nxt is None or nxt.size > (opts.chunk_bytes or CHUNK_BYTES):
+    if nxt is None or nxt.size > opts.read_size:
         return None
     plan = plan_file(conn, nxt, opts)
     return pool.submit(plan.prefetch) if not plan.unchanged else pool.submit(lambda: plan)

@@ -11,7 +11,7 @@ import psycopg
 
 from ..db import queries
 from . import lines as lines_mod
-from .results import CHUNK_BYTES, ImportOptions
+from .results import ImportOptions
 from .scan import LabFile
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class FilePlan:
                     log.info("%s was rewritten since the last import: reading it again", f.rel)
             fh.seek(start)
             pending = b""
-            while data := fh.read(opts.chunk_bytes or CHUNK_BYTES):
+            while data := fh.read(opts.read_size):
                 data = pending + data
                 cut = data.rfind(b"\n") + 1
                 if cut == 0:

@@ -33,6 +33,11 @@ class ImportOptions:
     keep_problems: int = 1000  # problems listed per file (all are counted)
     loaders: int = 2  # connections loading files side by side (engine: one when there is one file)
 
+    @property
+    def read_size(self) -> int:
+        """Bytes per chunk: as chosen (``run_import`` chooses for the server), else the plain default."""
+        return self.chunk_bytes or CHUNK_BYTES
+
 
 class Cancel(Protocol):
     """What the import asks of a cancel flag (a ``threading.Event``)."""
